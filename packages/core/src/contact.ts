@@ -1,0 +1,149 @@
+import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
+import { ContactValidationError, type FieldError } from './errors';
+
+export type AttributeValue = string | number | boolean | null;
+
+/** A contact as the mappings see it: validated, phone in E.164. */
+export interface Contact {
+  tenant: string;
+  contactId: string;
+  /** E.164, e.g. `+919876543210`. */
+  phone: string;
+  email?: string;
+  name?: string;
+  tags: string[];
+  attributes: Record<string, AttributeValue>;
+  /** Id of the event this state came from, for de-duplicating redeliveries. */
+  eventId?: string;
+  /** Time of the change at the source (ISO 8601), used to drop out-of-order events. */
+  ts?: string;
+}
+
+export interface ContactParseOptions {
+  /** Tenants events may name. When there is exactly one, `tenant` may be omitted. */
+  tenants?: readonly string[];
+  /** Tenant used when the event names none (overrides the single-tenant rule). */
+  defaultTenant?: string;
+  /** Country assumed for a phone written without a country code and without `+`. Default: the digits are read as international. */
+  defaultCountry?: CountryCode;
+}
+
+export type ParseResult = { ok: true; contact: Contact } | { ok: false; errors: FieldError[] };
+
+const MAX_ID = 256;
+const MAX_TEXT = 1024;
+// Deliberately plain: one @, no spaces, a dot in the domain, no empty labels. Full RFC 5322 admits addresses no CRM accepts.
+const EMAIL = /^[^\s@"(),:;<>[\\\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
+/** Normalizes a phone as the platform sends it (`+91 98765 43210`, `919876543210`, `+91-987-654-3210`) to E.164. */
+export function normalizePhone(raw: string, defaultCountry?: CountryCode): string | undefined {
+  const trimmed = raw.trim();
+  if (!/^[+\d][\d\s().-]*$/.test(trimmed)) return undefined;
+  const digits = trimmed.replace(/\D/g, '');
+  if (digits.length < 7 || digits.length > 15) return undefined;
+  const parsed = trimmed.startsWith('+') || !defaultCountry
+    ? parsePhoneNumberFromString('+' + digits)
+    : parsePhoneNumberFromString(trimmed, defaultCountry);
+  if (!parsed || !parsed.isPossible()) return undefined;
+  return parsed.number;
+}
+
+/** Validates one contact event (CONTRACT.md, "The contact event crm-sync ingests"). Never throws. */
+export function parseContactEvent(input: unknown, options: ContactParseOptions = {}): ParseResult {
+  const errors: FieldError[] = [];
+  if (!isPlainObject(input)) return { ok: false, errors: [{ field: '(event)', message: `must be a JSON object, got ${describe(input)}` }] };
+  const e = input;
+
+  const str = (field: string, max: number, required: boolean): string | undefined => {
+    const v = e[field];
+    if (v === undefined || v === null || v === '') {
+      if (required) errors.push({ field, message: 'is required' });
+      return undefined;
+    }
+    if (typeof v !== 'string') { errors.push({ field, message: `must be a string, got ${describe(v)}` }); return undefined; }
+    if (v.length > max) { errors.push({ field, message: `must be at most ${max} characters` }); return undefined; }
+    return v;
+  };
+
+  const eventId = str('eventId', MAX_ID, false);
+  const contactId = str('contactId', MAX_ID, true);
+
+  let tenant = str('tenant', MAX_ID, false);
+  const tenants = options.tenants;
+  if (tenant === undefined && !errors.some((x) => x.field === 'tenant')) {
+    tenant = options.defaultTenant ?? (tenants?.length === 1 ? tenants[0] : undefined);
+    if (tenant === undefined) errors.push({ field: 'tenant', message: 'is required when more than one tenant is configured' });
+  } else if (tenant !== undefined && tenants && !tenants.includes(tenant)) {
+    errors.push({ field: 'tenant', message: `unknown tenant ${JSON.stringify(tenant)}` });
+  }
+
+  let phone: string | undefined;
+  const rawPhone = e.phone;
+  if (rawPhone === undefined || rawPhone === null || rawPhone === '') errors.push({ field: 'phone', message: 'is required' });
+  else if (typeof rawPhone !== 'string' && typeof rawPhone !== 'number') errors.push({ field: 'phone', message: `must be a string, got ${describe(rawPhone)}` });
+  else {
+    phone = normalizePhone(String(rawPhone), options.defaultCountry);
+    if (!phone) errors.push({ field: 'phone', message: `${JSON.stringify(String(rawPhone).slice(0, 40))} is not a phone number with a country code` });
+  }
+
+  let email = str('email', 254, false);
+  if (email !== undefined) {
+    email = email.trim();
+    if (!EMAIL.test(email)) { errors.push({ field: 'email', message: `${JSON.stringify(email.slice(0, 80))} is not a valid email address` }); email = undefined; }
+  }
+
+  const name = str('name', MAX_TEXT, false)?.trim();
+
+  const tags: string[] = [];
+  if (e.tags !== undefined && e.tags !== null) {
+    if (!Array.isArray(e.tags)) errors.push({ field: 'tags', message: `must be an array of strings, got ${describe(e.tags)}` });
+    else e.tags.forEach((t, i) => {
+      if (typeof t !== 'string') errors.push({ field: `tags[${i}]`, message: `must be a string, got ${describe(t)}` });
+      else tags.push(t);
+    });
+  }
+
+  const attributes: Record<string, AttributeValue> = {};
+  if (e.attributes !== undefined) {
+    if (!isPlainObject(e.attributes)) errors.push({ field: 'attributes', message: `must be an object of scalar values, got ${describe(e.attributes)}` });
+    else for (const [k, v] of Object.entries(e.attributes)) {
+      if (v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) attributes[k] = v;
+      else errors.push({ field: `attributes.${k}`, message: `must be a string, number, boolean or null, got ${describe(v)}` });
+    }
+  }
+
+  let ts: string | undefined;
+  if (e.ts !== undefined && e.ts !== null) {
+    const ms = typeof e.ts === 'string' || typeof e.ts === 'number' ? new Date(e.ts).getTime() : NaN;
+    if (Number.isNaN(ms)) errors.push({ field: 'ts', message: `must be an ISO 8601 time, got ${JSON.stringify(e.ts)}` });
+    else ts = new Date(ms).toISOString();
+  }
+
+  if (errors.length > 0) return { ok: false, errors };
+  const contact: Contact = { tenant: tenant!, contactId: contactId!, phone: phone!, tags, attributes };
+  if (email !== undefined) contact.email = email;
+  if (name) contact.name = name;
+  if (eventId !== undefined) contact.eventId = eventId;
+  if (ts !== undefined) contact.ts = ts;
+  return { ok: true, contact };
+}
+
+/** Like parseContactEvent, but throws a ContactValidationError naming every bad field. */
+export function toContact(input: unknown, options: ContactParseOptions = {}): Contact {
+  const r = parseContactEvent(input, options);
+  if (!r.ok) {
+    const id = isPlainObject(input) && typeof input.contactId === 'string' ? input.contactId : undefined;
+    throw new ContactValidationError(r.errors, { contactId: id });
+  }
+  return r.contact;
+}

@@ -1,0 +1,357 @@
+import { createHash } from 'node:crypto';
+import type { EndpointName, FlowOperations, FlowOutcome, OutgoingRequest, SyncAction } from '../adapters';
+import type { Contact } from '../contact';
+import { PermanentError, RetryableError, StaleLeadError, SyncError, type ErrorContext } from '../errors';
+import { encodeForm, parseResponseBody } from '../http/encode';
+import type { HttpClient, HttpResponse } from '../http/client';
+import type { CompiledEndpoint, CompiledMapping } from '../mapping/compile';
+import type { MatchKey } from '../mapping/types';
+import { maskSecrets, resolveSecretRef, type SecretResolver } from '../secrets';
+import { applyClearedFields } from './cleared';
+
+export interface SyncOptions {
+  /** The lead id stored for this contact. */
+  knownLeadId?: string;
+  /** The payload last synced for this contact: fields gone since then are sent as cleared (mapping's `clearedFields`). */
+  previousPayload?: unknown;
+  /** Overrides the mapping's baseUrl (tests, staging). */
+  baseUrl?: string;
+  /** When (ms since epoch) a create was sent whose answer never arrived. With `searchLagMs`, a not-found within the lag is retried. */
+  unconfirmedCreateAt?: number;
+  /** Awaited right before a create is sent: the runner records its create intent here. */
+  onCreateIntent?: () => void | Promise<void>;
+}
+
+export interface CallRecord {
+  step: EndpointName;
+  method: string;
+  /** Secrets masked. */
+  url: string;
+  status?: number;
+  durationMs: number;
+  /** The CRM's reason, or the error, for a call that failed. */
+  reason?: string;
+  at: string;
+}
+
+export interface RateLimitInfo {
+  remaining?: number;
+  resetMs?: number;
+}
+
+export interface SyncResult {
+  action: SyncAction;
+  leadId?: string;
+  /** The mapping's payload for this contact (before cleared fields), and its hash. */
+  payload: unknown;
+  payloadHash: string;
+  calls: CallRecord[];
+  warnings: string[];
+  /** A stored lead id the CRM no longer has; the sync matched again. */
+  forgotLeadId?: string;
+  rateLimit?: RateLimitInfo;
+}
+
+/** A failure carries what was done before it, so the runner can keep the attempt history. */
+export interface SyncFailureDetails {
+  calls: CallRecord[];
+  rateLimit?: RateLimitInfo;
+}
+
+export function failureDetails(err: unknown): SyncFailureDetails | undefined {
+  return (err as { syncDetails?: SyncFailureDetails })?.syncDetails;
+}
+
+export interface EngineDeps {
+  http: HttpClient;
+  secrets?: SecretResolver;
+  now?: () => number;
+  userAgent?: string;
+}
+
+/** Stable JSON (sorted keys) hashed: the same payload always has the same hash. */
+export function hashPayload(payload: unknown): string {
+  const stable = (v: unknown): unknown => (Array.isArray(v) ? v.map(stable)
+    : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, stable((v as Record<string, unknown>)[k])])) : v);
+  return createHash('sha256').update(JSON.stringify(stable(payload ?? null))).digest('hex').slice(0, 32);
+}
+
+function truthy(v: unknown): boolean {
+  return v !== undefined && v !== null && v !== false && !(Array.isArray(v) && v.length === 0);
+}
+
+function retryAfterMs(header: string | undefined, now: number): number | undefined {
+  if (!header) return undefined;
+  if (/^\d+(\.\d+)?$/.test(header.trim())) return Math.round(Number(header) * 1000);
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+function excerpt(v: unknown, max = 300): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  const s = typeof v === 'string' ? v : JSON.stringify(v);
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
+/**
+ * The sync engine: one rule for every CRM. Known id → update; else the flow decides (fetch → update | create,
+ * upsert, create). It performs the calls through the injected HTTP client and reads the answers with the mapping's
+ * readers. A failing fetch throws; it never falls through to create.
+ */
+export class SyncEngine {
+  private readonly secrets: SecretResolver;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: EngineDeps) {
+    this.secrets = deps.secrets ?? resolveSecretRef;
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** The mapping's payload for a contact and its hash: what the runner compares to skip unchanged contacts. */
+  async renderPayload(mapping: CompiledMapping, contact: Contact, leadId?: string): Promise<{ payload: unknown; hash: string }> {
+    const payload = await mapping.payload.evaluate({ contact, leadId, tenant: contact.tenant }, { tenant: contact.tenant, contactId: contact.contactId, step: 'map' });
+    return { payload, hash: hashPayload(payload) };
+  }
+
+  async sync(mapping: CompiledMapping, contact: Contact, options: SyncOptions = {}): Promise<SyncResult> {
+    const run = new SyncRun(this.deps, mapping, contact, options, this.secrets, this.now);
+    try {
+      return await run.execute();
+    } catch (err) {
+      if (err instanceof SyncError) Object.defineProperty(err, 'syncDetails', { value: { calls: run.calls, rateLimit: run.rateLimit }, enumerable: false });
+      throw err;
+    }
+  }
+}
+
+class SyncRun {
+  readonly calls: CallRecord[] = [];
+  readonly warnings: string[] = [];
+  rateLimit?: RateLimitInfo;
+  private secret?: string;
+  private payload: unknown;
+  private clearedPayload: unknown;
+  private searchedNothingFound = false;
+  private readonly base: string;
+
+  constructor(
+    private readonly deps: EngineDeps,
+    private readonly mapping: CompiledMapping,
+    private readonly contact: Contact,
+    private readonly options: SyncOptions,
+    private readonly resolveSecret: SecretResolver,
+    private readonly now: () => number,
+  ) {
+    this.base = (options.baseUrl ?? mapping.definition.baseUrl).replace(/\/+$/, '');
+  }
+
+  private ctx(extra: ErrorContext = {}): ErrorContext {
+    return { tenant: this.contact.tenant, contactId: this.contact.contactId, ...extra };
+  }
+
+  async execute(): Promise<SyncResult> {
+    const { mapping, contact } = this;
+    if (mapping.auth) this.secret = this.resolveSecret(String(mapping.definition.auth.secret));
+    this.payload = await mapping.payload.evaluate({ contact, leadId: this.options.knownLeadId, tenant: contact.tenant }, this.ctx({ step: 'map' }));
+    if (!this.payload || typeof this.payload !== 'object') {
+      throw new PermanentError('ERR_PAYLOAD_INVALID', `the mapping's payload must be an object, got ${excerpt(this.payload) ?? 'nothing'}`, { context: this.ctx({ step: 'map' }) });
+    }
+    this.clearedPayload = applyClearedFields(this.payload, this.options.previousPayload, mapping.definition.clearedFields ?? 'null');
+
+    let known = this.options.knownLeadId;
+    let forgotLeadId: string | undefined;
+    let outcome: FlowOutcome;
+    try {
+      outcome = await mapping.flow.run(this.operations(known));
+    } catch (err) {
+      // The stored lead was merged or deleted: forget it and match again, once.
+      if (!(err instanceof StaleLeadError) || !known || err.leadId !== known) throw err;
+      forgotLeadId = known;
+      known = undefined;
+      this.warnings.push(`lead ${JSON.stringify(forgotLeadId)} no longer exists in the CRM; matched again`);
+      outcome = await mapping.flow.run(this.operations(undefined));
+    }
+    return {
+      action: outcome.action, leadId: outcome.leadId, payload: this.payload, payloadHash: hashPayload(this.payload),
+      calls: this.calls, warnings: this.warnings, forgotLeadId, rateLimit: this.rateLimit,
+    };
+  }
+
+  private operations(knownLeadId: string | undefined): FlowOperations {
+    return {
+      knownLeadId,
+      has: (e) => this.mapping.endpoints[e] !== undefined,
+      find: () => this.find(knownLeadId),
+      create: () => this.create(),
+      update: (id) => this.update(id),
+      upsert: () => this.upsert(knownLeadId),
+    };
+  }
+
+  private endpoint(step: EndpointName): CompiledEndpoint {
+    const e = this.mapping.endpoints[step];
+    if (!e) throw new PermanentError('ERR_MAPPING_INVALID', `the ${this.mapping.flow.name} flow called ${step}, which the mapping does not declare`, { context: this.ctx({ step }) });
+    return e;
+  }
+
+  private async find(knownLeadId: string | undefined): Promise<string | undefined> {
+    const keys: Array<MatchKey | undefined> = this.mapping.definition.match ?? [undefined];
+    for (const key of keys) {
+      let match: { key: MatchKey; value: string } | undefined;
+      if (key) {
+        const value = key === 'leadId' ? knownLeadId : this.contact[key];
+        if (!value) continue;
+        match = { key, value };
+      }
+      const { res, readers, context } = await this.call('fetch', { leadId: knownLeadId, match });
+      if (truthy(await readers.notFound?.evaluate(res, context))) continue;
+      await this.throwIfFailed(res, readers, context);
+      const id = await this.readLeadId(res, readers, context);
+      if (id === undefined) throw new PermanentError('ERR_NO_LEAD_ID', 'fetch answered success, but responses.leadId found no id (is the notFound reader right?)', { context });
+      return id;
+    }
+    this.searchedNothingFound = true;
+    return undefined;
+  }
+
+  private async create(): Promise<FlowOutcome> {
+    const lag = this.mapping.definition.searchLagMs;
+    const since = this.options.unconfirmedCreateAt;
+    if (this.searchedNothingFound && lag && since !== undefined && this.now() - since < lag) {
+      // An earlier create may have succeeded without our hearing: its lead is not searchable yet. Wait rather than duplicate.
+      throw new RetryableError('ERR_SEARCH_LAG', `a create sent ${this.now() - since} ms ago is unconfirmed and the CRM's search may lag ${lag} ms`,
+        { context: this.ctx({ step: 'create' }), retryAfterMs: lag - (this.now() - since) });
+    }
+    await this.options.onCreateIntent?.();
+    const { res, readers, context } = await this.call('create', {});
+    const existing = await readers.conflictLeadId?.evaluate(res, context);
+    if (truthy(existing)) {
+      const id = String(Array.isArray(existing) ? existing[0] : existing);
+      this.warnings.push(`create answered that lead ${JSON.stringify(id)} already exists; updating it`);
+      return this.update(id);
+    }
+    await this.throwIfFailed(res, readers, context);
+    const id = await this.readLeadId(res, readers, context);
+    if (id === undefined) throw new PermanentError('ERR_NO_LEAD_ID', 'create answered success, but responses.leadId found no id', { context });
+    return { action: 'created', leadId: id };
+  }
+
+  private async update(leadId: string): Promise<FlowOutcome> {
+    const { res, readers, context } = await this.call('update', { leadId });
+    if (truthy(await readers.stale?.evaluate(res, context))) {
+      throw new StaleLeadError(leadId, context);
+    }
+    await this.throwIfFailed(res, readers, context);
+    return { action: 'updated', leadId: (await this.readLeadId(res, readers, context)) ?? leadId };
+  }
+
+  private async upsert(knownLeadId: string | undefined): Promise<FlowOutcome> {
+    const { res, readers, context } = await this.call('upsert', { leadId: knownLeadId });
+    await this.throwIfFailed(res, readers, context);
+    return { action: 'upserted', leadId: (await this.readLeadId(res, readers, context)) ?? knownLeadId };
+  }
+
+  private async readLeadId(res: ReaderInput, readers: CompiledEndpoint['readers'], context: ErrorContext): Promise<string | undefined> {
+    let id = await readers.leadId?.evaluate(res, context);
+    if (Array.isArray(id)) {
+      if (id.length > 1) this.warnings.push(`${context.step} matched ${id.length} leads; using the first (${JSON.stringify(String(id[0]))})`);
+      id = id[0];
+    }
+    if (id === undefined || id === null || id === '') return undefined;
+    if (typeof id !== 'string' && typeof id !== 'number') {
+      throw new PermanentError('ERR_NO_LEAD_ID', `responses.leadId must give a string or number, got ${excerpt(id)}`, { context });
+    }
+    return String(id);
+  }
+
+  private async throwIfFailed(res: ReaderInput, readers: CompiledEndpoint['readers'], context: ErrorContext): Promise<void> {
+    if (!truthy(await readers.failed?.evaluate(res, context))) return;
+    const reason = excerpt(await readers.reason?.evaluate(res, context).catch(() => undefined)) ?? excerpt(res.body);
+    const ctx = { ...context, reason: reason && this.mask(reason) };
+    if (truthy(await readers.retryable?.evaluate(res, context))) {
+      throw new RetryableError(res.status === 429 ? 'ERR_RATE_LIMITED' : 'ERR_CRM_UNAVAILABLE', `the CRM answered ${res.status}`,
+        { context: ctx, retryAfterMs: retryAfterMs(res.headers['retry-after'], this.now()) });
+    }
+    const code = res.status === 401 || res.status === 403 ? 'ERR_CRM_AUTH' : 'ERR_CRM_REJECTED';
+    throw new PermanentError(code, res.status < 400 ? `the CRM reported a failure in an HTTP ${res.status} answer` : `the CRM answered ${res.status}`, { context: ctx });
+  }
+
+  private mask(text: string): string {
+    return this.secret ? maskSecrets(text, [this.secret]) : text;
+  }
+
+  /** Builds one request from an endpoint: URL template, query, headers, body, auth, encoding. */
+  async buildRequest(step: EndpointName, vars: { leadId?: string; match?: { key: MatchKey; value: string } }): Promise<{ request: OutgoingRequest; encoded?: string; endpoint: CompiledEndpoint }> {
+    const endpoint = this.endpoint(step);
+    const context = this.ctx({ step });
+    const payload = step === 'create' ? this.payload : this.clearedPayload;
+    const data = { contact: this.contact, leadId: vars.leadId, tenant: this.contact.tenant, match: vars.match, payload };
+    const path = endpoint.url.render(data, context);
+    const url = /^https?:\/\//i.test(path) ? new URL(path) : new URL(this.base + (path.startsWith('/') ? path : `/${path}`));
+    for (const [k, t] of endpoint.query) {
+      const v = t.render(data, context);
+      if (v !== '') url.searchParams.append(k, v);
+    }
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.deps.userAgent ?? 'crm-sync/0.1' };
+    for (const [k, t] of endpoint.headers) headers[k] = t.render(data, context);
+    const body = endpoint.body === null ? undefined
+      : endpoint.body === undefined ? (step === 'fetch' ? undefined : payload)
+        : await endpoint.body.evaluate(data, context);
+    const request: OutgoingRequest = { method: endpoint.method, url, headers, body };
+    if (this.mapping.auth) this.mapping.auth.apply(request, this.secret!, this.mapping.authOptions);
+    let encoded: string | undefined;
+    if (request.body !== undefined) {
+      if (endpoint.encoding === 'form') {
+        encoded = encodeForm(request.body);
+        request.headers['content-type'] ??= 'application/x-www-form-urlencoded';
+      } else {
+        encoded = JSON.stringify(request.body);
+        request.headers['content-type'] ??= 'application/json';
+      }
+    }
+    return { request, encoded, endpoint };
+  }
+
+  private async call(step: EndpointName, vars: { leadId?: string; match?: { key: MatchKey; value: string } }) {
+    const { request, encoded, endpoint } = await this.buildRequest(step, vars);
+    const maskedUrl = this.mask(request.url.toString());
+    const context = this.ctx({ step, method: request.method, url: maskedUrl });
+    const at = new Date(this.now()).toISOString();
+    let http: HttpResponse;
+    try {
+      http = await this.deps.http.send({
+        step, method: request.method, url: request.url.toString(), headers: request.headers, body: encoded,
+        timeoutMs: this.mapping.definition.timeoutMs ?? 10_000, maxResponseBytes: this.mapping.definition.maxResponseBytes ?? 1_048_576,
+      });
+    } catch (err) {
+      const e = err instanceof SyncError ? err : new RetryableError('ERR_NETWORK', this.mask(String((err as Error)?.message ?? err)), { cause: err });
+      Object.assign(e.context, context);
+      this.calls.push({ step, method: request.method, url: maskedUrl, durationMs: 0, reason: this.mask(e.message), at });
+      throw e;
+    }
+    const res: ReaderInput = { status: http.status, headers: http.headers, body: parseResponseBody(http.body, http.headers['content-type']) };
+    const statusContext = { ...context, status: http.status };
+    const record: CallRecord = { step, method: request.method, url: maskedUrl, status: http.status, durationMs: Math.round(http.durationMs * 10) / 10, at };
+    this.calls.push(record);
+    await this.readRateLimit(res, statusContext);
+    if (http.status >= 400) record.reason = this.mask(excerpt(await endpoint.readers.reason?.evaluate(res, statusContext).catch(() => undefined)) ?? excerpt(http.body, 200) ?? '');
+    return { res, readers: endpoint.readers, context: statusContext };
+  }
+
+  private async readRateLimit(res: ReaderInput, context: ErrorContext): Promise<void> {
+    const { remaining, resetMs } = this.mapping.rateLimit;
+    if (!remaining && !resetMs) return;
+    const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+    const info: RateLimitInfo = {
+      remaining: num(await remaining?.evaluate(res, context).catch(() => undefined)),
+      resetMs: num(await resetMs?.evaluate(res, context).catch(() => undefined)),
+    };
+    if (info.remaining !== undefined || info.resetMs !== undefined) this.rateLimit = info;
+  }
+}
+
+interface ReaderInput {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}

@@ -1,0 +1,13 @@
+export * from './errors';
+export * from './contact';
+export * from './adapters';
+export * from './secrets';
+export * from './mapping/types';
+export { parseMapping, loadMappingFile, mappingSchema, formatAjvErrors, jsonPointerToPath } from './mapping/load';
+export { compileMapping, compileDefinition, DEFAULT_READERS, type CompiledMapping, type CompiledEndpoint } from './mapping/compile';
+export { compileExpression, compileTemplate, EXPRESSION_LIMITS, type CompiledExpression, type CompiledTemplate } from './mapping/expressions';
+export { GotHttpClient, isPrivateAddress, NetworkPolicyError, type HttpClient, type HttpRequest, type HttpResponse, type NetworkPolicy } from './http/client';
+export { encodeForm, decodeForm, parseResponseBody } from './http/encode';
+export * from './engine/engine';
+export { applyClearedFields } from './engine/cleared';
+export { CannedHttpClient, checkExamples, dryRun, relativeUrl, toCurl, PLACEHOLDER_SECRET, type RecordedRequest, type ExampleFailure } from './engine/examples';

@@ -1,0 +1,122 @@
+import jsonata from 'jsonata';
+import Handlebars from 'handlebars';
+import { parsePhoneNumberFromString } from 'libphonenumber-js';
+import { MappingError, type ErrorContext } from '../errors';
+
+/** Guardrails for customer-written expressions: a runaway or deeply recursive expression is stopped, not waited on. */
+export const EXPRESSION_LIMITS = { timeoutMs: 250, maxDepth: 300 };
+
+function phoneParts(phone: unknown) {
+  return typeof phone === 'string' ? parsePhoneNumberFromString(phone) : undefined;
+}
+
+/** Helpers every JSONata expression can call: phone formats and name parts CRMs commonly want. */
+const FUNCTIONS: Array<[string, (...args: any[]) => unknown, string]> = [
+  ['digits', (p?: string) => (typeof p === 'string' ? p.replace(/\D/g, '') : undefined), '<s-:s>'],
+  ['e164', (p?: string) => phoneParts(p)?.number, '<s-:s>'],
+  ['nationalNumber', (p?: string) => phoneParts(p)?.nationalNumber, '<s-:s>'],
+  ['nationalFormat', (p?: string) => phoneParts(p)?.formatNational(), '<s-:s>'],
+  ['internationalFormat', (p?: string) => phoneParts(p)?.formatInternational(), '<s-:s>'],
+  ['countryCallingCode', (p?: string) => phoneParts(p)?.countryCallingCode, '<s-:s>'],
+  ['phoneCountry', (p?: string) => phoneParts(p)?.country, '<s-:s>'],
+  ['firstName', (n?: string) => (typeof n === 'string' ? n.trim().split(/\s+/)[0] || undefined : undefined), '<s-:s>'],
+  // A single-word name has no last name; CRMs that require one get the whole name back from `$lastName(name, true)`.
+  ['lastName', (n?: string, fallback?: boolean) => {
+    if (typeof n !== 'string') return undefined;
+    const parts = n.trim().split(/\s+/);
+    return parts.length > 1 ? parts.slice(1).join(' ') : fallback ? parts[0] || undefined : undefined;
+  }, '<s-b?:s>'],
+];
+
+export interface CompiledExpression {
+  readonly source: string;
+  /** Where the expression sits in the mapping file, e.g. `endpoints.create.body`. */
+  readonly field: string;
+  evaluate(input: unknown, context?: ErrorContext): Promise<unknown>;
+}
+
+interface JsonataError { code?: string; position?: number; token?: string; message?: string }
+
+export function compileExpression(source: string, field: string, file?: string): CompiledExpression {
+  let expr: jsonata.Expression;
+  try {
+    expr = jsonata(source, { timeout: EXPRESSION_LIMITS.timeoutMs, stack: EXPRESSION_LIMITS.maxDepth } as jsonata.JsonataOptions);
+  } catch (err) {
+    const e = err as JsonataError;
+    throw new MappingError([{ field, message: `JSONata syntax error ${e.code ?? ''} at position ${e.position ?? '?'}${e.token ? ` near ${JSON.stringify(e.token)}` : ''}: ${e.message ?? String(err)}` }],
+      { file, code: 'ERR_MAPPING_EXPRESSION' });
+  }
+  for (const [name, fn, signature] of FUNCTIONS) expr.registerFunction(name, fn, signature);
+  return {
+    source,
+    field,
+    async evaluate(input, context) {
+      try {
+        return await expr.evaluate(input);
+      } catch (err) {
+        const e = err as JsonataError;
+        const why = e.code === 'D1012' ? `ran longer than ${EXPRESSION_LIMITS.timeoutMs} ms`
+          : e.code === 'D1011' ? `recursed deeper than ${EXPRESSION_LIMITS.maxDepth}` : e.message ?? String(err);
+        throw new MappingError([{ field, message: `JSONata evaluation failed${e.code ? ` (${e.code})` : ''}${e.position !== undefined ? ` at position ${e.position}` : ''}: ${why}` }],
+          { file, code: 'ERR_MAPPING_EVALUATION', context });
+      }
+    },
+  };
+}
+
+// A private Handlebars environment: no helpers beyond the built-ins, nothing registered by anyone else leaks in.
+const hbs = Handlebars.create();
+
+export interface CompiledTemplate {
+  readonly source: string;
+  readonly field: string;
+  /** Renders with every inserted value percent-encoded. Throws a MappingError when a `strict` template names a missing value. */
+  render(data: unknown, context?: ErrorContext): string;
+}
+
+const DOT_SEGMENT = /^\.{1,2}$/;
+// Stands in for a `.` or `..` value; a rendered URL containing it is refused (see render).
+const DOT_MARK = '\u0000dot-segment\u0000';
+
+/** Percent-encodes every string leaf, so a value (a lead id with `/`, `?` or `#`) can never change a URL's structure. */
+function encodeLeaves(value: unknown): unknown {
+  if (typeof value === 'string') return DOT_SEGMENT.test(value) ? DOT_MARK : encodeURIComponent(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) return value.map(encodeLeaves);
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) if (v !== undefined && v !== null) out[k] = encodeLeaves(v);
+    return out;
+  }
+  return undefined;
+}
+
+/**
+ * `encode: true` (URL paths) percent-encodes every value inserted; query values and headers are inserted as they are
+ * (the URL API encodes query values itself; header values are checked by the HTTP client).
+ */
+export function compileTemplate(source: string, field: string, opts: { strict: boolean; encode: boolean; file?: string }): CompiledTemplate {
+  try {
+    hbs.parse(source);
+  } catch (err) {
+    throw new MappingError([{ field, message: `Handlebars syntax error: ${(err as Error).message.split('\n').join(' ')}` }], { file: opts.file, code: 'ERR_MAPPING_TEMPLATE' });
+  }
+  const template = hbs.compile(source, { noEscape: true, strict: opts.strict });
+  return {
+    source,
+    field,
+    render(data, context) {
+      let out: string;
+      try {
+        out = template(opts.encode ? encodeLeaves(data) : data);
+      } catch (err) {
+        throw new MappingError([{ field, message: `cannot render: ${(err as Error).message.split('\n')[0]}` }], { file: opts.file, code: 'ERR_MAPPING_TEMPLATE', context });
+      }
+      // WHATWG URLs resolve `.` and `..` (encoded or not) as path segments whatever we do: refuse them.
+      if (out.includes(DOT_MARK)) {
+        throw new MappingError([{ field, message: 'refusing to put "." or ".." into a URL: it would change the path' }], { file: opts.file, code: 'ERR_UNSAFE_URL_VALUE', context });
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import Ajv, { type ErrorObject } from 'ajv';
+import addFormats from 'ajv-formats';
+import { LineCounter, parseDocument, type Node } from 'yaml';
+import schema from '../../schema/mapping.schema.json';
+import { MappingError, type FieldError } from '../errors';
+import type { MappingDefinition } from './types';
+
+export { schema as mappingSchema };
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+addFormats(ajv);
+const validateMapping = ajv.compile<MappingDefinition>(schema);
+
+/** `/endpoints/update/method` → `endpoints.update.method`; array indexes as `[0]`. */
+export function jsonPointerToPath(pointer: string): string {
+  return pointer.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, seg) => (/^\d+$/.test(seg) ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
+}
+
+/** Turns ajv's errors into field errors a person can act on: the path, and what was expected. */
+export function formatAjvErrors(errors: ErrorObject[] | null | undefined, root = ''): FieldError[] {
+  const out: FieldError[] = [];
+  const join = (a: string, b: string) => (a && b ? `${a}.${b}` : a || b);
+  for (const e of errors ?? []) {
+    const path = join(root, jsonPointerToPath(e.instancePath));
+    const p = e.params as Record<string, unknown>;
+    switch (e.keyword) {
+      case 'required': out.push({ field: join(path, String(p.missingProperty)), message: 'is required' }); break;
+      case 'additionalProperties': out.push({ field: join(path, String(p.additionalProperty)), message: 'is not a known field' }); break;
+      case 'enum': out.push({ field: path || '(root)', message: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` }); break;
+      case 'oneOf': case 'anyOf': case 'if': break; // the branch errors beside it say more
+      default: out.push({ field: path || '(root)', message: e.message ?? 'is invalid' });
+    }
+  }
+  // ajv repeats an error once per failing oneOf branch; keep each once.
+  return out.filter((e, i) => out.findIndex((o) => o.field === e.field && o.message === e.message) === i);
+}
+
+function lineOf(doc: ReturnType<typeof parseDocument>, lines: LineCounter, field: string): number | undefined {
+  const path = field.split(/\.|\[(\d+)\]/).filter((s) => s !== undefined && s !== '').map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+  for (let n = path.length; n > 0; n--) {
+    const node = doc.getIn(path.slice(0, n), true) as Node | undefined;
+    if (node && typeof node === 'object' && 'range' in node && node.range) return lines.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+/** Parses and validates a mapping file's text (YAML or JSON). Throws a MappingError naming the file, path and expectation. */
+export function parseMapping(text: string, file?: string): MappingDefinition {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new MappingError(doc.errors.map((e) => ({ field: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] })), { file, code: 'ERR_MAPPING_SYNTAX' });
+  }
+  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  if (!validateMapping(data)) {
+    const errors = formatAjvErrors(validateMapping.errors).map((e) => {
+      const line = lineOf(doc, lines, e.field);
+      return line ? { ...e, message: `${e.message} (line ${line})` } : e;
+    });
+    throw new MappingError(errors, { file });
+  }
+  return data;
+}
+
+export function loadMappingFile(path: string): { definition: MappingDefinition; text: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new MappingError([{ field: '(file)', message: `cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }], { file: path, code: 'ERR_MAPPING_READ' });
+  }
+  return { definition: parseMapping(text, path), text };
+}

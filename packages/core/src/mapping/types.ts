@@ -1,0 +1,54 @@
+import type { EndpointName } from '../adapters';
+
+/** The shape of a mapping file, as `schema/mapping.schema.json` publishes it. */
+export interface MappingDefinition {
+  $schema?: string;
+  name: string;
+  description?: string;
+  baseUrl: string;
+  auth: { adapter: string; secret?: string; [option: string]: unknown };
+  flow?: string;
+  encoding?: Encoding;
+  timeoutMs?: number;
+  maxResponseBytes?: number;
+  payload: string;
+  match?: MatchKey[];
+  clearedFields?: 'null' | 'empty-string' | 'omit';
+  rateLimit?: { requestsPerSecond?: number; remaining?: string; resetMs?: string };
+  searchLagMs?: number;
+  endpoints: Partial<Record<EndpointName, EndpointDefinition>>;
+  responses?: ReaderDefinitions;
+  examples?: MappingExample[];
+}
+
+export type Encoding = 'json' | 'form';
+export type MatchKey = 'leadId' | 'email' | 'phone';
+
+export interface EndpointDefinition {
+  method: string;
+  url: string;
+  query?: Record<string, string>;
+  headers?: Record<string, string>;
+  body?: string | null;
+  encoding?: Encoding;
+  responses?: ReaderDefinitions;
+}
+
+export type ReaderName = 'leadId' | 'notFound' | 'failed' | 'retryable' | 'reason' | 'conflictLeadId' | 'stale';
+export type ReaderDefinitions = Partial<Record<ReaderName, string>>;
+
+export interface CannedResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+export interface MappingExample {
+  name?: string;
+  contact: Record<string, unknown>;
+  leadId?: string;
+  previousPayload?: Record<string, unknown>;
+  responses?: Partial<Record<EndpointName, CannedResponse | CannedResponse[]>>;
+  expect: Array<{ method: string; url: string; headers?: Record<string, string>; body?: unknown }>;
+  result?: { action?: string; leadId?: string; errorCode?: string };
+}
