@@ -1,1 +1,1 @@
-export {};
+export { registerBuiltinAdapters, loadPlugins } from './builtins';
