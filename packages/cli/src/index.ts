@@ -1,1 +1,2 @@
-export {};
+export { main } from './main';
+export { EXIT, UsageError, type Command, type CommandIO } from './command';

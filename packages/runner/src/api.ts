@@ -1,0 +1,87 @@
+/**
+ * The runner's public surface, pinned so the daemon shell (HTTP ingest, CLI, metrics) and the engine room
+ * (store, debounce, dispatch) can be built side by side. Implementations: ./runner.ts (class Runner).
+ */
+import type { CallRecord, CompiledMapping, FieldError, SyncAction } from '@crm-sync/core';
+import type { CountryCode } from 'libphonenumber-js';
+
+export interface TenantSettings {
+  name: string;
+  mapping: CompiledMapping;
+  /** Overrides the mapping's baseUrl. */
+  baseUrl?: string;
+  /** Trailing debounce: sync once the contact has been quiet this long. Default 5 min. */
+  quietMs: number;
+  /** Sync at the latest this long after the first pending change, even if changes keep coming. Default 1 h. */
+  maxWaitMs: number;
+  /** Syncs in flight at once for this tenant. Default 4. */
+  concurrency: number;
+  /** CRM requests per second for this tenant (default: the mapping's rateLimit.requestsPerSecond, else unlimited). */
+  requestsPerSecond?: number;
+  /** Country for phones written without a country code. */
+  defaultCountry?: CountryCode;
+}
+
+export interface RetryPolicy {
+  /** First backoff. Default 10 s. */
+  baseMs: number;
+  /** Longest single backoff. Default 1 h. */
+  maxMs: number;
+  /** After this long of failing, a contact goes to the dead letters. Default 24 h. */
+  budgetMs: number;
+}
+
+export interface RejectedEvent {
+  index: number;
+  eventId?: string;
+  errors: FieldError[];
+}
+
+export interface IngestResult {
+  /** Events that are now durable (including redeliveries and stale events, which change nothing). */
+  accepted: number;
+  /** Of the accepted: redelivered eventIds and events older than the newest accepted for their contact. */
+  ignored: number;
+  rejected: RejectedEvent[];
+}
+
+export interface StatusCounts {
+  /** Contacts waiting for their quiet window (or max wait). */
+  pending: number;
+  inFlight: number;
+  /** Contacts waiting for a retry after a retryable failure. */
+  retrying: number;
+  deadLetters: number;
+  /** Contacts with a lead id stored. */
+  leads: number;
+}
+
+export interface AttemptRecord {
+  at: string;
+  outcome: SyncAction | 'unchanged' | 'failed';
+  leadId?: string;
+  calls: CallRecord[];
+  error?: { code: string; message: string; retryable: boolean; status?: number; reason?: string; step?: string };
+}
+
+export interface ContactStatus {
+  tenant: string;
+  contactId: string;
+  leadId?: string;
+  state: 'pending' | 'in-flight' | 'retrying' | 'dead-letter' | 'synced' | 'idle';
+  /** When the next sync is due (pending / retrying). */
+  dueAt?: string;
+  payloadHash?: string;
+  lastOutcome?: AttemptRecord['outcome'];
+  attempts: number;
+  /** The last N attempts, newest first. */
+  history: AttemptRecord[];
+}
+
+export interface DeadLetter {
+  tenant: string;
+  contactId: string;
+  at: string;
+  error: NonNullable<AttemptRecord['error']>;
+  attempts: number;
+}
