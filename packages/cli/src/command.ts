@@ -20,7 +20,7 @@ export interface Command {
   help: string;
   options: NonNullable<ParseArgsConfig['options']>;
   /** Resolves to the exit code. Throw UsageError for misuse; any other error is a failure (exit 1). */
-  run(args: { values: Record<string, string | boolean | string[] | boolean[] | undefined>; positionals: string[] }, io: CommandIO): Promise<number>;
+  run(args: ReturnType<typeof parseCommandArgs>, io: CommandIO): Promise<number>;
 }
 
 export function parseCommandArgs(command: Command, argv: string[]) {

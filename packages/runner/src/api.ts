@@ -3,7 +3,9 @@
  * (store, debounce, dispatch) can be built side by side. Implementations: ./runner.ts (class Runner).
  */
 import type { CallRecord, CompiledMapping, FieldError, SyncAction } from '@crm-sync/core';
-import type { CountryCode } from 'libphonenumber-js';
+import type { ContactParseOptions } from '@crm-sync/core';
+
+type CountryCode = NonNullable<ContactParseOptions['defaultCountry']>;
 
 export interface TenantSettings {
   name: string;
