@@ -45,6 +45,22 @@ function describe(v: unknown): string {
   return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
+// A date-time with an explicit zone: `Date` would read anything else ("5", "May 6", no zone) in the runner's own zone, or guess.
+const ISO_TIME = /^(\d{4}-\d{2}-\d{2})T(\d{2}):\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|([+-])(\d{2}):(\d{2}))$/;
+
+/** Milliseconds since the epoch for an ISO 8601 time (or a number of milliseconds); undefined when it is not one. */
+function timeOf(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) && Math.abs(v) <= 8.64e15 ? v : undefined;
+  const m = typeof v === 'string' ? ISO_TIME.exec(v) : null;
+  if (!m) return undefined;
+  const ms = Date.parse(v as string);
+  if (Number.isNaN(ms)) return undefined;
+  // Date rolls impossible times over (Feb 30 → Mar 1, 24:00 → the next day): refuse them instead.
+  const offsetMs = m[3] ? (m[3] === '-' ? -1 : 1) * (Number(m[4]) * 60 + Number(m[5])) * 60_000 : 0;
+  const wallClock = new Date(ms + offsetMs).toISOString();
+  return wallClock.slice(0, 10) === m[1] && wallClock.slice(11, 13) === m[2] ? ms : undefined;
+}
+
 /** Normalizes a phone as the platform sends it (`+91 98765 43210`, `919876543210`, `+91-987-654-3210`) to E.164. */
 export function normalizePhone(raw: string, defaultCountry?: CountryCode): string | undefined {
   const trimmed = raw.trim();
@@ -124,8 +140,8 @@ export function parseContactEvent(input: unknown, options: ContactParseOptions =
 
   let ts: string | undefined;
   if (e.ts !== undefined && e.ts !== null) {
-    const ms = typeof e.ts === 'string' || typeof e.ts === 'number' ? new Date(e.ts).getTime() : NaN;
-    if (Number.isNaN(ms)) errors.push({ field: 'ts', message: `must be an ISO 8601 time, got ${JSON.stringify(e.ts)}` });
+    const ms = timeOf(e.ts);
+    if (ms === undefined) errors.push({ field: 'ts', message: `must be an ISO 8601 time with a zone (e.g. 2024-05-06T09:14:03Z), got ${JSON.stringify(e.ts)?.slice(0, 40)}` });
     else ts = new Date(ms).toISOString();
   }
 
