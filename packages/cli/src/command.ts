@@ -10,6 +10,10 @@ export class UsageError extends Error {
 export interface CommandIO {
   out(text: string): void;
   err(text: string): void;
+  /** The whole of standard input (for `--contact -`). */
+  readStdin?(): Promise<string>;
+  /** Aborting it stops a long-running command as SIGINT/SIGTERM would (lets tests run those commands in-process). */
+  signal?: AbortSignal;
 }
 
 export interface Command {

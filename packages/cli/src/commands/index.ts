@@ -1,4 +1,13 @@
 import type { Command } from '../command';
+import { mockCrm } from './mock-crm';
+import { preview } from './preview';
+import { sync } from './sync';
+import { validate } from './validate';
 
 /** Every `crm-sync` command. Add a command: write commands/<name>.ts exporting a Command, and list it here. */
-export const commands: Command[] = [];
+export const commands: Command[] = [
+  validate,
+  preview,
+  sync,
+  mockCrm,
+];

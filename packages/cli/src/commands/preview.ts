@@ -1,0 +1,60 @@
+import { dryRun, toCurl } from '@crm-sync/core';
+import { baseUrlOption, listOption, onePositional, requiredOption, stringOption } from '../args';
+import { toCannedResponses } from '../canned-responses';
+import { EXIT, type Command } from '../command';
+import { readJsonInput } from '../json-input';
+import { compileMappingFile, loadPluginModules, PLUGIN_HELP, PLUGIN_OPTION } from '../mapping-file';
+
+export const preview: Command = {
+  name: 'preview',
+  summary: 'Print the requests a sync would send, as curl commands (secrets masked); sends nothing.',
+  help: `Usage: crm-sync preview <mapping> --contact <file.json|-> [options]
+
+Runs the sync engine offline for one contact and prints each request it would send as a curl
+command, secrets shown as ***, then the outcome (action and lead id, or the error). Nothing is
+sent and no secret is read. The CRM's answers are canned: by default the contract's (fetch finds
+nothing, so the contact is created); --responses gives your own.
+
+Arguments:
+  <mapping>               The mapping file (YAML or JSON).
+
+Options:
+  --contact <file|->      The contact event as JSON (a file, or - for standard input). Required.
+  --lead-id <id>          The lead id already stored for the contact (the sync updates it).
+                          Default: none.
+  --base-url <url>        Use this base URL instead of the mapping's baseUrl.
+  --responses <file>      Canned CRM answers per endpoint, as in a mapping example's "responses":
+                          {"fetch": {"status": 200, "body": {"lead_id": "L1"}}, "update": [...]}.
+                          Default: fetch 404 Not Found, create/upsert 200 with lead id
+                          example-lead-1, update 200.
+${PLUGIN_HELP}
+  -h, --help              Show this help.
+
+Exit status: 0 the sync would succeed, 1 it would fail (or the input is bad), 2 usage error.`,
+  options: { contact: { type: 'string' }, 'lead-id': { type: 'string' }, 'base-url': { type: 'string' }, responses: { type: 'string' }, ...PLUGIN_OPTION },
+  async run({ values, positionals }, io) {
+    const file = onePositional(positionals, '<mapping>');
+    const contactSource = requiredOption(values, 'contact');
+    const knownLeadId = stringOption(values, 'lead-id');
+    const baseUrl = baseUrlOption(values)?.href;
+    const responsesFile = stringOption(values, 'responses');
+    loadPluginModules(listOption(values, 'plugin'));
+
+    const mapping = compileMappingFile(file);
+    const event = await readJsonInput(contactSource, 'contact', io);
+    const responses = responsesFile === undefined ? undefined : toCannedResponses(await readJsonInput(responsesFile, 'responses', io), responsesFile);
+
+    const { requests, result, error } = await dryRun(mapping, event, { knownLeadId, baseUrl, responses });
+    io.out(['# Nothing was sent; secrets are shown as ***.', ...requests.map((r, i) => `\n# ${i + 1}. ${r.step}\n${toCurl(r)}`)].join('\n'));
+    if (!result) {
+      io.err(`# outcome: the sync would fail: ${error?.describe()}`);
+      return EXIT.failure;
+    }
+    io.out([
+      '',
+      `# outcome: ${result.action}${result.leadId === undefined ? '' : `, lead id ${result.leadId}`}`,
+      ...result.warnings.map((w) => `# warning: ${w}`),
+    ].join('\n'));
+    return EXIT.ok;
+  },
+};
