@@ -1,0 +1,50 @@
+import { compileTemplate, MappingError } from '../index';
+
+const path = compileTemplate('/crm/update/{{leadId}}', 'endpoints.update.url', { strict: true, encode: true, file: 'acme.yaml' });
+
+function renderError(leadId: string): MappingError {
+  try { path.render({ leadId }); } catch (err) { return err as MappingError; }
+  throw new Error(`expected ${JSON.stringify(leadId)} to be refused`);
+}
+
+describe('URL path templates', () => {
+  it.each([
+    ['ld/42', '/crm/update/ld%2F42'],
+    ['a?b=c', '/crm/update/a%3Fb%3Dc'],
+    ['a#frag', '/crm/update/a%23frag'],
+    ['../admin', '/crm/update/..%2Fadmin'],
+    ['%2F', '/crm/update/%252F'],
+    ['a&b\'c"<x>', '/crm/update/a%26b\'c%22%3Cx%3E'],
+    ['ü 1', '/crm/update/%C3%BC%201'],
+    ['...', '/crm/update/...'],
+  ])('keeps lead id %j one path segment', (leadId, expected) => {
+    const out = path.render({ leadId });
+    expect(out).toBe(expected);
+    expect(new URL(out, 'https://crm.example.com').pathname.split('/')).toHaveLength(4);
+  });
+
+  it('encodes triple-stash values too: no template syntax escapes encoding', () => {
+    expect(compileTemplate('/crm/{{{leadId}}}', 'u', { strict: true, encode: true }).render({ leadId: 'a/b' })).toBe('/crm/a%2Fb');
+  });
+
+  it('does not HTML-escape (& and \' stay as they are, before percent-encoding)', () => {
+    const header = compileTemplate('{{contact.name}}', 'endpoints.create.headers.x-name', { strict: false, encode: false });
+    expect(header.render({ contact: { name: "Tom & Jerry's <shop>" } })).toBe("Tom & Jerry's <shop>");
+  });
+
+  it.each(['.', '..'])('refuses %j: the URL API would resolve it as a path segment', (leadId) => {
+    const err = renderError(leadId);
+    expect(err).toBeInstanceOf(MappingError);
+    expect(err.code).toBe('ERR_UNSAFE_URL_VALUE');
+    expect(err.errors[0]!.field).toBe('endpoints.update.url');
+  });
+
+  it('names the template when a strict template misses a value', () => {
+    expect(() => path.render({})).toThrow(expect.objectContaining({ code: 'ERR_MAPPING_TEMPLATE', message: expect.stringContaining('endpoints.update.url') }));
+  });
+
+  it('renders numbers and nested values', () => {
+    const t = compileTemplate('/t/{{tenant}}/c/{{contact.attributes.n}}/{{leadId}}', 'u', { strict: true, encode: true });
+    expect(t.render({ tenant: 'a b', contact: { attributes: { n: 7 } }, leadId: 42 })).toBe('/t/a%20b/c/7/42');
+  });
+});
