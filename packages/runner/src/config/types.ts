@@ -1,0 +1,62 @@
+import type { RetryPolicy } from '../api';
+import type { LogLevel } from '../log';
+import type { StoreLocation } from './store-url';
+
+/** One tenant as configured, before its mapping is compiled (see ./tenants.ts). */
+export interface TenantConfig {
+  name: string;
+  /** Absolute path of the mapping file. */
+  mappingFile: string;
+  baseUrl?: string;
+  quietMs: number;
+  maxWaitMs: number;
+  concurrency: number;
+  requestsPerSecond?: number;
+  defaultCountry?: string;
+}
+
+/** The daemon's configuration, validated and with every default, path and secret resolved. */
+export interface DaemonConfig {
+  /** The config file, or `command-line flags`: named in error messages. */
+  source: string;
+  listen: { host: string; port: number };
+  /** Absolute. Holds the SQLite database by default and the backfill progress files. */
+  dataDir: string;
+  store: StoreLocation;
+  /** The resolved token (never logged). Absent: the ingest API is open (bind it to localhost). */
+  ingestToken?: string;
+  maxBodyBytes: number;
+  drainMs: number;
+  logLevel: LogLevel;
+  allowHosts: string[];
+  plugins: string[];
+  /** Where plug-in module names are resolved from (the config file's directory). */
+  pluginDir: string;
+  retry: RetryPolicy;
+  tenants: TenantConfig[];
+}
+
+export const DEFAULTS = {
+  listen: '127.0.0.1:8080',
+  dataDir: './data',
+  storeFile: 'crm-sync.db',
+  quiet: '5m',
+  maxWait: '1h',
+  concurrency: 4,
+  maxBodyBytes: 5 * 1024 * 1024,
+  drain: '10s',
+  logLevel: 'info' as LogLevel,
+  retry: { base: '10s', max: '1h', budget: '24h' },
+} as const;
+
+/** Environment variables that override the config, for containers. */
+export const ENV_OVERRIDES = {
+  listen: 'CRM_SYNC_LISTEN',
+  store: 'CRM_SYNC_STORE',
+  dataDir: 'CRM_SYNC_DATA_DIR',
+  /** The token itself (not a reference): a container's secret arrives as an env var. */
+  ingestToken: 'CRM_SYNC_INGEST_TOKEN',
+  logLevel: 'CRM_SYNC_LOG_LEVEL',
+  /** Comma-separated, added to the config's allowHosts. */
+  allowHosts: 'CRM_SYNC_ALLOW_HOSTS',
+} as const;

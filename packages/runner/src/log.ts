@@ -1,0 +1,27 @@
+import pino, { type DestinationStream, type Logger } from 'pino';
+
+export type { Logger } from 'pino';
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/**
+ * Anything that may carry a credential, wherever it is nested. Secrets are kept out of log calls in the first place
+ * (the engine masks URLs and reasons); this is the net under that rule.
+ */
+export const REDACT_PATHS = [
+  'authorization', '*.authorization', '*.*.authorization',
+  'headers.authorization', '*.headers.authorization', '*.headers["auth-key"]', '*.headers.cookie',
+  'token', '*.token', 'ingestToken', '*.ingestToken',
+  'secret', '*.secret', '*.*.secret', 'password', '*.password', 'apiKey', '*.apiKey',
+];
+
+/** JSON lines on stdout (or `destination`), secrets redacted. Child loggers add tenant / contact / step. */
+export function createLogger(opts: { level?: LogLevel; destination?: DestinationStream } = {}): Logger {
+  return pino({
+    level: opts.level ?? 'info',
+    base: { service: 'crm-sync' },
+    redact: { paths: REDACT_PATHS, censor: '***' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  }, opts.destination ?? pino.destination({ dest: 1, sync: false }));
+}

@@ -1,0 +1,78 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AttemptRecord, StatusCounts } from './api';
+
+/**
+ * The daemon's Prometheus metrics, on a registry of its own (two daemons in one process, as in tests, do not mix).
+ * Labels are tenant names from the config, sync outcomes and engine steps: never contact ids, URLs or secrets.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  private readonly eventsAccepted = new Counter({
+    name: 'crm_sync_events_accepted_total', help: 'Contact events accepted (durable), by tenant.', labelNames: ['tenant'] as const, registers: [this.registry],
+  });
+  private readonly eventsIgnored = new Counter({
+    name: 'crm_sync_events_ignored_total', help: 'Accepted events that changed nothing (redelivered or older than the newest).', registers: [this.registry],
+  });
+  private readonly eventsRejected = new Counter({
+    name: 'crm_sync_events_rejected_total', help: 'Contact events refused by validation, by tenant ("unknown" when the event named none we know).',
+    labelNames: ['tenant'] as const, registers: [this.registry],
+  });
+  private readonly syncs = new Counter({
+    name: 'crm_sync_syncs_total', help: 'Finished sync attempts, by tenant and outcome (created, updated, unchanged, failed...).',
+    labelNames: ['tenant', 'outcome'] as const, registers: [this.registry],
+  });
+  private readonly crmCalls = new Histogram({
+    name: 'crm_sync_crm_call_duration_seconds', help: 'CRM call latency, by tenant and step (fetch, create, update, upsert).',
+    labelNames: ['tenant', 'step'] as const, buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry],
+  });
+  private readonly retries = new Counter({
+    name: 'crm_sync_retries_total', help: 'Sync attempts scheduled again after a retryable failure, by tenant.', labelNames: ['tenant'] as const, registers: [this.registry],
+  });
+  private readonly deadLetters = new Counter({
+    name: 'crm_sync_dead_letters_total', help: 'Contacts moved to the dead letters, by tenant.', labelNames: ['tenant'] as const, registers: [this.registry],
+  });
+
+  /** `status` is read at scrape time for the contacts gauge, so it is never stale. */
+  constructor(status: () => StatusCounts | Promise<StatusCounts>) {
+    new Gauge({
+      name: 'crm_sync_contacts', help: 'Contacts by state: pending (debouncing), in_flight, retrying, dead_letter.',
+      labelNames: ['state'] as const, registers: [this.registry],
+      async collect() {
+        const s = await status();
+        this.set({ state: 'pending' }, s.pending);
+        this.set({ state: 'in_flight' }, s.inFlight);
+        this.set({ state: 'retrying' }, s.retrying);
+        this.set({ state: 'dead_letter' }, s.deadLetters);
+      },
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: 'crm_sync_' });
+  }
+
+  eventsIngested(tenant: string, accepted: number, rejected: number): void {
+    if (accepted > 0) this.eventsAccepted.inc({ tenant }, accepted);
+    if (rejected > 0) this.eventsRejected.inc({ tenant }, rejected);
+  }
+
+  eventsIgnoredCount(ignored: number): void {
+    if (ignored > 0) this.eventsIgnored.inc(ignored);
+  }
+
+  /** One finished attempt: its outcome and the latency of every CRM call it made. */
+  syncFinished(tenant: string, attempt: Pick<AttemptRecord, 'outcome' | 'calls'>): void {
+    this.syncs.inc({ tenant, outcome: attempt.outcome });
+    for (const call of attempt.calls) this.crmCalls.observe({ tenant, step: call.step }, call.durationMs / 1000);
+  }
+
+  retryScheduled(tenant: string): void {
+    this.retries.inc({ tenant });
+  }
+
+  deadLettered(tenant: string): void {
+    this.deadLetters.inc({ tenant });
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
