@@ -1,0 +1,151 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Logger } from '../log';
+import type { Metrics } from '../metrics';
+import { bearerMatches } from './auth';
+import type { ApiBackend } from './backend';
+import { parseEventBody, readBody, readJson } from './body';
+import { HttpError } from './errors';
+import { ingestEvents } from './ingest';
+
+export interface ApiServerOptions {
+  backend: ApiBackend;
+  /** Configured tenant names. */
+  tenants: readonly string[];
+  /** When set, every /v1 request needs `Authorization: Bearer <token>`. */
+  ingestToken?: string;
+  maxBodyBytes: number;
+  metrics: Metrics;
+  logger: Logger;
+  /** /readyz: the store is open and the daemon is not draining. Ingest is refused (503) while not ready. */
+  isReady(): boolean;
+}
+
+interface Reply {
+  status: number;
+  body: unknown;
+  contentType?: string;
+}
+
+type Handler = (req: IncomingMessage, params: string[], url: URL) => Promise<Reply>;
+
+interface Route {
+  method: 'GET' | 'POST';
+  pattern: RegExp;
+  handler: Handler;
+  /** /v1 routes need the ingest token (when one is configured); probes and metrics do not. */
+  authenticated: boolean;
+}
+
+const json = (status: number, body: unknown): Reply => ({ status, body });
+
+/** The daemon's HTTP API (docs/openapi.yaml). */
+export function createApiServer(opts: ApiServerOptions): http.Server {
+  const { backend, metrics, logger } = opts;
+  const knownTenant = (name: string): string => {
+    if (!opts.tenants.includes(name)) throw new HttpError(404, 'ERR_UNKNOWN_TENANT', `unknown tenant ${JSON.stringify(name)}`);
+    return name;
+  };
+  const requireReady = () => {
+    if (!opts.isReady()) throw new HttpError(503, 'ERR_NOT_READY', 'the daemon is shutting down or its store is not open; send the events again later');
+  };
+  const ingest = async (req: IncomingMessage, tenant?: string): Promise<Reply> => {
+    requireReady();
+    const events = parseEventBody(await readBody(req, opts.maxBodyBytes), req.headers['content-type']);
+    const { status, result } = await ingestEvents(events, tenant, { backend, tenants: opts.tenants, metrics, logger });
+    return json(status, result);
+  };
+
+  const routes: Route[] = [
+    { method: 'GET', pattern: /^\/healthz$/, authenticated: false, handler: async () => json(200, { status: 'ok' }) },
+    {
+      method: 'GET', pattern: /^\/readyz$/, authenticated: false,
+      handler: async () => (opts.isReady() ? json(200, { status: 'ready' }) : json(503, { status: 'not ready' })),
+    },
+    {
+      method: 'GET', pattern: /^\/metrics$/, authenticated: false,
+      handler: async () => {
+        const m = await metrics.render();
+        return { status: 200, body: m.body, contentType: m.contentType };
+      },
+    },
+    { method: 'POST', pattern: /^\/v1\/events$/, authenticated: true, handler: (req) => ingest(req) },
+    { method: 'POST', pattern: /^\/v1\/tenants\/([^/]+)\/events$/, authenticated: true, handler: (req, [t]) => ingest(req, knownTenant(t)) },
+    { method: 'GET', pattern: /^\/v1\/status$/, authenticated: true, handler: async () => json(200, await backend.status()) },
+    {
+      method: 'GET', pattern: /^\/v1\/tenants\/([^/]+)\/contacts\/([^/]+)$/, authenticated: true,
+      handler: async (_req, [t, id]) => {
+        const contact = await backend.contact(knownTenant(t), id);
+        if (!contact) throw new HttpError(404, 'ERR_UNKNOWN_CONTACT', `tenant ${t} has no contact ${JSON.stringify(id)}`);
+        return json(200, contact);
+      },
+    },
+    {
+      method: 'GET', pattern: /^\/v1\/dead-letters$/, authenticated: true,
+      handler: async (_req, _p, url) => {
+        const tenant = url.searchParams.get('tenant') || undefined;
+        return json(200, { deadLetters: await backend.deadLetters(tenant === undefined ? undefined : knownTenant(tenant)) });
+      },
+    },
+    {
+      method: 'POST', pattern: /^\/v1\/dead-letters\/replay$/, authenticated: true,
+      handler: async (req) => {
+        const { tenants, contactId } = replayRequest(await readJson(req, opts.maxBodyBytes), knownTenant, opts.tenants);
+        let replayed = 0;
+        for (const t of tenants) replayed += await backend.replay(t, contactId);
+        return json(200, { replayed });
+      },
+    },
+  ];
+
+  const dispatch = async (req: IncomingMessage): Promise<Reply> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const matching = routes.map((r) => ({ r, m: r.pattern.exec(url.pathname) })).filter((x) => x.m);
+    if (matching.length === 0) throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${url.pathname}`);
+    const hit = matching.find((x) => x.r.method === req.method);
+    if (!hit) throw new HttpError(405, 'ERR_METHOD_NOT_ALLOWED', `${url.pathname} accepts ${[...new Set(matching.map((x) => x.r.method))].join(', ')}`);
+    if (hit.r.authenticated && opts.ingestToken !== undefined && !bearerMatches(req.headers.authorization, opts.ingestToken)) {
+      throw new HttpError(401, 'ERR_UNAUTHORIZED', 'missing or wrong Authorization: Bearer <ingest token>');
+    }
+    let params: string[];
+    try {
+      params = hit.m!.slice(1).map(decodeURIComponent);
+    } catch {
+      throw new HttpError(400, 'ERR_BAD_PATH', 'the path is not valid percent-encoding');
+    }
+    return hit.r.handler(req, params, url);
+  };
+
+  return http.createServer((req, res) => {
+    const started = performance.now();
+    dispatch(req).then(
+      (reply) => send(res, reply),
+      (err: unknown) => {
+        if (err instanceof HttpError) return send(res, json(err.status, err.toJSON()));
+        logger.error({ err: { message: (err as Error)?.message, code: (err as { code?: string })?.code }, method: req.method, path: req.url }, 'request failed');
+        send(res, json(500, { error: { code: 'ERR_INTERNAL', message: 'internal error; see the daemon log' } }));
+      },
+    ).finally(() => {
+      logger.debug({ method: req.method, path: req.url, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'request');
+    });
+  });
+}
+
+function replayRequest(body: unknown, knownTenant: (t: string) => string, all: readonly string[]): { tenants: string[]; contactId: string | 'all' } {
+  const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const tenant = typeof b.tenant === 'string' && b.tenant ? knownTenant(b.tenant) : undefined;
+  if (b.all === true) return { tenants: tenant ? [tenant] : [...all], contactId: 'all' };
+  if (tenant && typeof b.contactId === 'string' && b.contactId) return { tenants: [tenant], contactId: b.contactId };
+  throw new HttpError(400, 'ERR_BAD_REQUEST', 'send {"tenant": "...", "contactId": "..."}, {"tenant": "...", "all": true} or {"all": true}',
+    [{ field: tenant ? 'contactId' : 'tenant', message: 'is required unless "all" is true' }]);
+}
+
+function send(res: ServerResponse, reply: Reply): void {
+  if (res.headersSent) return;
+  const text = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
+  res.writeHead(reply.status, {
+    'content-type': reply.contentType ?? 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
+  res.end(text);
+}
