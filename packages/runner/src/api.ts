@@ -86,4 +86,43 @@ export interface DeadLetter {
   at: string;
   error: NonNullable<AttemptRecord['error']>;
   attempts: number;
+  /** `permanent`: the CRM (or the mapping) refused it; `retries-exhausted`: retryable failures outlasted the retry budget. */
+  cause?: 'permanent' | 'retries-exhausted';
+}
+
+/** One sync attempt, as metrics see it. `calls` carry step, status and duration per CRM request. */
+export interface SyncAttemptEvent {
+  tenant: string;
+  contactId: string;
+  outcome: AttemptRecord['outcome'];
+  calls: CallRecord[];
+  durationMs: number;
+  leadId?: string;
+  error?: AttemptRecord['error'];
+}
+
+/**
+ * What the runner reports as it works, for metrics and logs (the shell wires prom-client to these). Hooks are
+ * called synchronously; one that throws is reported to `onError` and otherwise ignored.
+ */
+export interface RunnerHooks {
+  /** After a batch is durable: per tenant, how many were accepted and how many of those changed nothing. */
+  onAccepted?(e: { tenant: string; accepted: number; ignored: number }): void;
+  onRejected?(e: { count: number }): void;
+  /** Every attempt: synced, unchanged or failed. */
+  onSync?(e: SyncAttemptEvent): void;
+  onRetry?(e: { tenant: string; contactId: string; delayMs: number; error: NonNullable<AttemptRecord['error']> }): void;
+  onDeadLetter?(e: { tenant: string; contactId: string; cause: NonNullable<DeadLetter['cause']>; error: NonNullable<AttemptRecord['error']> }): void;
+  /** The tenant's CRM asked us to slow down (429 Retry-After, or its rate-limit headers ran out): no calls for pauseMs. */
+  onRateLimited?(e: { tenant: string; pauseMs: number }): void;
+  /** Something in the runner itself failed (e.g. the store); the affected contact is retried when its lease lapses. */
+  onError?(e: { error: unknown; tenant?: string; contactId?: string; during: string }): void;
+}
+
+/** The subset of pino the runner logs through. */
+export interface RunnerLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
 }

@@ -1,1 +1,10 @@
 export { registerBuiltinAdapters, loadPlugins } from './builtins';
+export * from './api';
+export { Runner, type RunnerOptions, type IngestOptions } from './runner';
+export { systemClock, ManualClock, type Clock, type TimerHandle } from './clock';
+export { DEFAULT_RETRY_POLICY, decideRetry, type RetryDecision } from './retry';
+export { debounceDueAt, type DebounceWindow } from './debounce/window';
+export { SqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store';
+export { GroupCommit } from './store/group-commit';
+export { HISTORY_LENGTH, type Store, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput } from './store/types';
+export type { SyncEngineLike } from './dispatch/attempt';

@@ -1,0 +1,120 @@
+import { failureDetails, RetryableError, SyncError, type CallRecord, type RateLimitInfo, type SyncEngine } from '@crm-sync/core';
+import type { AttemptRecord, DeadLetter, RetryPolicy, TenantSettings } from '../api';
+import type { Clock } from '../clock';
+import { decideRetry } from '../retry';
+import type { Claim, CompleteInput, Store } from '../store/types';
+
+export type SyncEngineLike = Pick<SyncEngine, 'sync' | 'renderPayload'>;
+
+export interface AttemptDeps {
+  store: Store;
+  engine: SyncEngineLike;
+  clock: Clock;
+  retry: RetryPolicy;
+  random?: () => number;
+}
+
+type AttemptError = NonNullable<AttemptRecord['error']>;
+
+/** What one attempt came to, already recorded in the store. */
+export interface AttemptResult {
+  record: AttemptRecord;
+  durationMs: number;
+  /** Set when the attempt failed and will be retried. */
+  retry?: { delayMs: number };
+  /** Set when the attempt sent the contact to the dead letters. */
+  deadLetter?: NonNullable<DeadLetter['cause']>;
+  /** The CRM asked the whole tenant to hold off this long. */
+  tenantPauseMs?: number;
+}
+
+/**
+ * One sync attempt for a claimed contact, start to finish: skip it if the payload is unchanged, else run the engine
+ * (recording the create intent before a create is sent), then record the outcome — success, retry at a backoff, or
+ * dead letter — in the store.
+ *
+ * Crash safety: the create intent is durable before the create request leaves. If the process dies (or the answer is
+ * lost) before the lead id is stored, the next attempt passes `unconfirmedCreateAt`; with a fetch endpoint the flow
+ * searches first and finds the lead the lost create made (and with `searchLagMs`, a not-found inside the lag is
+ * retried rather than followed by a second create). A flow with no fetch endpoint cannot look before it creates:
+ * the repeated create reaches the CRM, which must de-duplicate by phone/email itself (CONTRACT.md, "No Fetch endpoint").
+ */
+export async function runAttempt(claim: Claim, tenant: TenantSettings, deps: AttemptDeps): Promise<AttemptResult> {
+  const { store, clock } = deps;
+  const started = clock.now();
+  const at = new Date(started).toISOString();
+  let success: { input: CompleteInput; rateLimit?: RateLimitInfo };
+  try {
+    success = await syncOnce(claim, tenant, deps, at);
+  } catch (err) {
+    const details = failureDetails(err);
+    return recordFailure(claim, err, { calls: details?.calls ?? [], rateLimit: details?.rateLimit, at, started }, deps);
+  }
+  await store.complete(claim, success.input, clock.now());
+  return { record: success.input.attempt, durationMs: clock.now() - started, tenantPauseMs: exhaustedWindowMs(success.rateLimit) };
+}
+
+/** The CRM side of an attempt: nothing is written to the store here except the create intent. */
+async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps, at: string): Promise<{ input: CompleteInput; rateLimit?: RateLimitInfo }> {
+  const { engine, store, clock } = deps;
+  const rendered = await engine.renderPayload(tenant.mapping, claim.contact, claim.leadId);
+  if (claim.leadId !== undefined && rendered.hash === claim.payloadHash) {
+    const attempt: AttemptRecord = { at, outcome: 'unchanged', leadId: claim.leadId, calls: [] };
+    return { input: { outcome: 'unchanged', leadId: claim.leadId, payloadHash: rendered.hash, payload: rendered.payload, attempt } };
+  }
+  const result = await engine.sync(tenant.mapping, claim.contact, {
+    knownLeadId: claim.leadId,
+    previousPayload: claim.lastPayload,
+    baseUrl: tenant.baseUrl,
+    unconfirmedCreateAt: claim.unconfirmedCreateAt,
+    onCreateIntent: () => store.markCreateIntent(claim, clock.now()),
+  });
+  // A stale stored id (a merged or deleted lead, result.forgotLeadId) is simply replaced by the id the sync matched.
+  const attempt: AttemptRecord = { at, outcome: result.action, leadId: result.leadId, calls: result.calls };
+  return { input: { outcome: result.action, leadId: result.leadId, payloadHash: result.payloadHash, payload: result.payload, attempt }, rateLimit: result.rateLimit };
+}
+
+async function recordFailure(claim: Claim, err: unknown, ctx: { calls: CallRecord[]; rateLimit?: RateLimitInfo; at: string; started: number }, deps: AttemptDeps): Promise<AttemptResult> {
+  const { store, clock } = deps;
+  const error = describeError(err);
+  const record = { at: ctx.at, outcome: 'failed' as const, leadId: claim.leadId, calls: ctx.calls, error };
+  const now = clock.now();
+  const retryAfterMs = err instanceof RetryableError ? err.retryAfterMs : undefined;
+  const rateLimited = error.code === 'ERR_RATE_LIMITED' || error.status === 429;
+  let result: AttemptResult;
+  if (!error.retryable) {
+    await store.fail(claim, { attempt: record, deadCause: 'permanent' }, now);
+    result = { record, durationMs: now - ctx.started, deadLetter: 'permanent' };
+  } else {
+    const decision = decideRetry({ policy: deps.retry, failures: claim.failures + 1, failingSince: claim.failingSince ?? now, now, retryAfterMs, random: deps.random });
+    if ('deadLetter' in decision) {
+      await store.fail(claim, { attempt: record, deadCause: 'retries-exhausted' }, now);
+      result = { record, durationMs: now - ctx.started, deadLetter: 'retries-exhausted' };
+    } else {
+      await store.fail(claim, { attempt: record, retryAt: decision.retryAt }, now);
+      result = { record, durationMs: now - ctx.started, retry: { delayMs: decision.delayMs } };
+    }
+  }
+  // A 429 slows the whole tenant: for its Retry-After, else at least the first backoff step.
+  const pause = rateLimited ? retryAfterMs ?? deps.retry.baseMs : exhaustedWindowMs(ctx.rateLimit);
+  if (pause !== undefined) result.tenantPauseMs = pause;
+  return result;
+}
+
+/** The CRM's rate-limit headers say the window is used up: wait for its reset. */
+function exhaustedWindowMs(info: RateLimitInfo | undefined): number | undefined {
+  return info && info.remaining !== undefined && info.remaining <= 0 && info.resetMs !== undefined && info.resetMs > 0 ? info.resetMs : undefined;
+}
+
+function describeError(err: unknown): AttemptError {
+  if (err instanceof SyncError) {
+    const c = err.context;
+    const e: AttemptError = { code: err.code, message: err.message, retryable: err.retryable };
+    if (c.status !== undefined) e.status = c.status;
+    if (c.reason !== undefined) e.reason = c.reason;
+    if (c.step !== undefined) e.step = c.step;
+    return e;
+  }
+  // Not classified by the engine (a bug, or a failure outside it): retry with backoff; the budget bounds it.
+  return { code: 'ERR_INTERNAL', message: String((err as Error)?.message ?? err), retryable: true };
+}

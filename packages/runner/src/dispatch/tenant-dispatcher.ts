@@ -1,0 +1,154 @@
+import type { RunnerHooks, TenantSettings } from '../api';
+import type { TimerHandle } from '../clock';
+import type { Claim } from '../store/types';
+import { runAttempt, type AttemptDeps, type AttemptResult } from './attempt';
+import { TokenBucket } from './token-bucket';
+
+export interface DispatcherOptions extends AttemptDeps {
+  hooks: RunnerHooks;
+  /** Lease per claim: a runner that dies holds a contact this long at most. */
+  leaseMs: number;
+  /** Look at the store at least this often, for changes other processes made. */
+  recheckMs: number;
+  /** This runner's id, on its leases. */
+  owner: string;
+  /** Called after every attempt (for whenIdle). */
+  onSettled: () => void;
+}
+
+/** Claims at most this many contacts per store round trip. */
+const CLAIM_BATCH = 64;
+
+/**
+ * The dispatcher of one tenant: it sleeps until the tenant's earliest due contact (or the recheck interval), claims
+ * what is due within its concurrency and rate limit, and runs one attempt per claim. The debounce itself lives in
+ * the store's dueAt, so a restart resumes every pending contact on time.
+ */
+export class TenantDispatcher {
+  private readonly bucket: TokenBucket;
+  private readonly active = new Map<string, { claim: Claim; done: Promise<void> }>();
+  private running = false;
+  private cycling = false;
+  private again = false;
+  private timer?: TimerHandle;
+
+  constructor(readonly tenant: TenantSettings, private readonly opts: DispatcherOptions) {
+    const rps = tenant.requestsPerSecond ?? tenant.mapping.rateLimit.requestsPerSecond;
+    this.bucket = new TokenBucket(rps, opts.clock.now());
+  }
+
+  get inFlight(): number {
+    return this.active.size;
+  }
+
+  start(): void {
+    this.running = true;
+    this.wake();
+  }
+
+  /** Something changed (an ingest, a replay, a finished attempt): look again now. */
+  wake(): void {
+    if (!this.running) return;
+    if (this.cycling) {
+      this.again = true;
+      return;
+    }
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.cycling = true;
+    this.cycle()
+      .catch((error) => this.report(error, 'dispatch'))
+      .then((nextAt) => {
+        this.cycling = false;
+        if (this.again) {
+          this.again = false;
+          this.wake();
+        } else if (this.running) {
+          const at = nextAt ?? this.opts.clock.now() + this.opts.recheckMs;
+          this.timer = this.opts.clock.setTimer(() => this.wake(), at - this.opts.clock.now());
+        }
+      });
+  }
+
+  /** Stops claiming; waits up to drainMs for attempts in flight, then hands the rest back to the store. */
+  async stop(drainMs: number): Promise<void> {
+    this.running = false;
+    this.timer?.cancel();
+    this.timer = undefined;
+    if (this.active.size === 0) return;
+    const { clock } = this.opts;
+    let timer: TimerHandle | undefined;
+    const timeout = new Promise<void>((resolve) => { timer = clock.setTimer(resolve, drainMs); });
+    await Promise.race([Promise.all([...this.active.values()].map((a) => a.done)), timeout]);
+    timer?.cancel();
+    await Promise.all([...this.active.values()].map(({ claim }) =>
+      this.opts.store.release(claim, clock.now()).catch((error) => this.report(error, 'release', claim))));
+  }
+
+  /** Claims and launches what is due; returns when to look next. */
+  private async cycle(): Promise<number> {
+    const { store, clock, leaseMs, owner, recheckMs } = this.opts;
+    const name = this.tenant.name;
+    for (;;) {
+      const now = clock.now();
+      const limit = Math.min(this.tenant.concurrency - this.active.size, this.bucket.available(now), CLAIM_BATCH);
+      if (limit <= 0) break;
+      const claims = await store.claimDue(name, { now, limit, leaseMs, owner });
+      for (const claim of claims) this.launch(claim);
+      if (claims.length < limit) break;
+    }
+    const now = clock.now();
+    // At full concurrency a finishing attempt wakes us; otherwise the next due contact or a free token does.
+    if (this.active.size >= this.tenant.concurrency) return now + recheckMs;
+    const due = await store.nextDueAt(name);
+    const at = Math.min(due ?? Infinity, now + recheckMs);
+    return Math.max(at, this.bucket.readyAt(now));
+  }
+
+  private launch(claim: Claim): void {
+    const { clock } = this.opts;
+    this.bucket.take(1, clock.now());
+    const done = runAttempt(claim, this.tenant, this.opts)
+      .then((result) => this.settled(claim, result))
+      .catch((error) => this.report(error, 'attempt', claim))
+      .finally(() => {
+        this.active.delete(claim.leaseToken);
+        this.opts.onSettled();
+        this.wake();
+      });
+    this.active.set(claim.leaseToken, { claim, done });
+  }
+
+  private settled(claim: Claim, result: AttemptResult): void {
+    const { clock, hooks } = this.opts;
+    const tenant = this.tenant.name;
+    const { contactId } = claim;
+    const calls = result.record.calls;
+    // The sync took one token when it started; its further requests are paid now.
+    if (calls.length > 1) this.bucket.take(calls.length - 1, clock.now());
+    if (result.tenantPauseMs !== undefined) {
+      this.bucket.pause(clock.now() + result.tenantPauseMs);
+      this.call(() => hooks.onRateLimited?.({ tenant, pauseMs: result.tenantPauseMs! }));
+    }
+    const { outcome, leadId, error } = result.record;
+    this.call(() => hooks.onSync?.({ tenant, contactId, outcome, calls, durationMs: result.durationMs, leadId, error }));
+    if (error && result.retry) this.call(() => hooks.onRetry?.({ tenant, contactId, delayMs: result.retry!.delayMs, error }));
+    if (error && result.deadLetter) this.call(() => hooks.onDeadLetter?.({ tenant, contactId, cause: result.deadLetter!, error }));
+  }
+
+  private call(hook: () => void): void {
+    try {
+      hook();
+    } catch (error) {
+      this.report(error, 'hook');
+    }
+  }
+
+  private report(error: unknown, during: string, claim?: Claim): void {
+    try {
+      this.opts.hooks.onError?.({ error, tenant: this.tenant.name, contactId: claim?.contactId, during });
+    } catch {
+      // A failing error hook has nowhere left to report to.
+    }
+  }
+}

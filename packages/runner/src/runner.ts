@@ -1,0 +1,210 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { parseContactEvent, type FieldError } from '@crm-sync/core';
+import type { ContactStatus, DeadLetter, IngestResult, RejectedEvent, RetryPolicy, RunnerHooks, RunnerLogger, StatusCounts, TenantSettings } from './api';
+import { systemClock, type Clock, type TimerHandle } from './clock';
+import type { SyncEngineLike } from './dispatch/attempt';
+import { TenantDispatcher } from './dispatch/tenant-dispatcher';
+import { DEFAULT_RETRY_POLICY } from './retry';
+import type { AcceptItem, Store } from './store/types';
+
+export interface RunnerOptions {
+  tenants: TenantSettings[];
+  store: Store;
+  engine: SyncEngineLike;
+  /** Default: real time. */
+  clock?: Clock;
+  logger?: RunnerLogger;
+  retry?: Partial<RetryPolicy>;
+  hooks?: RunnerHooks;
+  /** How long a claimed contact is held; a runner that dies delays its contacts this long at most. Default 2 min. */
+  leaseMs?: number;
+  /** Look at the store at least this often, for other processes' writes. Default 1 s. */
+  recheckMs?: number;
+  /** How long redelivered eventIds are recognised. Default 7 days. */
+  eventRetentionMs?: number;
+  /** Jitter source, for tests. Default Math.random. */
+  random?: () => number;
+}
+
+export interface IngestOptions {
+  /** The tenant the request addressed (`/v1/tenants/{tenant}/events`): events default to it and may not name another. */
+  tenant?: string;
+  /** Sync without waiting for the quiet window (backfill). */
+  immediate?: boolean;
+}
+
+const PRUNE_EVERY_MS = 3_600_000;
+const IDLE_POLL_MS = 50;
+const noop = () => undefined;
+const silentLogger: RunnerLogger = { debug: noop, info: noop, warn: noop, error: noop };
+
+/**
+ * The runner: accepts contact events durably, and syncs each contact once it goes quiet (or its max wait passes),
+ * one attempt in flight per contact, with per-tenant concurrency and rate limits, retries and dead letters.
+ * Several runners may share one store; each claims contacts under a lease.
+ */
+export class Runner {
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly logger: RunnerLogger;
+  private readonly hooks: RunnerHooks;
+  private readonly tenants: Map<string, TenantSettings>;
+  private readonly dispatchers = new Map<string, TenantDispatcher>();
+  private readonly idleWaiters = new Set<() => void>();
+  private readonly eventRetentionMs: number;
+  private pruneTimer?: TimerHandle;
+  private started = false;
+
+  constructor(options: RunnerOptions) {
+    if (options.tenants.length === 0) throw new Error('Runner needs at least one tenant');
+    this.store = options.store;
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? silentLogger;
+    this.tenants = new Map(options.tenants.map((t) => [t.name, t]));
+    this.eventRetentionMs = options.eventRetentionMs ?? 7 * 24 * 3_600_000;
+    this.hooks = this.withLogging(options.hooks ?? {});
+    const retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    for (const tenant of options.tenants) {
+      this.dispatchers.set(tenant.name, new TenantDispatcher(tenant, {
+        store: this.store, engine: options.engine, clock: this.clock, retry, random: options.random, hooks: this.hooks,
+        leaseMs: options.leaseMs ?? 120_000, recheckMs: options.recheckMs ?? 1000, owner, onSettled: () => this.checkIdle(),
+      }));
+    }
+  }
+
+  /**
+   * Validates events and makes the good ones durable; resolves once they are committed. Bad events change nothing
+   * and are reported by index and eventId with every field's reason.
+   */
+  async ingest(events: readonly unknown[], opts: IngestOptions = {}): Promise<IngestResult> {
+    const names = [...this.tenants.keys()];
+    const rejected: RejectedEvent[] = [];
+    const items: AcceptItem[] = [];
+    events.forEach((event, index) => {
+      const errors = this.validate(event, names, opts, items);
+      if (errors) {
+        const eventId = (event as { eventId?: unknown } | null)?.eventId;
+        rejected.push({ index, ...(typeof eventId === 'string' ? { eventId } : {}), errors });
+      }
+    });
+    const now = this.clock.now();
+    const outcomes = await this.store.accept(items, now);
+    const perTenant = new Map<string, { accepted: number; ignored: number }>();
+    outcomes.forEach((outcome, i) => {
+      const t = items[i].contact.tenant;
+      const c = perTenant.get(t) ?? { accepted: 0, ignored: 0 };
+      c.accepted++;
+      if (outcome !== 'accepted') c.ignored++;
+      perTenant.set(t, c);
+    });
+    for (const [tenant, c] of perTenant) {
+      this.callHook(() => this.hooks.onAccepted?.({ tenant, ...c }));
+      if (c.accepted > c.ignored) this.dispatchers.get(tenant)?.wake();
+    }
+    if (rejected.length > 0) this.callHook(() => this.hooks.onRejected?.({ count: rejected.length }));
+    const ignored = outcomes.filter((o) => o !== 'accepted').length;
+    return { accepted: outcomes.length, ignored, rejected };
+  }
+
+  /** Starts dispatching: contacts already pending in the store (from before a restart) are synced when due. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    for (const d of this.dispatchers.values()) d.start();
+    this.schedulePrune();
+  }
+
+  /** Stops claiming; attempts in flight get drainMs to finish, the rest are handed back (due again at once). */
+  async stop(opts: { drainMs?: number } = {}): Promise<void> {
+    this.started = false;
+    this.pruneTimer?.cancel();
+    await Promise.all([...this.dispatchers.values()].map((d) => d.stop(opts.drainMs ?? 10_000)));
+  }
+
+  status(): Promise<StatusCounts> {
+    return this.store.counts(this.clock.now());
+  }
+
+  contact(tenant: string, contactId: string): Promise<ContactStatus | undefined> {
+    return this.store.contactStatus(tenant, contactId, this.clock.now());
+  }
+
+  deadLetters(tenant?: string): Promise<DeadLetter[]> {
+    return this.store.deadLetters(tenant);
+  }
+
+  /** Makes dead-lettered contacts pending again (due now, fresh retry budget). Returns how many. */
+  async replay(tenant: string, contactId: string | 'all'): Promise<number> {
+    const n = await this.store.replay(tenant, contactId, this.clock.now());
+    if (n > 0) this.dispatchers.get(tenant)?.wake();
+    return n;
+  }
+
+  /** Resolves once nothing is pending, in flight or waiting for a retry (dead letters are idle). */
+  whenIdle(): Promise<void> {
+    return new Promise((resolve) => {
+      const poll = setInterval(() => this.checkIdle(), IDLE_POLL_MS);
+      poll.unref?.();
+      this.idleWaiters.add(() => { clearInterval(poll); resolve(); });
+      this.checkIdle();
+    });
+  }
+
+  private checkIdle(): void {
+    if (this.idleWaiters.size === 0) return;
+    this.store.counts(this.clock.now()).then((c) => {
+      const busy = [...this.dispatchers.values()].some((d) => d.inFlight > 0);
+      if (busy || c.pending + c.inFlight + c.retrying > 0) return;
+      const waiters = [...this.idleWaiters];
+      this.idleWaiters.clear();
+      for (const w of waiters) w();
+    }, (error) => this.hooks.onError?.({ error, during: 'status' }));
+  }
+
+  /** Returns the field errors of a bad event, or queues the good one. */
+  private validate(event: unknown, names: string[], opts: IngestOptions, items: AcceptItem[]): FieldError[] | undefined {
+    const pathTenant = opts.tenant;
+    const named = (event as { tenant?: unknown } | null)?.tenant;
+    const settings = this.tenants.get(typeof named === 'string' ? named : pathTenant ?? (names.length === 1 ? names[0] : ''));
+    const parsed = parseContactEvent(event, { tenants: names, defaultTenant: pathTenant, defaultCountry: settings?.defaultCountry });
+    if (!parsed.ok) return parsed.errors;
+    const { contact } = parsed;
+    if (pathTenant !== undefined && contact.tenant !== pathTenant) {
+      return [{ field: 'tenant', message: `must be ${JSON.stringify(pathTenant)} (the tenant in the URL), got ${JSON.stringify(contact.tenant)}` }];
+    }
+    const tenant = this.tenants.get(contact.tenant)!;
+    items.push({ contact, window: opts.immediate ? { quietMs: 0, maxWaitMs: 0 } : { quietMs: tenant.quietMs, maxWaitMs: tenant.maxWaitMs } });
+    return undefined;
+  }
+
+  private schedulePrune(): void {
+    this.pruneTimer = this.clock.setTimer(() => {
+      this.store.pruneEvents(this.clock.now() - this.eventRetentionMs)
+        .catch((error) => this.hooks.onError?.({ error, during: 'prune-events' }))
+        .finally(() => { if (this.started) this.schedulePrune(); });
+    }, PRUNE_EVERY_MS);
+  }
+
+  private callHook(hook: () => void): void {
+    try {
+      hook();
+    } catch (error) {
+      this.hooks.onError?.({ error, during: 'hook' });
+    }
+  }
+
+  /** Logs what the runner reports (at debug/info/warn/error), then passes it on to the caller's hooks. */
+  private withLogging(hooks: RunnerHooks): RunnerHooks {
+    const log = this.logger;
+    return {
+      ...hooks,
+      onRetry: (e) => { log.warn({ tenant: e.tenant, contactId: e.contactId, delayMs: e.delayMs, error: e.error }, 'sync failed; retrying'); hooks.onRetry?.(e); },
+      onDeadLetter: (e) => { log.error({ tenant: e.tenant, contactId: e.contactId, cause: e.cause, error: e.error }, 'sync dead-lettered'); hooks.onDeadLetter?.(e); },
+      onRateLimited: (e) => { log.warn(e, 'CRM rate limit: pausing tenant'); hooks.onRateLimited?.(e); },
+      onSync: (e) => { if (e.outcome !== 'failed') log.debug({ tenant: e.tenant, contactId: e.contactId, outcome: e.outcome, leadId: e.leadId, durationMs: e.durationMs }, 'synced'); hooks.onSync?.(e); },
+      onError: (e) => { log.error({ tenant: e.tenant, contactId: e.contactId, during: e.during, err: e.error }, 'runner error'); hooks.onError?.(e); },
+    };
+  }
+}

@@ -1,0 +1,322 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+import type { Contact } from '@crm-sync/core';
+import type { AttemptRecord, ContactStatus, DeadLetter, StatusCounts } from '../../api';
+import { debounceDueAt } from '../../debounce/window';
+import { GroupCommit } from '../group-commit';
+import { HISTORY_LENGTH, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput, type Store } from '../types';
+import { COUNTER_NAMES, openSchema, type CounterName } from './schema';
+
+interface ContactRow {
+  tenant: string;
+  contact_id: string;
+  contact: string;
+  newest_ts: number | null;
+  version: number;
+  status: Status;
+  due_at: number | null;
+  pending_since: number | null;
+  pending_due_at: number | null;
+  lease_token: string | null;
+  lease_until: number | null;
+  claimed_version: number | null;
+  failures: number;
+  failing_since: number | null;
+  last_error: string | null;
+  dead_at: number | null;
+  dead_cause: string | null;
+  create_intent_at: number | null;
+  lead_id: string | null;
+  payload_hash: string | null;
+  last_payload: string | null;
+  last_outcome: string | null;
+  attempts: number;
+}
+
+type Status = 'pending' | 'in-flight' | 'retrying' | 'dead' | 'synced';
+
+export interface SqliteStoreOptions {
+  /** Rows per group-commit transaction at most. Default 5000. */
+  maxBatch?: number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const orUndefined = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
+
+/** Status changes accumulated inside one transaction and written to `counters` once at its end. */
+class CounterDeltas {
+  private readonly deltas = new Map<CounterName, number>();
+  move(from: Status | undefined, to: Status | undefined): void {
+    if (from === to) return;
+    if (from) this.add(from, -1);
+    if (to) this.add(to, 1);
+  }
+  add(name: CounterName, n: number): void {
+    this.deltas.set(name, (this.deltas.get(name) ?? 0) + n);
+  }
+  entries(): Array<[CounterName, number]> {
+    return [...this.deltas].filter(([, n]) => n !== 0);
+  }
+}
+
+/**
+ * The embedded store: one SQLite file in WAL mode. Several runner processes may share it (claims are taken in
+ * IMMEDIATE transactions); nothing about pending contacts is held in memory, so a million of them cost disk, not RSS.
+ */
+export class SqliteStore implements Store {
+  readonly db: Database.Database;
+  private readonly stmts;
+  private readonly acceptBatcher: GroupCommit<{ item: AcceptItem; now: number }, AcceptOutcome>;
+  private leaseSeq = 0;
+  private readonly leasePrefix = randomUUID().slice(0, 8);
+
+  constructor(readonly file: string, opts: SqliteStoreOptions = {}) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    openSchema(this.db);
+    const db = this.db;
+    this.stmts = {
+      get: db.prepare<[string, string], ContactRow>('SELECT * FROM contacts WHERE tenant = ? AND contact_id = ?'),
+      insert: db.prepare(`INSERT INTO contacts (tenant, contact_id, contact, newest_ts, version, status, due_at, pending_since, pending_due_at)
+        VALUES (@tenant, @contact_id, @contact, @newest_ts, 1, 'pending', @due_at, @pending_since, @pending_due_at)`),
+      acceptChange: db.prepare(`UPDATE contacts SET contact = @contact, newest_ts = @newest_ts, version = version + 1, status = @status,
+        due_at = @due_at, pending_since = @pending_since, pending_due_at = @pending_due_at, failures = @failures,
+        failing_since = @failing_since, dead_at = @dead_at, dead_cause = @dead_cause, lease_token = @lease_token, lease_until = @lease_until
+        WHERE tenant = @tenant AND contact_id = @contact_id`),
+      seen: db.prepare<[string, string], { n: number }>('SELECT 1 AS n FROM seen_events WHERE tenant = ? AND event_id = ?'),
+      markSeen: db.prepare('INSERT OR IGNORE INTO seen_events (tenant, event_id, accepted_at) VALUES (?, ?, ?)'),
+      nextDue: db.prepare<[string], { due: number | null }>('SELECT min(due_at) AS due FROM contacts WHERE tenant = ? AND due_at IS NOT NULL'),
+      due: db.prepare<[string, number, number], ContactRow>('SELECT * FROM contacts WHERE tenant = ? AND due_at <= ? ORDER BY due_at LIMIT ?'),
+      lease: db.prepare(`UPDATE contacts SET status = 'in-flight', lease_token = @token, lease_until = @until, due_at = @until,
+        claimed_version = version, pending_since = NULL, pending_due_at = NULL WHERE tenant = @tenant AND contact_id = @contact_id`),
+      intent: db.prepare('UPDATE contacts SET create_intent_at = ? WHERE tenant = ? AND contact_id = ?'),
+      settle: db.prepare(`UPDATE contacts SET status = @status, due_at = @due_at, lease_token = NULL, lease_until = NULL,
+        claimed_version = NULL, failures = @failures, failing_since = @failing_since, last_error = @last_error, dead_at = @dead_at,
+        dead_cause = @dead_cause WHERE tenant = @tenant AND contact_id = @contact_id`),
+      storeLead: db.prepare(`UPDATE contacts SET lead_id = @lead_id, payload_hash = @payload_hash, last_payload = @last_payload,
+        last_outcome = @last_outcome, create_intent_at = @create_intent_at WHERE tenant = @tenant AND contact_id = @contact_id`),
+      countAttempt: db.prepare('UPDATE contacts SET attempts = attempts + 1, last_outcome = @outcome WHERE tenant = @tenant AND contact_id = @contact_id'),
+      addAttempt: db.prepare('INSERT OR REPLACE INTO attempts (tenant, contact_id, n, record) VALUES (?, ?, ?, ?)'),
+      trimAttempts: db.prepare('DELETE FROM attempts WHERE tenant = ? AND contact_id = ? AND n <= ?'),
+      history: db.prepare<[string, string, number], { record: string }>('SELECT record FROM attempts WHERE tenant = ? AND contact_id = ? ORDER BY n DESC LIMIT ?'),
+      dead: db.prepare<[], ContactRow>(`SELECT * FROM contacts WHERE status = 'dead' ORDER BY dead_at`),
+      deadOf: db.prepare<[string], ContactRow>(`SELECT * FROM contacts WHERE status = 'dead' AND tenant = ? ORDER BY dead_at`),
+      counter: db.prepare('UPDATE counters SET n = n + ? WHERE name = ?'),
+      counters: db.prepare<[], { name: CounterName; n: number }>('SELECT name, n FROM counters'),
+      pruneEvents: db.prepare('DELETE FROM seen_events WHERE accepted_at < ?'),
+    };
+    this.acceptBatcher = new GroupCommit((batch) => this.acceptBatch(batch), opts.maxBatch);
+  }
+
+  accept(items: readonly AcceptItem[], now: number): Promise<AcceptOutcome[]> {
+    return this.acceptBatcher.submit(items.map((item) => ({ item, now })));
+  }
+
+  private acceptBatch(batch: Array<{ item: AcceptItem; now: number }>): AcceptOutcome[] {
+    return this.db.transaction(() => {
+      const deltas = new CounterDeltas();
+      const outcomes = batch.map(({ item, now }) => this.acceptOne(item.contact, item.window, now, deltas));
+      this.applyCounters(deltas);
+      return outcomes;
+    }).immediate();
+  }
+
+  private acceptOne(contact: Contact, window: AcceptItem['window'], now: number, deltas: CounterDeltas): AcceptOutcome {
+    const { tenant, contactId, eventId } = contact;
+    if (eventId !== undefined) {
+      if (this.stmts.seen.get(tenant, eventId)) return 'duplicate';
+      this.stmts.markSeen.run(tenant, eventId, now);
+    }
+    const ts = contact.ts === undefined ? null : Date.parse(contact.ts);
+    const row = this.stmts.get.get(tenant, contactId);
+    if (row && ts !== null && row.newest_ts !== null && ts < row.newest_ts) return 'stale';
+
+    const pendingSince = row?.pending_since ?? now;
+    const pendingDue = debounceDueAt(pendingSince, now, window);
+    const newestTs = row?.newest_ts == null ? ts : ts === null ? row.newest_ts : Math.max(ts, row.newest_ts);
+    const base = { tenant, contact_id: contactId, contact: JSON.stringify(contact), newest_ts: newestTs, pending_since: pendingSince, pending_due_at: pendingDue };
+    if (!row) {
+      this.stmts.insert.run({ ...base, due_at: pendingDue });
+      deltas.move(undefined, 'pending');
+      return 'accepted';
+    }
+    // In flight: the claim's outcome decides when it is due again (complete/fail read pending_due_at). A lapsed
+    // lease (its runner died) is taken back: the contact waits for its window like any other. Retrying: the backoff
+    // still holds. Dead or synced: a new change starts over.
+    const leased = row.status === 'in-flight' && (row.lease_until ?? 0) > now;
+    const failing = row.status === 'retrying' || (row.status === 'in-flight' && row.failures > 0);
+    let next: Pick<ContactRow, 'status' | 'due_at' | 'failures' | 'failing_since' | 'dead_at' | 'dead_cause' | 'lease_token' | 'lease_until'>;
+    if (leased) next = { ...row };
+    else if (failing) next = { ...row, status: 'retrying', due_at: Math.max(row.due_at ?? 0, pendingDue), lease_token: null, lease_until: null };
+    else next = { status: 'pending', due_at: pendingDue, failures: 0, failing_since: null, dead_at: null, dead_cause: null, lease_token: null, lease_until: null };
+    this.stmts.acceptChange.run({ ...base, ...pick(next), lease_token: next.lease_token, lease_until: next.lease_until });
+    deltas.move(row.status, next.status);
+    return 'accepted';
+  }
+
+  async nextDueAt(tenant: string): Promise<number | undefined> {
+    return orUndefined(this.stmts.nextDue.get(tenant)?.due ?? null);
+  }
+
+  async claimDue(tenant: string, opts: ClaimOptions): Promise<Claim[]> {
+    if (opts.limit <= 0) return [];
+    return this.db.transaction(() => {
+      const deltas = new CounterDeltas();
+      const claims = this.stmts.due.all(tenant, opts.now, opts.limit).map((row) => {
+        const token = `${opts.owner}:${this.leasePrefix}:${++this.leaseSeq}`;
+        this.stmts.lease.run({ token, until: opts.now + opts.leaseMs, tenant, contact_id: row.contact_id });
+        deltas.move(row.status, 'in-flight');
+        return toClaim(row, token);
+      });
+      this.applyCounters(deltas);
+      return claims;
+    }).immediate();
+  }
+
+  async markCreateIntent(claim: Claim, now: number): Promise<void> {
+    this.stmts.intent.run(now, claim.tenant, claim.contactId);
+  }
+
+  async complete(claim: Claim, input: CompleteInput, now: number): Promise<void> {
+    this.db.transaction(() => {
+      const row = this.stmts.get.get(claim.tenant, claim.contactId);
+      if (!row) return;
+      const deltas = new CounterDeltas();
+      const own = row.lease_token === claim.leaseToken;
+      const leadId = input.leadId ?? row.lead_id;
+      if (leadId !== null && row.lead_id === null) deltas.add('leads', 1);
+      if (own) {
+        this.stmts.storeLead.run({
+          tenant: claim.tenant, contact_id: claim.contactId, lead_id: leadId, payload_hash: input.payloadHash,
+          last_payload: JSON.stringify(input.payload ?? null), last_outcome: input.outcome, create_intent_at: null,
+        });
+        const changed = row.version !== row.claimed_version;
+        const status: Status = changed ? 'pending' : 'synced';
+        this.settle(row, { status, due_at: changed ? Math.max(now, row.pending_due_at ?? now) : null, failures: 0, failing_since: null, last_error: null, dead_at: null, dead_cause: null }, deltas);
+      } else if (leadId !== row.lead_id) {
+        // The lease lapsed and someone else holds the contact now: keep only what prevents a duplicate lead.
+        this.stmts.storeLead.run({
+          tenant: claim.tenant, contact_id: claim.contactId, lead_id: leadId, payload_hash: row.payload_hash,
+          last_payload: row.last_payload, last_outcome: row.last_outcome, create_intent_at: row.create_intent_at,
+        });
+      }
+      this.recordAttempt(row, input.attempt);
+      this.applyCounters(deltas);
+    }).immediate();
+  }
+
+  async fail(claim: Claim, input: FailInput, now: number): Promise<void> {
+    this.db.transaction(() => {
+      const row = this.stmts.get.get(claim.tenant, claim.contactId);
+      if (!row) return;
+      const deltas = new CounterDeltas();
+      if (row.lease_token === claim.leaseToken) {
+        const failure = { failures: row.failures + 1, failing_since: row.failing_since ?? now, last_error: JSON.stringify(input.attempt.error) };
+        const changed = row.version !== row.claimed_version;
+        if (input.retryAt !== undefined) {
+          this.settle(row, { status: 'retrying', due_at: input.retryAt, ...failure, dead_at: null, dead_cause: null }, deltas);
+        } else if (changed) {
+          // The contact changed while this attempt failed: the contract says a new change tries again.
+          this.settle(row, { status: 'pending', due_at: Math.max(now, row.pending_due_at ?? now), ...failure, failures: 0, failing_since: null, dead_at: null, dead_cause: null }, deltas);
+        } else {
+          this.settle(row, { status: 'dead', due_at: null, ...failure, dead_at: now, dead_cause: input.deadCause ?? 'permanent' }, deltas);
+        }
+      }
+      this.recordAttempt(row, input.attempt);
+      this.applyCounters(deltas);
+    }).immediate();
+  }
+
+  async release(claim: Claim, now: number): Promise<void> {
+    this.db.transaction(() => {
+      const row = this.stmts.get.get(claim.tenant, claim.contactId);
+      if (!row || row.lease_token !== claim.leaseToken) return;
+      const deltas = new CounterDeltas();
+      this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: now }, deltas);
+      this.applyCounters(deltas);
+    }).immediate();
+  }
+
+  async deadLetters(tenant?: string): Promise<DeadLetter[]> {
+    const rows = tenant === undefined ? this.stmts.dead.all() : this.stmts.deadOf.all(tenant);
+    return rows.map((row) => ({
+      tenant: row.tenant, contactId: row.contact_id, at: iso(row.dead_at ?? 0),
+      error: JSON.parse(row.last_error ?? '{"code":"ERR_UNKNOWN","message":"no error recorded","retryable":false}'),
+      attempts: row.failures, cause: (row.dead_cause ?? 'permanent') as DeadLetter['cause'],
+    }));
+  }
+
+  async replay(tenant: string, contactId: string | 'all', now: number): Promise<number> {
+    return this.db.transaction(() => {
+      const rows = contactId === 'all' ? this.stmts.deadOf.all(tenant) : [this.stmts.get.get(tenant, contactId)].filter((r) => r?.status === 'dead') as ContactRow[];
+      const deltas = new CounterDeltas();
+      for (const row of rows) {
+        this.settle(row, { status: 'pending', due_at: now, failures: 0, failing_since: null, last_error: row.last_error, dead_at: null, dead_cause: null }, deltas);
+      }
+      this.applyCounters(deltas);
+      return rows.length;
+    }).immediate();
+  }
+
+  async counts(): Promise<StatusCounts> {
+    const c = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Record<CounterName, number>;
+    for (const { name, n } of this.stmts.counters.all()) c[name] = n;
+    return { pending: c.pending, inFlight: c['in-flight'], retrying: c.retrying, deadLetters: c.dead, leads: c.leads };
+  }
+
+  async contactStatus(tenant: string, contactId: string, now: number): Promise<ContactStatus | undefined> {
+    const row = this.stmts.get.get(tenant, contactId);
+    if (!row) return undefined;
+    const history = this.stmts.history.all(tenant, contactId, HISTORY_LENGTH).map((r) => JSON.parse(r.record) as AttemptRecord);
+    const leaseLapsed = row.status === 'in-flight' && (row.lease_until ?? 0) <= now;
+    const state: ContactStatus['state'] = leaseLapsed ? (row.failures > 0 ? 'retrying' : 'pending')
+      : row.status === 'dead' ? 'dead-letter' : row.status;
+    const status: ContactStatus = { tenant, contactId, state, attempts: row.attempts, history };
+    if (row.lead_id !== null) status.leadId = row.lead_id;
+    if (row.due_at !== null && state !== 'in-flight') status.dueAt = iso(row.due_at);
+    if (row.payload_hash !== null) status.payloadHash = row.payload_hash;
+    if (row.last_outcome !== null) status.lastOutcome = row.last_outcome as ContactStatus['lastOutcome'];
+    return status;
+  }
+
+  async pruneEvents(before: number): Promise<number> {
+    return this.stmts.pruneEvents.run(before).changes;
+  }
+
+  async close(): Promise<void> {
+    this.acceptBatcher.flush();
+    if (this.db.open) this.db.close();
+  }
+
+  private settle(row: ContactRow, next: Pick<ContactRow, 'status' | 'due_at' | 'failures' | 'failing_since' | 'last_error' | 'dead_at' | 'dead_cause'>, deltas: CounterDeltas): void {
+    this.stmts.settle.run({ tenant: row.tenant, contact_id: row.contact_id, ...pick(next), last_error: next.last_error });
+    deltas.move(row.status, next.status);
+  }
+
+  private recordAttempt(row: ContactRow, attempt: AttemptRecord): void {
+    const n = row.attempts + 1;
+    this.stmts.countAttempt.run({ tenant: row.tenant, contact_id: row.contact_id, outcome: attempt.outcome });
+    this.stmts.addAttempt.run(row.tenant, row.contact_id, n, JSON.stringify(attempt));
+    this.stmts.trimAttempts.run(row.tenant, row.contact_id, n - HISTORY_LENGTH);
+  }
+
+  private applyCounters(deltas: CounterDeltas): void {
+    for (const [name, n] of deltas.entries()) this.stmts.counter.run(n, name);
+  }
+}
+
+function pick(r: Pick<ContactRow, 'status' | 'due_at' | 'failures' | 'failing_since' | 'dead_at' | 'dead_cause'>) {
+  return { status: r.status, due_at: r.due_at, failures: r.failures, failing_since: r.failing_since, dead_at: r.dead_at, dead_cause: r.dead_cause };
+}
+
+function toClaim(row: ContactRow, leaseToken: string): Claim {
+  const claim: Claim = { tenant: row.tenant, contactId: row.contact_id, leaseToken, contact: JSON.parse(row.contact) as Contact, failures: row.failures };
+  if (row.lead_id !== null) claim.leadId = row.lead_id;
+  if (row.payload_hash !== null) claim.payloadHash = row.payload_hash;
+  if (row.last_payload !== null) claim.lastPayload = JSON.parse(row.last_payload);
+  if (row.create_intent_at !== null) claim.unconfirmedCreateAt = row.create_intent_at;
+  if (row.failing_since !== null) claim.failingSince = row.failing_since;
+  return claim;
+}

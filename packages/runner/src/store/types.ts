@@ -1,0 +1,112 @@
+/**
+ * The runner's durable state behind one backend-agnostic interface: SQLite embedded (./sqlite), Redis for several
+ * runners later. A backend proves itself by passing the shared behaviour suite (../__tests__/store-suite.ts).
+ *
+ * The model, per (tenant, contactId):
+ * - the latest accepted contact snapshot, and the newest event `ts` accepted (older events change nothing);
+ * - a schedule: `dueAt` is when the dispatcher should look at the contact next. For a pending change it is
+ *   min(lastChange + quietMs, firstChange + maxWaitMs) (see ../debounce/window.ts); for a retry, the retry time;
+ *   while claimed, the lease's expiry, so a contact whose runner died is simply due again when the lease lapses;
+ * - the lead store: lead id, hash and JSON of the last synced payload, last outcome, the last N attempts;
+ * - failure state: consecutive failures, when failing began, the last error, dead-letter time;
+ * - the create intent: set right before a create is sent, cleared once its lead id is stored.
+ *
+ * All times are milliseconds since the epoch and are passed in by the caller (the runner's clock), so a store never
+ * reads the wall clock and tests can run on a manual one.
+ */
+import type { Contact } from '@crm-sync/core';
+import type { AttemptRecord, ContactStatus, DeadLetter, StatusCounts } from '../api';
+import type { DebounceWindow } from '../debounce/window';
+
+/** How many attempts a contact's history keeps. */
+export const HISTORY_LENGTH = 20;
+
+export interface AcceptItem {
+  /** A validated contact (phone in E.164). */
+  contact: Contact;
+  window: DebounceWindow;
+}
+
+/**
+ * - `accepted`: the snapshot is now the contact's latest state and a sync is scheduled;
+ * - `duplicate`: its eventId was accepted before (a redelivery): nothing changed;
+ * - `stale`: its ts is older than the newest accepted for the contact: nothing changed.
+ */
+export type AcceptOutcome = 'accepted' | 'duplicate' | 'stale';
+
+/** A contact handed to one dispatcher: nobody else claims it until the lease is completed, failed, released or lapses. */
+export interface Claim {
+  tenant: string;
+  contactId: string;
+  /** Identifies this lease; complete/fail/release with a stale token change only the lead store, never the schedule. */
+  leaseToken: string;
+  /** The latest accepted state at claim time. */
+  contact: Contact;
+  leadId?: string;
+  payloadHash?: string;
+  /** The payload last synced (for the mapping's cleared fields). */
+  lastPayload?: unknown;
+  /** A create was sent at this time and its lead id never stored: the answer may have been lost. */
+  unconfirmedCreateAt?: number;
+  /** Consecutive failed attempts before this one. */
+  failures: number;
+  /** When the current run of failures began. */
+  failingSince?: number;
+}
+
+export interface ClaimOptions {
+  now: number;
+  /** At most this many contacts. */
+  limit: number;
+  leaseMs: number;
+  /** Who holds the leases (one id per runner process), for diagnostics. */
+  owner: string;
+}
+
+export interface CompleteInput {
+  outcome: NonNullable<AttemptRecord['outcome']>;
+  leadId?: string;
+  payloadHash: string;
+  payload: unknown;
+  attempt: AttemptRecord;
+}
+
+export interface FailInput {
+  attempt: AttemptRecord & { error: NonNullable<AttemptRecord['error']> };
+  /** Try again at this time; absent: the contact goes to the dead letters. */
+  retryAt?: number;
+  /** Why it is dead-lettered (with no retryAt). */
+  deadCause?: DeadLetter['cause'];
+}
+
+export interface Store {
+  /**
+   * Makes contact snapshots durable: resolves only after they are committed (a backend may batch concurrent calls
+   * into one commit). Outcomes are in input order; items are applied in order, so a batch may hold the same
+   * contact or eventId twice.
+   */
+  accept(items: readonly AcceptItem[], now: number): Promise<AcceptOutcome[]>;
+  /** The earliest dueAt of the tenant's contacts (including expired leases), if any. */
+  nextDueAt(tenant: string): Promise<number | undefined>;
+  /** Claims up to `limit` of the tenant's contacts due at `now`, earliest first, each with a lease. */
+  claimDue(tenant: string, opts: ClaimOptions): Promise<Claim[]>;
+  /** Records that a create is about to be sent for the claimed contact (durable before it resolves). */
+  markCreateIntent(claim: Claim, now: number): Promise<void>;
+  /**
+   * A sync succeeded (or was unchanged): stores the lead, clears failures and the create intent. If the contact
+   * changed while claimed, it is pending again with the window of those changes (never due before `now`).
+   */
+  complete(claim: Claim, input: CompleteInput, now: number): Promise<void>;
+  /** A sync failed: retry at `retryAt`, or dead letter. A change that arrived while claimed makes it pending instead of dead. */
+  fail(claim: Claim, input: FailInput, now: number): Promise<void>;
+  /** Hands a claim back unfinished (shutdown): due again at once. */
+  release(claim: Claim, now: number): Promise<void>;
+  deadLetters(tenant?: string): Promise<DeadLetter[]>;
+  /** Makes dead-lettered contacts due now with a fresh retry budget. Returns how many. */
+  replay(tenant: string, contactId: string | 'all', now: number): Promise<number>;
+  counts(now: number): Promise<StatusCounts>;
+  contactStatus(tenant: string, contactId: string, now: number): Promise<ContactStatus | undefined>;
+  /** Forgets eventIds accepted before `before` (redeliveries older than that are no longer recognised). Returns how many. */
+  pruneEvents(before: number): Promise<number>;
+  close(): Promise<void>;
+}
