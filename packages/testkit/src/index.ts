@@ -1,2 +1,3 @@
 export { startReferenceCrm, parseForm } from './reference-crm';
 export type { CrmRoute, Fault, Lead, LoggedRequest, ReferenceCrm, ReferenceCrmAuth, ReferenceCrmOptions } from './reference-crm';
+export * from './suites';
