@@ -57,8 +57,8 @@ describe('crm-sync mock-crm', () => {
     try {
       expect(crm.banner).toContain('routes:  POST /crm/create  ·  POST|PUT /crm/update/{lead_id}  ·  POST /crm/upsert');
       expect((await fetch(`${crm.url}/crm/fetch?phone=%2B919876543210`)).status).toBe(404);
-      const first = await (await create(crm.url, {})).json();
-      const again = await (await create(crm.url, {})).json();
+      const first = await (await create(crm.url, {})).json() as { lead_id: string };
+      const again = await (await create(crm.url, {})).json() as { lead_id: string };
       expect(again.lead_id).toBe(first.lead_id);
     } finally {
       await crm.stop();
