@@ -1,5 +1,5 @@
 import { registerBuiltinAdapters } from '@crm-sync/runner';
-import { CannedHttpClient, checkExamples, compileMapping, dryRun, hashPayload, SyncEngine, toContact, toCurl } from '../index';
+import { CannedHttpClient, checkExamples, compileMapping, dryRun, failureDetails, hashPayload, SyncEngine, toContact, toCurl, type SyncError } from '../index';
 import { readSeedMapping } from './seed';
 
 beforeAll(() => registerBuiltinAdapters());
@@ -52,5 +52,20 @@ describe('the engine offline', () => {
     const result = await engine.sync(mapping(), contact, { knownLeadId: 'gone-1' });
     expect(http.requests.map((r) => r.step)).toEqual(['update', 'fetch', 'create']);
     expect(result).toMatchObject({ action: 'created', leadId: 'example-lead-1', forgotLeadId: 'gone-1' });
+  });
+});
+
+describe('secrets in CRM answers', () => {
+  it('masks a secret the CRM echoes back in its reason', async () => {
+    const secret = 'Echo+Key/42';
+    const reason = `bad key ${secret} (${encodeURIComponent(secret)})`;
+    const http = new CannedHttpClient({ fetch: { status: 400, body: { status: 'Fetch Failed', reason } } });
+    const engine = new SyncEngine({ http, secrets: () => secret });
+    const err = await engine.sync(mapping(), contact).then(() => undefined, (e: unknown) => e as SyncError);
+    expect(err?.code).toBe('ERR_CRM_REJECTED');
+    const seen = [err!.describe(), JSON.stringify(err), JSON.stringify(failureDetails(err))].join('\n');
+    expect(seen).toContain('bad key *** (***)');
+    expect(seen).not.toContain(secret);
+    expect(seen).not.toContain(encodeURIComponent(secret));
   });
 });
