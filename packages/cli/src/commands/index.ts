@@ -3,6 +3,7 @@ import { mockCrm } from './mock-crm';
 import { preview } from './preview';
 import { sync } from './sync';
 import { validate } from './validate';
+import { verify } from './verify';
 
 /** Every `crm-sync` command. Add a command: write commands/<name>.ts exporting a Command, and list it here. */
 export const commands: Command[] = [
@@ -10,4 +11,5 @@ export const commands: Command[] = [
   preview,
   sync,
   mockCrm,
+  verify,
 ];

@@ -1,0 +1,182 @@
+import { join } from 'node:path';
+import { startReferenceCrm, type ReferenceCrm, type ReferenceCrmOptions } from '@crm-sync/testkit';
+import { decideTarget, isLoopbackHost } from '../verify';
+import { REPO, runCli, SEED_MAPPING, seedWith, tempDir } from './harness';
+
+const tmp = tempDir();
+
+/** Sets env variables for one test file and puts the old values back afterwards. */
+function useEnv(vars: Record<string, string>): void {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  beforeAll(() => Object.assign(process.env, vars));
+  afterAll(() => {
+    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+  });
+}
+
+/** A reference CRM for the describe block, emptied before each test. */
+function useCrm(options: ReferenceCrmOptions): () => ReferenceCrm {
+  let crm: ReferenceCrm;
+  beforeAll(async () => { crm = await startReferenceCrm(options); });
+  afterAll(() => crm.close());
+  beforeEach(() => crm.reset());
+  return () => crm;
+}
+
+/** The table rows of a report: `# step … result` as printed (step name and result on a step's first row). */
+function stepLines(out: string): string[] {
+  return out.split('\n').filter((l) => /^\d\s/.test(l));
+}
+
+const KEY = 'verify-secret-77f';
+
+describe('crm-sync verify: the seed contract against the reference CRM', () => {
+  useEnv({ SEED_CRM_AUTH_KEY: KEY });
+  const crm = useCrm({ auth: { style: 'auth-key', key: KEY } });
+
+  test('passes all five steps with one marked lead, renamed; the secret is in no output', async () => {
+    const r = await runCli(['verify', SEED_MAPPING, '--base-url', crm().url]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const steps = stepLines(r.out);
+    expect(steps.map((l) => l.split(/\s{2,}/).slice(0, 2))).toEqual([['1', 'create'], ['2', 'fetch by phone'], ['3', 'fetch by email'], ['4', 'update'], ['5', 'fetch again']]);
+    expect(steps.every((l) => l.includes('PASS'))).toBe(true);
+    expect(r.out).toContain('PASSED: 5 steps');
+    expect(r.out).toContain('The test lead L000001 stays in the CRM');
+
+    const [lead, ...others] = crm().leads();
+    expect(others).toEqual([]);
+    expect(lead.name).toMatch(/^crm-sync verify \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ updated$/);
+    expect(lead.email).toMatch(/^crm-sync-verify\+[0-9a-f]{8}@example\.com$/);
+    expect(lead.phone).toMatch(/^\+120255501\d\d$/);
+    expect(lead.custom_fields).toEqual({ crm_sync_test: true });
+
+    // Fetch by phone without the email, by email with another phone, then again with both.
+    const fetches = crm().requests().filter((q) => q.route === 'fetch').map((q) => q.query);
+    expect(fetches).toEqual([
+      { phone: lead.phone, email: lead.email },
+      { phone: lead.phone },
+      { phone: expect.stringMatching(/^\+120255501\d\d$/), email: lead.email },
+      { phone: lead.phone, email: lead.email },
+    ]);
+    expect(fetches[2].phone).not.toBe(lead.phone);
+    expect(r.out).toContain(`GET ${crm().url}/crm/fetch?phone=%2B1202555`);
+    expect(r.out).not.toContain(KEY);
+  });
+
+  test('a leadId reader on the wrong field fails step 1, naming responses.leadId and what the CRM answered', async () => {
+    const file = tmp.write('wrong-lead-id.yaml', seedWith('leadId: body.lead_id', 'leadId: body.id'));
+    const r = await runCli(['verify', file, '--base-url', crm().url]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('FAILED: 1 of 5 steps');
+    expect(r.out).toContain('step 1 (create): ERR_NO_LEAD_ID: create answered success, but responses.leadId found no id');
+    expect(r.out).toContain('  reader: responses.leadId = body.id');
+    expect(r.out).toMatch(/ {2}got: {4}200 \{"lead_id":"L000001","status":"Successfully Created"\}/);
+    expect(stepLines(r.out).slice(1).every((l) => l.includes('SKIP needs the lead from step 1'))).toBe(true);
+  });
+
+  test('a fetch leadId reader on the wrong field fails the fetch steps, naming the reader and the id it read', async () => {
+    const file = tmp.write('wrong-fetch-id.yaml', seedWith(
+      'fetch:  { method: GET, url: /crm/fetch, query: { phone: "{{contact.phone}}", email: "{{contact.email}}" } }',
+      'fetch:  { method: GET, url: /crm/fetch, query: { phone: "{{contact.phone}}", email: "{{contact.email}}" }, responses: { leadId: body.lead_fields.phone } }',
+    ));
+    const r = await runCli(['verify', file, '--base-url', crm().url]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('FAILED: 3 of 5 steps');
+    expect(r.out).toMatch(/step 2 \(fetch by phone\): fetch found lead "\+120255501\d\d", but step 1 made "L000001" \(sent without the email\)/);
+    expect(r.out).toContain('  reader: endpoints.fetch.responses.leadId = body.lead_fields.phone');
+    expect(stepLines(r.out).find((l) => l.startsWith('4'))).toContain('PASS updated lead L000001');
+  });
+
+  test('a CRM whose fetch answers 503 fails step 1 before any create, naming the failed reader and the 503', async () => {
+    crm().addFault({ route: 'fetch', status: 503 });
+    const r = await runCli(['verify', SEED_MAPPING, '--base-url', crm().url]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('step 1 (create): ERR_CRM_UNAVAILABLE: the CRM answered 503');
+    expect(r.out).toContain('  reader: responses.failed = status >= 400 or $contains($string(body.status), "Failed")');
+    expect(r.out).toMatch(/ {2}got: {4}503 /);
+    expect(crm().leads()).toEqual([]);
+  });
+
+  test('a failing update fails step 4 only; the other steps still run', async () => {
+    crm().addFault({ route: 'update', status: 422 });
+    const r = await runCli(['verify', SEED_MAPPING, '--base-url', crm().url]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('FAILED: 1 of 5 steps');
+    expect(r.out).toContain('step 4 (update): ERR_CRM_REJECTED: the CRM answered 422');
+    expect(stepLines(r.out).find((l) => l.startsWith('5'))).toContain('PASS found lead L000001');
+  });
+
+  test('an unset secret is an error naming its reference, before any request', async () => {
+    delete process.env.SEED_CRM_AUTH_KEY;
+    try {
+      const r = await runCli(['verify', SEED_MAPPING, '--base-url', crm().url]);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain('ERR_SECRET_MISSING: secret env:SEED_CRM_AUTH_KEY: environment variable SEED_CRM_AUTH_KEY is not set');
+      expect(crm().requests()).toEqual([]);
+    } finally {
+      process.env.SEED_CRM_AUTH_KEY = KEY;
+    }
+  });
+});
+
+describe('crm-sync verify: the other mappings that speak the contract', () => {
+  useEnv({ BEARER_CRM_TOKEN: 'bearer-verify-3c1', LEGACY_CRM_API_KEY: 'legacy-verify-9d2', UPSERT_CRM_KEY: 'upsert-verify-4e7' });
+
+  describe('bearer-no-fetch', () => {
+    const crm = useCrm({ auth: { style: 'bearer', key: 'bearer-verify-3c1' }, fetch: false });
+    test('creates and updates; the fetch steps are skipped and say why', async () => {
+      const r = await runCli(['verify', join(REPO, 'mappings/bearer-no-fetch.yaml'), '--base-url', crm().url]);
+      expect(r.code).toBe(0);
+      expect(r.out).toContain('PASSED: 2 steps, 3 skipped');
+      expect(stepLines(r.out).filter((l) => l.includes('SKIP the mapping declares no fetch endpoint (flow no-fetch)'))).toHaveLength(3);
+      expect(crm().leads()).toMatchObject([{ lead_id: 'L000001', name: expect.stringMatching(/ updated$/) }]);
+    });
+  });
+
+  describe('form-body-secret', () => {
+    const crm = useCrm({ auth: { style: 'body-secret', key: 'legacy-verify-9d2', field: 'api_key' } });
+    test('passes; fetch by email is skipped (its fetch sends only the phone); the key in the query string is masked', async () => {
+      const r = await runCli(['verify', join(REPO, 'mappings/form-body-secret.yaml'), '--base-url', crm().url]);
+      expect(r.code).toBe(0);
+      expect(r.out).toContain('PASSED: 4 steps, 1 skipped');
+      expect(stepLines(r.out)[2]).toMatch(/^3\s+fetch by email\s+-\s+-\s+SKIP the fetch request does not carry the email$/);
+      expect(r.out).toContain('api_key=***');
+      expect(r.out).not.toContain('legacy-verify-9d2');
+    });
+  });
+
+  describe('single-upsert', () => {
+    const crm = useCrm({ auth: { style: 'auth-key', key: 'upsert-verify-4e7', header: 'X-Api-Key' }, upsert: true, fetch: false });
+    test('upserts twice onto one lead; the fetch steps are skipped', async () => {
+      const r = await runCli(['verify', join(REPO, 'mappings/single-upsert.yaml'), '--base-url', crm().url]);
+      expect(r.code).toBe(0);
+      expect(stepLines(r.out)[0]).toMatch(/^1\s+upsert\s+POST \S+\/crm\/upsert\s+200\s+PASS upserted lead L000001/);
+      expect(stepLines(r.out).find((l) => l.startsWith('4'))).toContain('PASS upserted lead L000001');
+      expect(crm().leads()).toHaveLength(1);
+    });
+  });
+});
+
+describe('crm-sync verify: where it may write', () => {
+  test('refuses a base URL that is not loopback without --yes (exit 2), before reading any secret', async () => {
+    const r = await runCli(['verify', SEED_MAPPING]);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toBe('crm-sync verify: refusing to write a test lead to https://crm.example.com: it is not a loopback address. '
+      + 'verify creates and updates a real lead there (marked crm_sync_test: true, never deleted); pass --yes to go ahead');
+  });
+
+  test('with --yes, a plain-http private host still needs --allow-host (exit 2, nothing sent)', async () => {
+    const r = await runCli(['verify', SEED_MAPPING, '--yes', '--base-url', 'http://10.1.2.3:8080']);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe('crm-sync verify: http://10.1.2.3:8080 is not https and 10.1.2.3 is not on the allow-list (allow it with --allow-host 10.1.2.3)');
+  });
+
+  test('loopback is 127.0.0.0/8, ::1 and localhost; only a loopback host is allowed to the client automatically', () => {
+    for (const host of ['127.0.0.1', '127.8.9.10', '[::1]', 'localhost', 'api.localhost', '::ffff:127.0.0.1']) expect(isLoopbackHost(host)).toBe(true);
+    for (const host of ['10.0.0.1', '192.168.1.1', '::', 'example.com', 'localhost.example.com', '128.0.0.1']) expect(isLoopbackHost(host)).toBe(false);
+    expect(decideTarget(new URL('http://127.0.0.1:9000'), { yes: false, allowHosts: [] })).toEqual({ allowHosts: ['127.0.0.1'] });
+    expect(decideTarget(new URL('https://crm.example.com'), { yes: true, allowHosts: ['proxy.internal'] })).toEqual({ allowHosts: ['proxy.internal'] });
+  });
+});
