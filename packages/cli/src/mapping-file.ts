@@ -3,7 +3,8 @@ import { loadPlugins } from '@crm-sync/runner';
 
 /** `--plugin <module>`: every command that compiles a mapping accepts third-party adapter packages. */
 export const PLUGIN_OPTION = { plugin: { type: 'string', multiple: true } } as const;
-export const PLUGIN_HELP = '  --plugin <module>   Load third-party adapters from this package (resolved from the working directory); repeatable.';
+export const PLUGIN_HELP = `  --plugin <module>       Load third-party adapters from this package (resolved from the
+                          working directory); repeatable.`;
 
 /** Registers the adapters exported by each plug-in package. A module that cannot be loaded names itself and why. */
 export function loadPluginModules(names: readonly string[]): void {

@@ -1,9 +1,10 @@
 import { dryRun, toCurl } from '@crm-sync/core';
-import { baseUrlOption, listOption, onePositional, requiredOption, stringOption } from '../args';
+import { stringOption } from '../args';
 import { toCannedResponses } from '../canned-responses';
 import { EXIT, type Command } from '../command';
 import { readJsonInput } from '../json-input';
-import { compileMappingFile, loadPluginModules, PLUGIN_HELP, PLUGIN_OPTION } from '../mapping-file';
+import { PLUGIN_HELP } from '../mapping-file';
+import { readSyncInput, SYNC_INPUT_HELP, SYNC_INPUT_OPTIONS } from '../sync-input';
 
 export const preview: Command = {
   name: 'preview',
@@ -15,14 +16,7 @@ command, secrets shown as ***, then the outcome (action and lead id, or the erro
 sent and no secret is read. The CRM's answers are canned: by default the contract's (fetch finds
 nothing, so the contact is created); --responses gives your own.
 
-Arguments:
-  <mapping>               The mapping file (YAML or JSON).
-
-Options:
-  --contact <file|->      The contact event as JSON (a file, or - for standard input). Required.
-  --lead-id <id>          The lead id already stored for the contact (the sync updates it).
-                          Default: none.
-  --base-url <url>        Use this base URL instead of the mapping's baseUrl.
+${SYNC_INPUT_HELP}
   --responses <file>      Canned CRM answers per endpoint, as in a mapping example's "responses":
                           {"fetch": {"status": 200, "body": {"lead_id": "L1"}}, "update": [...]}.
                           Default: fetch 404 Not Found, create/upsert 200 with lead id
@@ -31,20 +25,13 @@ ${PLUGIN_HELP}
   -h, --help              Show this help.
 
 Exit status: 0 the sync would succeed, 1 it would fail (or the input is bad), 2 usage error.`,
-  options: { contact: { type: 'string' }, 'lead-id': { type: 'string' }, 'base-url': { type: 'string' }, responses: { type: 'string' }, ...PLUGIN_OPTION },
-  async run({ values, positionals }, io) {
-    const file = onePositional(positionals, '<mapping>');
-    const contactSource = requiredOption(values, 'contact');
-    const knownLeadId = stringOption(values, 'lead-id');
-    const baseUrl = baseUrlOption(values)?.href;
-    const responsesFile = stringOption(values, 'responses');
-    loadPluginModules(listOption(values, 'plugin'));
-
-    const mapping = compileMappingFile(file);
-    const event = await readJsonInput(contactSource, 'contact', io);
+  options: { ...SYNC_INPUT_OPTIONS, responses: { type: 'string' } },
+  async run(args, io) {
+    const responsesFile = stringOption(args.values, 'responses');
+    const { mapping, event, knownLeadId, baseUrl } = await readSyncInput(args, io);
     const responses = responsesFile === undefined ? undefined : toCannedResponses(await readJsonInput(responsesFile, 'responses', io), responsesFile);
 
-    const { requests, result, error } = await dryRun(mapping, event, { knownLeadId, baseUrl, responses });
+    const { requests, result, error } = await dryRun(mapping, event, { knownLeadId, baseUrl: baseUrl?.href, responses });
     io.out(['# Nothing was sent; secrets are shown as ***.', ...requests.map((r, i) => `\n# ${i + 1}. ${r.step}\n${toCurl(r)}`)].join('\n'));
     if (!result) {
       io.err(`# outcome: the sync would fail: ${error?.describe()}`);

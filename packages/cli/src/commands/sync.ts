@@ -1,8 +1,8 @@
 import { failureDetails, GotHttpClient, RetryableError, SyncEngine, SyncError, toContact } from '@crm-sync/core';
-import { baseUrlOption, listOption, onePositional, requiredOption, stringOption } from '../args';
+import { listOption } from '../args';
 import { EXIT, type Command } from '../command';
-import { readJsonInput } from '../json-input';
-import { compileMappingFile, loadPluginModules, PLUGIN_HELP, PLUGIN_OPTION } from '../mapping-file';
+import { PLUGIN_HELP } from '../mapping-file';
+import { readSyncInput, SYNC_INPUT_HELP, SYNC_INPUT_OPTIONS } from '../sync-input';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
@@ -38,34 +38,18 @@ loopback --base-url (127.0.0.1, localhost, ::1), which allows its own host.
 On failure, prints the classified error as JSON to stderr: code, message, retryable, step,
 method, url, status, the CRM's reason, retryAfterMs when the CRM gave one, and the calls made.
 
-Arguments:
-  <mapping>               The mapping file (YAML or JSON).
-
-Options:
-  --contact <file|->      The contact event as JSON (a file, or - for standard input). Required.
-  --lead-id <id>          The lead id already stored for the contact (the sync updates it).
-                          Default: none.
-  --base-url <url>        Use this base URL instead of the mapping's baseUrl.
+${SYNC_INPUT_HELP}
   --allow-host <host>     Allow plain http and private addresses for this host; repeatable.
                           Default: none (plus a loopback --base-url's host).
 ${PLUGIN_HELP}
   -h, --help              Show this help.
 
 Exit status: 0 synced, 1 the sync failed (or the input is bad), 2 usage error.`,
-  options: {
-    contact: { type: 'string' }, 'lead-id': { type: 'string' }, 'base-url': { type: 'string' },
-    'allow-host': { type: 'string', multiple: true }, ...PLUGIN_OPTION,
-  },
-  async run({ values, positionals }, io) {
-    const file = onePositional(positionals, '<mapping>');
-    const contactSource = requiredOption(values, 'contact');
-    const knownLeadId = stringOption(values, 'lead-id');
-    const baseUrl = baseUrlOption(values);
-    const allowHosts = allowedHosts(baseUrl, listOption(values, 'allow-host'));
-    loadPluginModules(listOption(values, 'plugin'));
-
-    const mapping = compileMappingFile(file);
-    const event = await readJsonInput(contactSource, 'contact', io);
+  options: { ...SYNC_INPUT_OPTIONS, 'allow-host': { type: 'string', multiple: true } },
+  async run(args, io) {
+    const allowHost = listOption(args.values, 'allow-host');
+    const { mapping, event, knownLeadId, baseUrl } = await readSyncInput(args, io);
+    const allowHosts = allowedHosts(baseUrl, allowHost);
     const http = new GotHttpClient({ allowHosts });
     try {
       const contact = toContact(event, { defaultTenant: mapping.name });

@@ -39,11 +39,11 @@ Prints "ok <file> (N examples)" per good file; for a bad one, the file, the path
 what was expected, or each failing example with every difference.
 
 Arguments:
-  <mapping>...        One or more mapping files.
+  <mapping>...            One or more mapping files.
 
 Options:
 ${PLUGIN_HELP}
-  -h, --help          Show this help.
+  -h, --help              Show this help.
 
 Exit status: 0 all files pass, 1 any file fails, 2 usage error.`,
   options: { ...PLUGIN_OPTION },
