@@ -1,0 +1,68 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { SqliteStore } from '../store/sqlite/sqlite-store';
+import { contact, describeStore } from './store-suite';
+
+const dirs: string[] = [];
+function tmpFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'crm-sync-store-'));
+  dirs.push(dir);
+  return join(dir, 'data', 'crm-sync.db');
+}
+afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+
+describeStore('SqliteStore', async () => new SqliteStore(tmpFile()));
+
+const T0 = Date.parse('2024-05-06T09:00:00.000Z');
+const WINDOW = { quietMs: 50, maxWaitMs: 200 };
+
+describe('SqliteStore specifics', () => {
+  it('is WAL with synchronous=FULL: an accepted change is durable', async () => {
+    const store = new SqliteStore(tmpFile());
+    expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
+    await store.close();
+  });
+
+  it('pending state and the lead store survive reopening the file', async () => {
+    const file = tmpFile();
+    const first = new SqliteStore(file);
+    await first.accept([{ contact: contact({ eventId: 'e1' }), window: WINDOW }], T0);
+    const [claim] = await first.claimDue('acme', { now: T0 + 50, limit: 1, leaseMs: 1000, owner: 'a' });
+    await first.complete(claim, { outcome: 'created', leadId: 'L1', payloadHash: 'h', payload: { a: 1 }, attempt: { at: 'x', outcome: 'created', calls: [] } }, T0 + 60);
+    await first.accept([{ contact: contact({ name: 'B' }), window: WINDOW }], T0 + 100);
+    await first.close();
+
+    const second = new SqliteStore(file);
+    expect(await second.nextDueAt('acme')).toBe(T0 + 150);
+    expect(await second.counts(T0 + 100)).toEqual({ pending: 1, inFlight: 0, retrying: 0, deadLetters: 0, leads: 1 });
+    expect(await second.accept([{ contact: contact({ eventId: 'e1' }), window: WINDOW }], T0 + 110)).toEqual(['duplicate']);
+    const [again] = await second.claimDue('acme', { now: T0 + 150, limit: 1, leaseMs: 1000, owner: 'b' });
+    expect(again).toMatchObject({ leadId: 'L1', lastPayload: { a: 1 } });
+    await second.close();
+  });
+
+  it('accept resolves only once its rows are committed (visible to another connection)', async () => {
+    const file = tmpFile();
+    const store = new SqliteStore(file);
+    const reader = new Database(file, { readonly: true });
+    const committed = () => (reader.prepare('SELECT count(*) AS n FROM contacts').get() as { n: number }).n;
+    const calls = Array.from({ length: 50 }, (_, i) => store.accept([{ contact: contact({ contactId: `c${i}` }), window: WINDOW }], T0));
+    expect(committed()).toBe(0);
+    const seenAtResolve = await Promise.all(calls.map((p) => p.then(() => committed())));
+    // One group commit: every caller is answered after all 50 rows are on disk.
+    expect(seenAtResolve).toEqual(Array(50).fill(50));
+    reader.close();
+    await store.close();
+  });
+
+  it('claims and the next wake-up read the due index, not the table', async () => {
+    const store = new SqliteStore(tmpFile());
+    const plan = (sql: string, ...args: unknown[]) => (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as Array<{ detail: string }>).map((r) => r.detail).join('; ');
+    expect(plan('SELECT * FROM contacts WHERE tenant = ? AND due_at <= ? ORDER BY due_at LIMIT ?', 'acme', T0, 10)).toMatch(/USING INDEX contacts_due/);
+    expect(plan('SELECT min(due_at) AS due FROM contacts WHERE tenant = ? AND due_at IS NOT NULL', 'acme')).toMatch(/contacts_due/);
+    await store.close();
+  });
+});

@@ -1,0 +1,281 @@
+/**
+ * The behaviour every Store backend must have (SQLite now, Redis later): a backend's test file is
+ * `describeStore('name', () => open a fresh store)`. Times are explicit numbers; no wall clock, no sleeps.
+ */
+import type { Contact } from '@crm-sync/core';
+import type { AttemptRecord } from '../api';
+import { HISTORY_LENGTH, type Claim, type Store } from '../store/types';
+
+const T0 = Date.parse('2024-05-06T09:00:00.000Z');
+const WINDOW = { quietMs: 50, maxWaitMs: 200 };
+const OWNER = 'suite';
+const LEASE = 1000;
+
+export function contact(over: Partial<Contact> = {}): Contact {
+  return { tenant: 'acme', contactId: 'c1', phone: '+919876543210', name: 'Priya Sharma', tags: [], attributes: {}, ...over };
+}
+
+function attempt(outcome: AttemptRecord['outcome'], at = T0): AttemptRecord {
+  return { at: new Date(at).toISOString(), outcome, calls: [] };
+}
+
+const failure = (retryable: boolean, at = T0) => ({ ...attempt('failed', at), error: { code: retryable ? 'ERR_CRM_UNAVAILABLE' : 'ERR_CRM_REJECTED', message: 'the CRM answered 503', retryable, status: retryable ? 503 : 400 } });
+
+export function describeStore(name: string, open: () => Promise<Store>): void {
+  describe(`Store behaviour: ${name}`, () => {
+    let store: Store;
+    beforeEach(async () => { store = await open(); });
+    afterEach(async () => { await store.close(); });
+
+    const claimOne = async (now: number, tenant = 'acme'): Promise<Claim> => {
+      const claims = await store.claimDue(tenant, { now, limit: 10, leaseMs: LEASE, owner: OWNER });
+      expect(claims).toHaveLength(1);
+      return claims[0];
+    };
+    const claimNone = async (now: number) => expect(await store.claimDue('acme', { now, limit: 10, leaseMs: LEASE, owner: OWNER })).toEqual([]);
+
+    it('a new contact is pending, due one quiet window after its change', async () => {
+      expect(await store.accept([{ contact: contact(), window: WINDOW }], T0)).toEqual(['accepted']);
+      expect(await store.nextDueAt('acme')).toBe(T0 + 50);
+      expect(await store.nextDueAt('other')).toBeUndefined();
+      expect(await store.counts(T0)).toEqual({ pending: 1, inFlight: 0, retrying: 0, deadLetters: 0, leads: 0 });
+      expect(await store.contactStatus('acme', 'c1', T0)).toMatchObject({ state: 'pending', dueAt: new Date(T0 + 50).toISOString(), attempts: 0, history: [] });
+      expect(await store.contactStatus('acme', 'nobody', T0)).toBeUndefined();
+    });
+
+    it('a burst re-arms the quiet window; the claim carries the latest state', async () => {
+      await store.accept([{ contact: contact({ name: 'A' }), window: WINDOW }], T0);
+      await store.accept([{ contact: contact({ name: 'B' }), window: WINDOW }], T0 + 30);
+      await store.accept([{ contact: contact({ name: 'C' }), window: WINDOW }], T0 + 60);
+      expect(await store.nextDueAt('acme')).toBe(T0 + 110);
+      await claimNone(T0 + 109);
+      const claim = await claimOne(T0 + 110);
+      expect(claim.contact.name).toBe('C');
+      expect(claim).toMatchObject({ tenant: 'acme', contactId: 'c1', failures: 0 });
+      expect(claim.leadId).toBeUndefined();
+    });
+
+    it('max wait bounds a contact that never goes quiet', async () => {
+      for (let t = 0; t <= 240; t += 40) await store.accept([{ contact: contact({ name: `n${t}` }), window: WINDOW }], T0 + t);
+      // Changes every 40 ms never leave 50 ms of quiet; the first change was at T0, so it is due at T0 + 200.
+      expect(await store.nextDueAt('acme')).toBe(T0 + 200);
+    });
+
+    it('a redelivered eventId changes nothing, also within one batch', async () => {
+      const out = await store.accept([
+        { contact: contact({ eventId: 'e1', name: 'First' }), window: WINDOW },
+        { contact: contact({ eventId: 'e1', name: 'Redelivered' }), window: WINDOW },
+      ], T0);
+      expect(out).toEqual(['accepted', 'duplicate']);
+      expect(await store.accept([{ contact: contact({ eventId: 'e1', name: 'Again' }), window: WINDOW }], T0 + 40)).toEqual(['duplicate']);
+      expect(await store.nextDueAt('acme')).toBe(T0 + 50);
+      expect((await claimOne(T0 + 50)).contact.name).toBe('First');
+    });
+
+    it('eventIds are per tenant, and forgotten after pruning', async () => {
+      const out = await store.accept([
+        { contact: contact({ eventId: 'e1' }), window: WINDOW },
+        { contact: contact({ tenant: 'globex', eventId: 'e1' }), window: WINDOW },
+      ], T0);
+      expect(out).toEqual(['accepted', 'accepted']);
+      expect(await store.pruneEvents(T0 + 1)).toBe(2);
+      expect(await store.accept([{ contact: contact({ eventId: 'e1' }), window: WINDOW }], T0 + 10)).toEqual(['accepted']);
+    });
+
+    it('an event older than the newest accepted for its contact changes nothing; equal or newer ones are accepted', async () => {
+      await store.accept([{ contact: contact({ name: 'New', ts: '2024-05-06T09:00:05.000Z' }), window: WINDOW }], T0);
+      expect(await store.accept([{ contact: contact({ name: 'Old', ts: '2024-05-06T09:00:01.000Z' }), window: WINDOW }], T0 + 40)).toEqual(['stale']);
+      expect(await store.accept([{ contact: contact({ name: 'NoTs' }), window: WINDOW }], T0 + 41)).toEqual(['accepted']);
+      expect(await store.accept([{ contact: contact({ name: 'Old2', ts: '2024-05-06T09:00:02.000Z' }), window: WINDOW }], T0 + 42)).toEqual(['stale']);
+      expect(await store.accept([{ contact: contact({ name: 'Same', ts: '2024-05-06T09:00:05.000Z' }), window: WINDOW }], T0 + 43)).toEqual(['accepted']);
+      // The stale events did not re-arm the window: due 50 ms after the last accepted change.
+      expect(await store.nextDueAt('acme')).toBe(T0 + 93);
+      expect((await claimOne(T0 + 93)).contact.name).toBe('Same');
+    });
+
+    it('one claim per contact: a leased contact is not claimed again until its lease lapses (a dead runner)', async () => {
+      await store.accept([{ contact: contact(), window: WINDOW }], T0);
+      await claimOne(T0 + 50);
+      await claimNone(T0 + 60);
+      expect(await store.counts(T0 + 60)).toMatchObject({ pending: 0, inFlight: 1 });
+      expect(await store.contactStatus('acme', 'c1', T0 + 60)).toMatchObject({ state: 'in-flight' });
+      expect(await store.nextDueAt('acme')).toBe(T0 + 50 + LEASE);
+      const again = await claimOne(T0 + 50 + LEASE);
+      expect(again.contact.contactId).toBe('c1');
+    });
+
+    it('claims respect the limit, earliest due first, and only the asked tenant', async () => {
+      await store.accept([
+        { contact: contact({ contactId: 'late' }), window: WINDOW },
+        { contact: contact({ tenant: 'globex', contactId: 'g' }), window: WINDOW },
+      ], T0 + 10);
+      await store.accept([{ contact: contact({ contactId: 'early' }), window: WINDOW }], T0);
+      const claims = await store.claimDue('acme', { now: T0 + 100, limit: 1, leaseMs: LEASE, owner: OWNER });
+      expect(claims.map((c) => c.contactId)).toEqual(['early']);
+      expect((await store.claimDue('acme', { now: T0 + 100, limit: 5, leaseMs: LEASE, owner: OWNER })).map((c) => c.contactId)).toEqual(['late']);
+      expect(await store.counts(T0 + 100)).toMatchObject({ pending: 1, inFlight: 2 });
+    });
+
+    it('complete stores the lead, payload and history; the contact is synced and not due', async () => {
+      await store.accept([{ contact: contact(), window: WINDOW }], T0);
+      const claim = await claimOne(T0 + 50);
+      await store.complete(claim, { outcome: 'created', leadId: 'L1', payloadHash: 'h1', payload: { name: 'Priya' }, attempt: { ...attempt('created', T0 + 60), leadId: 'L1' } }, T0 + 60);
+      expect(await store.nextDueAt('acme')).toBeUndefined();
+      expect(await store.counts(T0 + 60)).toEqual({ pending: 0, inFlight: 0, retrying: 0, deadLetters: 0, leads: 1 });
+      expect(await store.contactStatus('acme', 'c1', T0 + 60)).toMatchObject({ state: 'synced', leadId: 'L1', payloadHash: 'h1', lastOutcome: 'created', attempts: 1, history: [{ outcome: 'created', leadId: 'L1' }] });
+      // The next change carries what the lead store knows.
+      await store.accept([{ contact: contact({ name: 'X' }), window: WINDOW }], T0 + 100);
+      const next = await claimOne(T0 + 150);
+      expect(next).toMatchObject({ leadId: 'L1', payloadHash: 'h1', lastPayload: { name: 'Priya' } });
+    });
+
+    it('a change during the sync makes the contact pending again after it, with that change\'s window', async () => {
+      await store.accept([{ contact: contact({ name: 'A' }), window: WINDOW }], T0);
+      const claim = await claimOne(T0 + 50);
+      await store.accept([{ contact: contact({ name: 'B' }), window: WINDOW }], T0 + 55);
+      await claimNone(T0 + 105); // still leased: one in flight per contact
+      await store.complete(claim, { outcome: 'created', leadId: 'L1', payloadHash: 'h', payload: {}, attempt: attempt('created') }, T0 + 70);
+      expect(await store.nextDueAt('acme')).toBe(T0 + 105);
+      expect(await store.counts(T0 + 70)).toMatchObject({ pending: 1, inFlight: 0 });
+      const next = await claimOne(T0 + 105);
+      expect(next).toMatchObject({ leadId: 'L1' });
+      expect(next.contact.name).toBe('B');
+      // A window that already passed while the sync ran is due at completion, not in the past.
+      await store.accept([{ contact: contact({ name: 'C' }), window: WINDOW }], T0 + 110);
+      await store.complete(next, { outcome: 'updated', leadId: 'L1', payloadHash: 'h2', payload: {}, attempt: attempt('updated') }, T0 + 400);
+      expect(await store.nextDueAt('acme')).toBe(T0 + 400);
+    });
+
+    it('a retryable failure schedules a retry; the next claim knows the failures', async () => {
+      await store.accept([{ contact: contact(), window: WINDOW }], T0);
+      const claim = await claimOne(T0 + 50);
+      await store.fail(claim, { attempt: failure(true), retryAt: T0 + 500 }, T0 + 60);
+      expect(await store.counts(T0 + 60)).toMatchObject({ pending: 0, retrying: 1, inFlight: 0 });
+      expect(await store.contactStatus('acme', 'c1', T0 + 60)).toMatchObject({ state: 'retrying', dueAt: new Date(T0 + 500).toISOString(), lastOutcome: 'failed' });
+      await claimNone(T0 + 499);
+      const retry = await claimOne(T0 + 500);
+      expect(retry).toMatchObject({ failures: 1, failingSince: T0 + 60 });
+      await store.fail(retry, { attempt: failure(true), retryAt: T0 + 900 }, T0 + 510);
+      const third = await claimOne(T0 + 900);
+      expect(third).toMatchObject({ failures: 2, failingSince: T0 + 60 });
+      await store.complete(third, { outcome: 'created', leadId: 'L1', payloadHash: 'h', payload: {}, attempt: attempt('created') }, T0 + 910);
+      expect(await store.counts(T0 + 910)).toMatchObject({ retrying: 0, leads: 1 });
+    });
+
+    it('a change while retrying keeps the backoff', async () => {
+      await store.accept([{ contact: contact(), window: WINDOW }], T0);
+      await store.fail(await claimOne(T0 + 50), { attempt: failure(true), retryAt: T0 + 500 }, T0 + 60);
+      await store.accept([{ contact: contact({ name: 'B' }), window: WINDOW }], T0 + 100);
+      expect(await store.nextDueAt('acme')).toBe(T0 + 500);
+      expect(await store.counts(T0 + 100)).toMatchObject({ retrying: 1, pending: 0 });
+    });
+
+    it('dead letters: listed with their reason, replayed, and a new change also tries again', async () => {
+      await store.accept([{ contact: contact(), window: WINDOW }, { contact: contact({ contactId: 'c2' }), window: WINDOW }], T0);
+      const claims = await store.claimDue('acme', { now: T0 + 50, limit: 10, leaseMs: LEASE, owner: OWNER });
+      for (const c of claims) await store.fail(c, { attempt: failure(false), deadCause: 'permanent' }, T0 + 60);
+      expect(await store.counts(T0 + 60)).toMatchObject({ deadLetters: 2, pending: 0, inFlight: 0 });
+      const dead = await store.deadLetters('acme');
+      expect(dead).toEqual([
+        expect.objectContaining({ tenant: 'acme', contactId: 'c1', at: new Date(T0 + 60).toISOString(), attempts: 1, cause: 'permanent', error: expect.objectContaining({ code: 'ERR_CRM_REJECTED', status: 400 }) }),
+        expect.objectContaining({ contactId: 'c2' }),
+      ]);
+      expect(await store.deadLetters('globex')).toEqual([]);
+      expect(await store.deadLetters()).toHaveLength(2);
+      expect(await store.contactStatus('acme', 'c1', T0 + 60)).toMatchObject({ state: 'dead-letter' });
+      expect(await store.nextDueAt('acme')).toBeUndefined();
+
+      expect(await store.replay('acme', 'c1', T0 + 70)).toBe(1);
+      expect(await store.replay('acme', 'c1', T0 + 70)).toBe(0);
+      expect((await claimOne(T0 + 70)).failures).toBe(0);
+
+      await store.accept([{ contact: contact({ contactId: 'c2', name: 'fixed' }), window: WINDOW }], T0 + 80);
+      expect(await store.counts(T0 + 80)).toMatchObject({ deadLetters: 0, pending: 1 });
+      expect((await claimOne(T0 + 130)).contact.name).toBe('fixed');
+    });
+
+    it('replay all replays only that tenant\'s dead letters', async () => {
+      await store.accept([{ contact: contact() }, { contact: contact({ contactId: 'c2' }) }, { contact: contact({ tenant: 'globex' }) }].map((i) => ({ ...i, window: WINDOW })), T0);
+      for (const t of ['acme', 'globex']) {
+        for (const c of await store.claimDue(t, { now: T0 + 50, limit: 10, leaseMs: LEASE, owner: OWNER })) await store.fail(c, { attempt: failure(false) }, T0 + 60);
+      }
+      expect(await store.replay('acme', 'all', T0 + 70)).toBe(2);
+      expect(await store.counts(T0 + 70)).toMatchObject({ deadLetters: 1, pending: 2 });
+    });
+
+    it('a failure with a change that arrived during the attempt is pending, not dead', async () => {
+      await store.accept([{ contact: contact() }].map((i) => ({ ...i, window: WINDOW })), T0);
+      const claim = await claimOne(T0 + 50);
+      await store.accept([{ contact: contact({ name: 'fixed' }), window: WINDOW }], T0 + 55);
+      await store.fail(claim, { attempt: failure(false) }, T0 + 60);
+      expect(await store.counts(T0 + 60)).toMatchObject({ deadLetters: 0, pending: 1 });
+      expect(await store.nextDueAt('acme')).toBe(T0 + 105);
+    });
+
+    it('the create intent survives a failure and is passed on, then cleared once a lead id is stored', async () => {
+      await store.accept([{ contact: contact(), window: WINDOW }], T0);
+      const claim = await claimOne(T0 + 50);
+      await store.markCreateIntent(claim, T0 + 55);
+      await store.fail(claim, { attempt: failure(true), retryAt: T0 + 100 }, T0 + 60);
+      const retry = await claimOne(T0 + 100);
+      expect(retry.unconfirmedCreateAt).toBe(T0 + 55);
+      await store.complete(retry, { outcome: 'updated', leadId: 'L1', payloadHash: 'h', payload: {}, attempt: attempt('updated') }, T0 + 110);
+      await store.accept([{ contact: contact({ name: 'B' }), window: WINDOW }], T0 + 120);
+      expect((await claimOne(T0 + 170)).unconfirmedCreateAt).toBeUndefined();
+    });
+
+    it('a create intent outlives a dead runner\'s lease', async () => {
+      await store.accept([{ contact: contact(), window: WINDOW }], T0);
+      await store.markCreateIntent(await claimOne(T0 + 50), T0 + 55);
+      expect((await claimOne(T0 + 50 + LEASE)).unconfirmedCreateAt).toBe(T0 + 55);
+    });
+
+    it('release hands a claim back, due at once', async () => {
+      await store.accept([{ contact: contact(), window: WINDOW }], T0);
+      await store.release(await claimOne(T0 + 50), T0 + 60);
+      expect(await store.counts(T0 + 60)).toMatchObject({ pending: 1, inFlight: 0 });
+      expect(await store.nextDueAt('acme')).toBe(T0 + 60);
+      await claimOne(T0 + 60);
+    });
+
+    it('a lapsed lease\'s late answer stores its lead id but leaves the new holder\'s claim alone', async () => {
+      await store.accept([{ contact: contact() }].map((i) => ({ ...i, window: WINDOW })), T0);
+      const stale = await claimOne(T0 + 50);
+      const current = await claimOne(T0 + 50 + LEASE);
+      await store.complete(stale, { outcome: 'created', leadId: 'L1', payloadHash: 'h-old', payload: {}, attempt: attempt('created') }, T0 + 1100);
+      expect(await store.contactStatus('acme', 'c1', T0 + 1100)).toMatchObject({ state: 'in-flight', leadId: 'L1' });
+      await store.fail(stale, { attempt: failure(false) }, T0 + 1100);
+      expect(await store.counts(T0 + 1100)).toMatchObject({ inFlight: 1, deadLetters: 0, leads: 1 });
+      await store.release(stale, T0 + 1100);
+      await claimNone(T0 + 1100);
+      await store.complete(current, { outcome: 'updated', leadId: 'L1', payloadHash: 'h', payload: {}, attempt: attempt('updated') }, T0 + 1200);
+      expect(await store.contactStatus('acme', 'c1', T0 + 1200)).toMatchObject({ state: 'synced', payloadHash: 'h' });
+    });
+
+    it('a change to a contact whose runner died waits for its window again', async () => {
+      await store.accept([{ contact: contact() }].map((i) => ({ ...i, window: WINDOW })), T0);
+      const orphan = await claimOne(T0 + 50);
+      await store.accept([{ contact: contact({ name: 'B' }), window: WINDOW }], T0 + 50 + LEASE + 10);
+      expect(await store.nextDueAt('acme')).toBe(T0 + 50 + LEASE + 60);
+      expect(await store.counts(T0 + 2000)).toMatchObject({ pending: 1, inFlight: 0 });
+      // The dead runner's late answer no longer settles the contact.
+      await store.complete(orphan, { outcome: 'created', leadId: 'L1', payloadHash: 'h', payload: {}, attempt: attempt('created') }, T0 + 2000);
+      expect(await store.counts(T0 + 2000)).toMatchObject({ pending: 1, leads: 1 });
+    });
+
+    it(`history keeps the last ${HISTORY_LENGTH} attempts, newest first`, async () => {
+      await store.accept([{ contact: contact(), window: WINDOW }], T0);
+      let now = T0 + 50;
+      for (let i = 0; i < HISTORY_LENGTH + 5; i++) {
+        const claim = await claimOne(now);
+        await store.fail(claim, { attempt: { ...failure(true, now), at: `attempt-${i}` }, retryAt: now + 1 }, now);
+        now += 1;
+      }
+      const status = await store.contactStatus('acme', 'c1', now);
+      expect(status?.attempts).toBe(HISTORY_LENGTH + 5);
+      expect(status?.history).toHaveLength(HISTORY_LENGTH);
+      expect(status?.history[0].at).toBe(`attempt-${HISTORY_LENGTH + 4}`);
+      expect(status?.history.at(-1)?.at).toBe('attempt-5');
+    });
+  });
+}
