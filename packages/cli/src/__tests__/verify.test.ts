@@ -85,14 +85,14 @@ describe('crm-sync verify: the seed contract against the reference CRM', () => {
     expect(r.out).toContain('FAILED: 3 of 5 steps');
     expect(r.out).toMatch(/step 2 \(fetch by phone\): fetch found lead "\+120255501\d\d", but step 1 made "L000001" \(sent without the email\)/);
     expect(r.out).toContain('  reader: endpoints.fetch.responses.leadId = body.lead_fields.phone');
-    expect(stepLines(r.out).find((l) => l.startsWith('4'))).toContain('PASS updated lead L000001');
+    expect(stepLines(r.out).find((l) => l.startsWith('4'))).toContain('PASS updated lead L000001 (renamed)');
   });
 
   test('a CRM whose fetch answers 503 fails step 1 before any create, naming the failed reader and the 503', async () => {
     crm().addFault({ route: 'fetch', status: 503 });
     const r = await runCli(['verify', SEED_MAPPING, '--base-url', crm().url]);
     expect(r.code).toBe(1);
-    expect(r.out).toContain('step 1 (create): ERR_CRM_UNAVAILABLE: the CRM answered 503');
+    expect(r.out).toContain('step 1 (create) at its fetch call: ERR_CRM_UNAVAILABLE: the CRM answered 503 (the CRM\'s reason: injected)');
     expect(r.out).toContain('  reader: responses.failed = status >= 400 or $contains($string(body.status), "Failed")');
     expect(r.out).toMatch(/ {2}got: {4}503 /);
     expect(crm().leads()).toEqual([]);

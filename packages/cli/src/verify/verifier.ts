@@ -207,16 +207,19 @@ class Verifier {
     const exchanges = this.recorder.take();
     this.steps.push({
       number, name, outcome: error ? 'fail' : 'pass', result, exchanges,
-      failure: error && this.describeFailure(`step ${number} (${name})`, error, exchanges),
+      failure: error && this.describeFailure(number, name, error, exchanges),
     });
   }
 
-  private describeFailure(where: string, error: SyncError | CheckFailed, exchanges: Exchange[]): string {
+  private describeFailure(number: number, name: string, error: SyncError | CheckFailed, exchanges: Exchange[]): string {
+    let where = `step ${number} (${name})`;
     let reader: CompiledExpression | undefined;
     let what: string;
     if (error instanceof SyncError) {
       const readerName = READER_BY_CODE[error.code];
       const endpoint = error.context.step as EndpointName | undefined;
+      // Step 1 of a fetch-create-update flow fetches before it creates: say which call failed.
+      if (endpoint && !name.startsWith(endpoint)) where += ` at its ${endpoint} call`;
       reader = readerName && endpoint ? this.mapping.endpoints[endpoint]?.readers[readerName] : undefined;
       what = `${error.code}: ${error.message}${error.context.reason ? ` (the CRM's reason: ${error.context.reason})` : ''}`;
     } else {
@@ -284,6 +287,6 @@ class Verifier {
     if (result.leadId !== leadId) {
       throw new CheckFailed(`${endpoint} answered with lead ${JSON.stringify(result.leadId)}, not ${JSON.stringify(leadId)} from step 1`, this.readers(endpoint).leadId);
     }
-    return `${result.action} lead ${leadId}, name "${this.contacts.renamed.name}"`;
+    return `${result.action} lead ${leadId} (renamed)`;
   }
 }
