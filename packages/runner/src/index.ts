@@ -8,3 +8,16 @@ export { SqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-stor
 export { GroupCommit } from './store/group-commit';
 export { HISTORY_LENGTH, type Store, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput } from './store/types';
 export type { SyncEngineLike } from './dispatch/attempt';
+// The daemon shell: config, HTTP API, metrics, logs, lifecycle.
+export { loadConfigFile, configFromFlags, resolveConfig, configSchema, InvalidConfigError, type ConfigFile, type RunFlags } from './config/load';
+export { DEFAULTS as CONFIG_DEFAULTS, ENV_OVERRIDES, type DaemonConfig, type TenantConfig } from './config/types';
+export { prepareTenants } from './config/tenants';
+export { parseDuration, formatDuration } from './config/duration';
+export { parseStoreUrl, describeStore, type StoreLocation } from './config/store-url';
+export { startDaemon, type Daemon, type DaemonOptions } from './daemon/start';
+export { openStore } from './daemon/store';
+export { createApiServer, type ApiServerOptions } from './http/server';
+export type { ApiBackend } from './http/backend';
+export { DaemonClient, DaemonRequestError, DEFAULT_DAEMON_URL } from './http/client';
+export { Metrics } from './metrics';
+export { createLogger, LOG_LEVELS, REDACT_PATHS, type Logger, type LogLevel } from './log';

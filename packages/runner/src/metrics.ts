@@ -8,13 +8,14 @@ import type { AttemptRecord, StatusCounts } from './api';
 export class Metrics {
   readonly registry = new Registry();
 
-  private readonly eventsAccepted = new Counter({
+  private readonly accepted = new Counter({
     name: 'crm_sync_events_accepted_total', help: 'Contact events accepted (durable), by tenant.', labelNames: ['tenant'] as const, registers: [this.registry],
   });
-  private readonly eventsIgnored = new Counter({
-    name: 'crm_sync_events_ignored_total', help: 'Accepted events that changed nothing (redelivered or older than the newest).', registers: [this.registry],
+  private readonly ignored = new Counter({
+    name: 'crm_sync_events_ignored_total', help: 'Accepted events that changed nothing (redelivered, or older than the newest), by tenant.',
+    labelNames: ['tenant'] as const, registers: [this.registry],
   });
-  private readonly eventsRejected = new Counter({
+  private readonly rejected = new Counter({
     name: 'crm_sync_events_rejected_total', help: 'Contact events refused by validation, by tenant ("unknown" when the event named none we know).',
     labelNames: ['tenant'] as const, registers: [this.registry],
   });
@@ -49,13 +50,15 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'crm_sync_' });
   }
 
-  eventsIngested(tenant: string, accepted: number, rejected: number): void {
-    if (accepted > 0) this.eventsAccepted.inc({ tenant }, accepted);
-    if (rejected > 0) this.eventsRejected.inc({ tenant }, rejected);
+  /** Reported by the runner once a batch is durable. */
+  eventsAccepted(tenant: string, accepted: number, ignored: number): void {
+    if (accepted > 0) this.accepted.inc({ tenant }, accepted);
+    if (ignored > 0) this.ignored.inc({ tenant }, ignored);
   }
 
-  eventsIgnoredCount(ignored: number): void {
-    if (ignored > 0) this.eventsIgnored.inc(ignored);
+  /** Reported by the ingest API, which knows which tenant a refused event was meant for. */
+  eventsRejected(tenant: string, rejected: number): void {
+    if (rejected > 0) this.rejected.inc({ tenant }, rejected);
   }
 
   /** One finished attempt: its outcome and the latency of every CRM call it made. */

@@ -206,5 +206,10 @@ export function configFromFlags(flags: RunFlags, env: NodeJS.ProcessEnv = proces
     [t]: '--tenant', [`${t}.mapping`]: '--mapping', [`${t}.baseUrl`]: '--base-url', [`${t}.quiet`]: '--quiet', [`${t}.maxWait`]: '--max-wait',
   };
   (flags.allowHosts ?? []).forEach((_, i) => { labels[`allowHosts[${i}]`] = '--allow-host'; });
-  return resolveConfig(defined, { name: 'command-line flags', baseDir: process.cwd(), labels }, env);
+  // A flag given on the command line wins over the environment.
+  const given: Array<[unknown, string]> = [[flags.listen, ENV_OVERRIDES.listen], [flags.data, ENV_OVERRIDES.dataDir],
+    [flags.store, ENV_OVERRIDES.store], [flags.logLevel, ENV_OVERRIDES.logLevel], [flags.tokenEnv, ENV_OVERRIDES.ingestToken]];
+  const envBelowFlags = { ...env };
+  for (const [flag, name] of given) if (flag !== undefined) delete envBelowFlags[name];
+  return resolveConfig(defined, { name: 'command-line flags', baseDir: process.cwd(), labels }, envBelowFlags);
 }

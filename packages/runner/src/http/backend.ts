@@ -1,10 +1,11 @@
+import type { IngestOptions } from '../runner';
 import type { ContactStatus, DeadLetter, IngestResult, StatusCounts } from '../api';
 
 type MaybePromise<T> = T | Promise<T>;
 
 /** What the HTTP API needs from the runner (class Runner implements it). */
 export interface ApiBackend {
-  ingest(events: unknown[]): Promise<IngestResult>;
+  ingest(events: unknown[], opts?: IngestOptions): Promise<IngestResult>;
   status(): MaybePromise<StatusCounts>;
   contact(tenant: string, contactId: string): MaybePromise<ContactStatus | undefined>;
   deadLetters(tenant?: string): MaybePromise<DeadLetter[]>;

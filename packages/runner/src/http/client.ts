@@ -1,0 +1,89 @@
+import { SyncError } from '@crm-sync/core';
+import type { ContactStatus, DeadLetter, IngestResult, StatusCounts } from '../api';
+
+export const DEFAULT_DAEMON_URL = 'http://127.0.0.1:8080';
+
+/** The daemon could not be reached, or answered with an error. `status` 0: no answer at all. */
+export class DaemonRequestError extends SyncError {
+  constructor(code: string, message: string, readonly status: number, readonly body?: unknown) {
+    super(code, message, { retryable: status === 0 || status === 503 });
+  }
+}
+
+/** A small client for the daemon's HTTP API (docs/openapi.yaml), used by the CLI, the demo and the tests. */
+export class DaemonClient {
+  private readonly base: string;
+
+  constructor(url: string, private readonly token?: string) {
+    this.base = url.replace(/\/+$/, '');
+  }
+
+  /** Posts events (a JSON array); resolves with the answer for 202 and for 400 (all rejected) alike. */
+  async ingest(events: unknown[], tenant?: string): Promise<IngestResult> {
+    const path = tenant ? `/v1/tenants/${encodeURIComponent(tenant)}/events` : '/v1/events';
+    return this.request<IngestResult>('POST', path, events, (status, body) => status === 400 && isIngestResult(body));
+  }
+
+  status(): Promise<StatusCounts> {
+    return this.request('GET', '/v1/status');
+  }
+
+  /** undefined when the daemon does not know the contact. */
+  async contact(tenant: string, contactId: string): Promise<ContactStatus | undefined> {
+    try {
+      return await this.request<ContactStatus>('GET', `/v1/tenants/${encodeURIComponent(tenant)}/contacts/${encodeURIComponent(contactId)}`);
+    } catch (err) {
+      if (err instanceof DaemonRequestError && err.code === 'ERR_UNKNOWN_CONTACT') return undefined;
+      throw err;
+    }
+  }
+
+  async deadLetters(tenant?: string): Promise<DeadLetter[]> {
+    const q = tenant ? `?tenant=${encodeURIComponent(tenant)}` : '';
+    return (await this.request<{ deadLetters: DeadLetter[] }>('GET', `/v1/dead-letters${q}`)).deadLetters;
+  }
+
+  async replay(target: { tenant: string; contactId: string } | { tenant?: string; all: true }): Promise<number> {
+    return (await this.request<{ replayed: number }>('POST', '/v1/dead-letters/replay', target)).replayed;
+  }
+
+  /** Polls /v1/status until nothing is pending, in flight or retrying. */
+  async waitUntilIdle(opts: { timeoutMs: number; intervalMs?: number }): Promise<StatusCounts> {
+    const deadline = Date.now() + opts.timeoutMs;
+    for (;;) {
+      const s = await this.status();
+      if (s.pending === 0 && s.inFlight === 0 && s.retrying === 0) return s;
+      if (Date.now() > deadline) {
+        throw new DaemonRequestError('ERR_NOT_IDLE', `the daemon is not idle after ${opts.timeoutMs} ms (pending ${s.pending}, in flight ${s.inFlight}, retrying ${s.retrying})`, 200, s);
+      }
+      await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
+    }
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown, acceptError?: (status: number, body: unknown) => boolean): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let res: Response;
+    try {
+      res = await fetch(this.base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new DaemonRequestError('ERR_DAEMON_UNREACHABLE', `cannot reach the daemon at ${this.base} (${cause?.code ?? cause?.message ?? (err as Error).message}); is \`crm-sync run\` running there?`, 0);
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = text;
+    }
+    if (res.ok || acceptError?.(res.status, parsed)) return parsed as T;
+    const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+    throw new DaemonRequestError(error?.code ?? `ERR_HTTP_${res.status}`, `${method} ${path}: ${res.status} ${error?.message ?? res.statusText}`, res.status, parsed);
+  }
+}
+
+function isIngestResult(body: unknown): body is IngestResult {
+  return typeof body === 'object' && body !== null && Array.isArray((body as IngestResult).rejected);
+}
