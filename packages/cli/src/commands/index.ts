@@ -1,6 +1,7 @@
 import type { Command } from '../command';
 import { mockCrm } from './mock-crm';
 import { preview } from './preview';
+import { run } from './run';
 import { sync } from './sync';
 import { validate } from './validate';
 import { verify } from './verify';
@@ -12,4 +13,5 @@ export const commands: Command[] = [
   sync,
   mockCrm,
   verify,
+  run,
 ];
