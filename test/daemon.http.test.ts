@@ -1,0 +1,203 @@
+/** The daemon's HTTP API, in-process, against the reference CRM over real HTTP and a real SQLite file. */
+import { DEFAULT_RETRY_POLICY, Metrics, Runner, SqliteStore, createApiServer, prepareTenants, startDaemon, type Daemon } from '@crm-sync/runner';
+import { GotHttpClient, SyncEngine } from '@crm-sync/core';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { TENANT, event, get, post, silentLogger, testEnv, type TestEnv } from './daemon.support';
+
+let env: TestEnv;
+let daemon: Daemon | undefined;
+
+beforeEach(async () => { env = await testEnv(); });
+afterEach(async () => {
+  await daemon?.stop();
+  daemon = undefined;
+  await env.cleanup();
+});
+
+async function start(extra?: Record<string, unknown>, tenant?: Record<string, unknown>): Promise<Daemon> {
+  daemon = await startDaemon(env.config(extra, tenant), { logger: silentLogger() });
+  return daemon;
+}
+
+const idle = async (d: Daemon) => { await d.runner.whenIdle(); };
+
+describe('POST /v1/events', () => {
+  test('answers 202 once the event is durable: a daemon started on the same data dir has it', async () => {
+    const d = await start({}, { quiet: '1h', maxWait: '2h' });
+    const res = await post(`${d.url}/v1/events`, event(1));
+    expect(res).toEqual({ status: 202, body: { accepted: 1, ignored: 0, rejected: [] } });
+    await d.stop();
+
+    const again = await start({}, { quiet: '1h', maxWait: '2h' });
+    const contact = await get(`${again.url}/v1/tenants/${TENANT}/contacts/c1`);
+    expect(contact.status).toBe(200);
+    expect(contact.body).toMatchObject({ tenant: TENANT, contactId: 'c1', state: 'pending' });
+    expect(env.crm.requests()).toHaveLength(0);
+  });
+
+  test('a mixed batch: good events accepted, each bad one rejected by index and eventId with the field and reason', async () => {
+    const d = await start();
+    const res = await post(`${d.url}/v1/events`, [
+      event(1),
+      event(2, { eventId: 'bad-phone', phone: 'call me' }),
+      event(3),
+      event(4, { eventId: 'bad-mail', email: 'not-an-email', attributes: null }),
+    ]);
+    expect(res.status).toBe(202);
+    expect(res.body.accepted).toBe(2);
+    expect(res.body.rejected).toEqual([
+      { index: 1, eventId: 'bad-phone', errors: [{ field: 'phone', message: expect.stringContaining('not a phone number') }] },
+      { index: 3, eventId: 'bad-mail', errors: expect.arrayContaining([
+        { field: 'email', message: expect.stringContaining('not a valid email') },
+        { field: 'attributes', message: expect.stringContaining('must be an object') },
+      ]) },
+    ]);
+    await idle(d);
+    expect(env.crm.leads().map((l) => l.phone).sort()).toEqual([event(1).phone, event(3).phone]);
+  });
+
+  test('a request that is all bad gets 400 with the same details, and changes nothing', async () => {
+    const d = await start();
+    const res = await post(`${d.url}/v1/events`, [{ eventId: 'x1', contactId: 'c1' }, { eventId: 'x2', phone: '+919876543210' }]);
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({
+      accepted: 0, ignored: 0,
+      rejected: [
+        { index: 0, eventId: 'x1', errors: [{ field: 'phone', message: 'is required' }] },
+        { index: 1, eventId: 'x2', errors: [{ field: 'contactId', message: 'is required' }] },
+      ],
+    });
+    expect((await get(`${d.url}/v1/status`)).body).toMatchObject({ pending: 0, inFlight: 0, leads: 0 });
+  });
+
+  test('NDJSON: one event per line; a malformed line refuses the request, naming the line', async () => {
+    const d = await start();
+    const ndjson = { 'content-type': 'application/x-ndjson' };
+    const ok = await post(`${d.url}/v1/events`, `${JSON.stringify(event(1))}\n\n${JSON.stringify(event(2))}\n`, ndjson);
+    expect(ok).toEqual({ status: 202, body: { accepted: 2, ignored: 0, rejected: [] } });
+    const bad = await post(`${d.url}/v1/events`, `${JSON.stringify(event(3))}\n{"contactId": "c4",\n`, ndjson);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatchObject({ code: 'ERR_BAD_JSON', message: expect.stringMatching(/^line 2: /) });
+    await idle(d);
+    expect(env.crm.leads()).toHaveLength(2);
+  });
+
+  test('a body over the limit gets 413; malformed JSON 400; no stack traces', async () => {
+    const d = await start({ maxBodyBytes: 2048 });
+    const big = await post(`${d.url}/v1/events`, Array.from({ length: 40 }, (_, i) => event(i)));
+    expect(big.status).toBe(413);
+    expect(big.body.error.code).toBe('ERR_BODY_TOO_LARGE');
+    const broken = await post(`${d.url}/v1/events`, '{"contactId": ');
+    expect(broken.status).toBe(400);
+    expect(JSON.stringify(broken.body)).not.toMatch(/\bat .*\.(ts|js):\d+/);
+  });
+
+  test('with an ingest token: 401 without it or with a wrong one, 202 with it; probes stay open', async () => {
+    process.env.DAEMON_TEST_TOKEN = 's3cret-token';
+    const d = await start({ ingestToken: 'env:DAEMON_TEST_TOKEN' });
+    expect((await post(`${d.url}/v1/events`, event(1))).status).toBe(401);
+    const wrong = await post(`${d.url}/v1/events`, event(1), { authorization: 'Bearer s3cret-tokex' });
+    expect(wrong.status).toBe(401);
+    expect(JSON.stringify(wrong.body)).not.toContain('s3cret');
+    expect((await get(`${d.url}/v1/status`)).status).toBe(401);
+    expect((await post(`${d.url}/v1/events`, event(1), { authorization: 'Bearer s3cret-token' })).status).toBe(202);
+    expect((await get(`${d.url}/healthz`)).status).toBe(200);
+    expect((await get(`${d.url}/readyz`)).status).toBe(200);
+  });
+
+  test('a redelivered eventId is accepted and changes nothing: one lead, one create', async () => {
+    const d = await start();
+    const e = event(1, { eventId: 'same' });
+    expect((await post(`${d.url}/v1/events`, e)).body).toEqual({ accepted: 1, ignored: 0, rejected: [] });
+    await idle(d);
+    expect((await post(`${d.url}/v1/events`, { ...e, name: 'Changed' })).body).toEqual({ accepted: 1, ignored: 1, rejected: [] });
+    await idle(d);
+    expect(env.crm.leads()).toEqual([expect.objectContaining({ phone: e.phone, name: 'Contact 1' })]);
+    expect(env.crm.requests().map((r) => r.route)).toEqual(['fetch', 'create']);
+  });
+
+  test('POST /v1/tenants/{tenant}/events: events default to that tenant, another tenant is refused, unknown tenant 404', async () => {
+    const d = await start();
+    const res = await post(`${d.url}/v1/tenants/${TENANT}/events`, [event(1), event(2, { tenant: 'globex' })]);
+    expect(res.status).toBe(202);
+    expect(res.body.rejected).toEqual([{ index: 1, eventId: expect.any(String), errors: [{ field: 'tenant', message: expect.any(String) }] }]);
+    const unknown = await post(`${d.url}/v1/tenants/globex/events`, event(3));
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('ERR_UNKNOWN_TENANT');
+  });
+
+  test('a store that fails answers 503, never 202', async () => {
+    const config = env.config();
+    const tenants = prepareTenants(config);
+    const store = new SqliteStore(join(env.dataDir, 'broken.db'));
+    const runner = new Runner({ store, tenants, engine: new SyncEngine({ http: new GotHttpClient() }), retry: DEFAULT_RETRY_POLICY });
+    const server = createApiServer({
+      backend: runner, tenants: [TENANT], maxBodyBytes: 1 << 20, metrics: new Metrics(() => runner.status()), logger: silentLogger(), isReady: () => true,
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    await store.close();
+    try {
+      const res = await post(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/events`, event(1));
+      expect(res.status).toBe(503);
+      expect(res.body.error.code).toBe('ERR_STORE_UNAVAILABLE');
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe('status, contacts, dead letters, metrics', () => {
+  test('GET /v1/status and /v1/tenants/{t}/contacts/{id}: lead id, state and history; unknown contact 404', async () => {
+    const d = await start();
+    await post(`${d.url}/v1/events`, [event(1), event(1, { name: 'Priya Sharma' })]);
+    const pending = await get(`${d.url}/v1/status`);
+    expect(pending.body).toMatchObject({ pending: 1, deadLetters: 0 });
+    await idle(d);
+    expect((await get(`${d.url}/v1/status`)).body).toEqual({ pending: 0, inFlight: 0, retrying: 0, deadLetters: 0, leads: 1 });
+    const contact = await get(`${d.url}/v1/tenants/${TENANT}/contacts/c1`);
+    const [lead] = env.crm.leads();
+    expect(lead.name).toBe('Priya Sharma');
+    expect(contact.body).toMatchObject({ tenant: TENANT, contactId: 'c1', leadId: lead.lead_id, state: 'synced', lastOutcome: 'created' });
+    expect(contact.body.history[0].calls.map((c: { step: string }) => c.step)).toEqual(['fetch', 'create']);
+    expect((await get(`${d.url}/v1/tenants/${TENANT}/contacts/nobody`)).status).toBe(404);
+  });
+
+  test('a permanent failure is a dead letter; replay syncs it once the CRM is fixed', async () => {
+    const d = await start();
+    env.crm.addFault({ route: 'create', status: 422 });
+    await post(`${d.url}/v1/events`, event(1));
+    await idle(d);
+    const dead = await get(`${d.url}/v1/dead-letters?tenant=${TENANT}`);
+    expect(dead.body.deadLetters).toEqual([expect.objectContaining({ tenant: TENANT, contactId: 'c1', error: expect.objectContaining({ status: 422, step: 'create' }) })]);
+    expect((await post(`${d.url}/v1/dead-letters/replay`, {})).status).toBe(400);
+    env.crm.clearFaults();
+    expect((await post(`${d.url}/v1/dead-letters/replay`, { tenant: TENANT, contactId: 'c1' })).body).toEqual({ replayed: 1 });
+    await idle(d);
+    expect(env.crm.leads()).toHaveLength(1);
+    expect((await get(`${d.url}/v1/dead-letters`)).body.deadLetters).toEqual([]);
+  });
+
+  test('GET /metrics: events by tenant, syncs by outcome, CRM latency by step, contacts by state', async () => {
+    const d = await start();
+    await post(`${d.url}/v1/events`, [event(1), event(2, { phone: 'x' })]);
+    await idle(d);
+    const res = await fetch(`${d.url}/metrics`);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const text = await res.text();
+    expect(text).toContain(`crm_sync_events_accepted_total{tenant="${TENANT}"} 1`);
+    expect(text).toContain(`crm_sync_events_rejected_total{tenant="${TENANT}"} 1`);
+    expect(text).toContain(`crm_sync_syncs_total{tenant="${TENANT}",outcome="created"} 1`);
+    expect(text).toMatch(new RegExp(`crm_sync_crm_call_duration_seconds_count\\{tenant="${TENANT}",step="create"\\} 1`));
+    expect(text).toContain('crm_sync_contacts{state="pending"} 0');
+    expect(text).not.toContain('daemon-test-key');
+  });
+
+  test('unknown routes 404, wrong methods 405', async () => {
+    const d = await start();
+    expect((await get(`${d.url}/v2/nothing`)).status).toBe(404);
+    const wrong = await get(`${d.url}/v1/events`);
+    expect(wrong.status).toBe(405);
+    expect(wrong.body.error.code).toBe('ERR_METHOD_NOT_ALLOWED');
+  });
+});

@@ -1,0 +1,79 @@
+/**
+ * Shared set-up for the daemon tests: a reference CRM, a temp data dir, and a daemon config pointing the
+ * seed-contract mapping at that CRM with short windows.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pino from 'pino';
+import { resolveConfig, type DaemonConfig, type Logger } from '@crm-sync/runner';
+import { startReferenceCrm, type ReferenceCrm } from '@crm-sync/testkit';
+
+export const REPO = resolve(__dirname, '..');
+export const SEED_MAPPING = join(REPO, 'mappings/seed-contract.yaml');
+export const CRM_KEY = 'daemon-test-key';
+export const TENANT = 'acme';
+
+/** The seed-contract mapping reads its key from here. */
+process.env.SEED_CRM_AUTH_KEY = CRM_KEY;
+
+export const silentLogger = (): Logger => pino({ level: 'silent' });
+
+export interface TestEnv {
+  crm: ReferenceCrm;
+  dataDir: string;
+  /** A config for tenant `acme` (quiet 150ms, max wait 1s, retries from 50ms) on a free port; `extra` adds/overrides top-level settings. */
+  config(extra?: Record<string, unknown>, tenant?: Record<string, unknown>): DaemonConfig;
+  cleanup(): Promise<void>;
+}
+
+export async function testEnv(): Promise<TestEnv> {
+  const crm = await startReferenceCrm({ auth: { style: 'auth-key', key: CRM_KEY } });
+  const dataDir = mkdtempSync(join(tmpdir(), 'crm-sync-daemon-'));
+  return {
+    crm,
+    dataDir,
+    config: (extra = {}, tenant = {}) => resolveConfig({
+      listen: '127.0.0.1:0',
+      dataDir,
+      allowHosts: ['127.0.0.1'],
+      drain: '2s',
+      retry: { base: '50ms', max: '200ms', budget: '10s' },
+      ...extra,
+      tenants: { [TENANT]: { mapping: SEED_MAPPING, baseUrl: crm.url, quiet: '150ms', maxWait: '1s', ...tenant } },
+    }, { name: 'test config', baseDir: REPO, labels: {} }, {}),
+    async cleanup() {
+      await crm.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function post(url: string, body: string | unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
+}
+
+export async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  const res = await fetch(url, { headers });
+  const text = await res.text();
+  return { status: res.status, body: text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
+}
+
+/** A valid contact event; `n` makes phone, email and contactId distinct. */
+export function event(n: number, over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    eventId: `e${n}-${Math.random().toString(36).slice(2, 8)}`,
+    contactId: `c${n}`,
+    phone: `+9198765${String(43000 + n).padStart(5, '0')}`,
+    name: `Contact ${n}`,
+    email: `contact${n}@example.com`,
+    attributes: { city: 'Mumbai' },
+    ...over,
+  };
+}
