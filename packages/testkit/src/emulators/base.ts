@@ -1,0 +1,316 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
+import { maskSecrets } from '@crm-sync/core';
+import { parseBody, readBody, type ParsedBody } from '../reference-crm/body';
+import { FaultList } from '../reference-crm/faults';
+import type { CrmRoute, Fault, LoggedRequest } from '../reference-crm/types';
+
+/**
+ * The shared base of the vendor emulators: server lifecycle, body parsing, the request log (secrets masked) and fault
+ * injection (the reference CRM's faults, answered in the vendor's own error shape). A vendor module supplies only its
+ * routes, its behaviour and its error bodies (a `VendorApi`).
+ */
+
+export interface EmulatorOptions {
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** Default 0: a random free port. */
+  port?: number;
+  /** The secret the emulator accepts; each vendor has a default. */
+  token?: string;
+  /** The emulator's clock (ms since the epoch), for search lag and rate windows. Default Date.now. */
+  now?: () => number;
+  /** Seed of the PRNG deciding `rate`-limited faults. */
+  seed?: number;
+  /** Default 1 MiB; larger bodies are refused in the vendor's error shape (413). */
+  maxBodyBytes?: number;
+}
+
+/** The API every emulator has, so tests and `crm-sync verify` treat them alike. */
+export interface Emulator<R = Record<string, unknown>> {
+  /** e.g. 'http://127.0.0.1:43123': the mapping's baseUrl override. */
+  readonly url: string;
+  readonly port: number;
+  /** The secret this emulator accepts. */
+  readonly token: string;
+  /** Copies of the stored records, shaped as the vendor's API returns them, in creation order (deleted ones left out). */
+  records(): R[];
+  /** Copies, in arrival order; the token is masked wherever it appeared. */
+  requests(): LoggedRequest[];
+  /** Faults use the logical routes: create, fetch (search/find/query), update, upsert, or '*'. */
+  addFault(f: Fault): void;
+  clearFaults(): void;
+  /** Deletes a record the way the vendor does; later updates of its id answer the vendor's "not found". */
+  deleteRecord(id: string): boolean;
+  /** Forget records, requests and faults; ids, rate windows and the PRNG start over. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+export interface EmulatorRequest {
+  route: CrmRoute;
+  method: string;
+  /** Path parameters the route captured (decoded), e.g. { id: '123' }. */
+  params: Record<string, string>;
+  query: URLSearchParams;
+  headers: IncomingMessage['headers'];
+  contentType: string;
+  body: ParsedBody;
+}
+
+export interface Reply {
+  status: number;
+  /** undefined: no body at all (e.g. 204). */
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Default 'application/json;charset=UTF-8'. */
+  contentType?: string;
+}
+
+export interface RouteMatch {
+  route: CrmRoute;
+  params?: Record<string, string>;
+}
+
+/** What a vendor module supplies to the base. */
+export interface VendorApi<R> {
+  /** Which logical route a request is, or undefined for a path the vendor does not serve. */
+  match(method: string, url: URL): RouteMatch | undefined;
+  handle(req: EmulatorRequest): Reply;
+  /** The vendor's answer to a path it does not serve. */
+  unknownRoute(method: string, path: string): Reply;
+  /** The vendor's failure body for a status (injected faults, oversized bodies); status 200 for `failInBody`. */
+  failure(route: CrmRoute | 'unknown', status: number, message: string): Reply;
+  records(): R[];
+  deleteRecord(id: string): boolean;
+  reset(): void;
+}
+
+const JSON_TYPE = 'application/json;charset=UTF-8';
+
+export async function startEmulator<R>(vendor: VendorApi<R>, token: string, opts: EmulatorOptions): Promise<EmulatorServer<R>> {
+  const server = new EmulatorServer(vendor, token, opts);
+  await server.listen(opts.host ?? '127.0.0.1', opts.port ?? 0);
+  return server;
+}
+
+export class EmulatorServer<R> implements Emulator<R> {
+  url = '';
+  port = 0;
+
+  private readonly server: http.Server;
+  private readonly faults: FaultList;
+  private readonly maxBodyBytes: number;
+  private log: LoggedRequest[] = [];
+  private seq = 0;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(private readonly vendor: VendorApi<R>, readonly token: string, opts: EmulatorOptions) {
+    this.faults = new FaultList(opts.seed ?? 0x5eed);
+    this.maxBodyBytes = opts.maxBodyBytes ?? 1024 * 1024;
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => send(res, vendor.failure('unknown', 500, String(err))));
+    });
+  }
+
+  listen(host: string, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        this.port = (this.server.address() as AddressInfo).port;
+        this.url = `http://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
+        resolve();
+      });
+    });
+  }
+
+  records(): R[] {
+    return this.vendor.records();
+  }
+
+  requests(): LoggedRequest[] {
+    return this.log.map((r) => structuredClone(r));
+  }
+
+  addFault(f: Fault): void {
+    this.faults.add(f);
+  }
+
+  clearFaults(): void {
+    this.faults.clear();
+  }
+
+  deleteRecord(id: string): boolean {
+    return this.vendor.deleteRecord(id);
+  }
+
+  reset(): void {
+    this.vendor.reset();
+    this.faults.reset();
+    this.log = [];
+    this.seq = 0;
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const at = new Date().toISOString();
+    const url = new URL(req.url ?? '/', 'http://emulator.invalid');
+    const method = (req.method ?? 'GET').toUpperCase();
+    let raw;
+    try {
+      raw = await readBody(req, this.maxBodyBytes);
+    } catch {
+      return; // the client went away mid-body
+    }
+    const matched = this.vendor.match(method, url);
+    const route = matched?.route ?? 'unknown';
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const body = raw.tooLarge ? undefined : parseBody(raw.buf, contentType);
+    const entry: LoggedRequest = {
+      seq: ++this.seq, at, route, method,
+      path: this.mask(url.pathname),
+      query: Object.fromEntries([...url.searchParams].map(([k, v]) => [k, this.mask(v)])),
+      headers: Object.fromEntries(Object.entries(req.headers).filter(([, v]) => v !== undefined)
+        .map(([k, v]) => [k, this.mask(Array.isArray(v) ? v.join(', ') : v!)])),
+      body: !body ? null : body.ok ? JSON.parse(this.mask(JSON.stringify(body.value))) : this.mask(body.raw),
+      status: 0,
+      durationMs: 0,
+    };
+    this.log.push(entry);
+    const stop = () => {
+      if (entry.durationMs === 0) entry.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+    };
+    res.on('finish', () => {
+      entry.status = res.statusCode;
+      stop();
+    });
+    res.on('close', stop);
+
+    // Faults stand for the network and proxies in front of the CRM, so they act before auth.
+    const fault = this.faults.take(route);
+    if (fault?.latencyMs) await this.delay(fault.latencyMs);
+    if (this.closed || fault?.hang) return;
+    if (fault?.reset) return void req.socket.destroy();
+    if (fault?.status) {
+      const reply = this.vendor.failure(route, fault.status, 'injected fault');
+      if (fault.retryAfterSec !== undefined) reply.headers = { ...reply.headers, 'retry-after': String(fault.retryAfterSec) };
+      return send(res, reply);
+    }
+    if (fault?.failInBody) return send(res, this.vendor.failure(route, 200, 'injected fault'));
+
+    let reply: Reply;
+    if (!matched) reply = this.vendor.unknownRoute(method, url.pathname);
+    else if (!body) reply = this.vendor.failure(route, 413, `body larger than ${this.maxBodyBytes} bytes`);
+    else {
+      reply = this.vendor.handle({
+        route: matched.route, method, params: matched.params ?? {}, query: url.searchParams, headers: req.headers, contentType, body,
+      });
+    }
+    if (fault?.resetAfterCommit) return void req.socket.destroy();
+    send(res, reply);
+  }
+
+  private mask(text: string): string {
+    return maskSecrets(text, [this.token]);
+  }
+
+  private delay(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        resolve();
+      }, ms);
+      this.timers.add(t);
+    });
+  }
+}
+
+function send(res: ServerResponse, reply: Reply): void {
+  if (res.headersSent || res.destroyed) return;
+  if (reply.body === undefined) {
+    res.writeHead(reply.status, { ...reply.headers });
+    res.end();
+    return;
+  }
+  const text = JSON.stringify(reply.body);
+  res.writeHead(reply.status, {
+    'content-type': reply.contentType ?? JSON_TYPE,
+    'content-length': String(Buffer.byteLength(text)),
+    ...reply.headers,
+  });
+  res.end(text);
+}
+
+/** Constant-time comparison of a presented secret with the one the emulator accepts. */
+export function sameSecret(given: unknown, expected: string): boolean {
+  if (typeof given !== 'string') return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function header(req: EmulatorRequest, name: string): string | undefined {
+  const v = req.headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The token after a scheme word in the Authorization header (`Bearer x`, `Zoho-oauthtoken x`). */
+export function authorizationToken(req: EmulatorRequest, scheme: string): string | undefined {
+  const m = /^(\S+)\s+(.+)$/.exec(header(req, 'authorization') ?? '');
+  return m && m[1]!.toLowerCase() === scheme.toLowerCase() ? m[2]!.trim() : undefined;
+}
+
+/**
+ * A fixed request window (HubSpot's "100 per 10 s", Pipedrive's "80 per 2 s"): `hit()` counts a request and says
+ * how many are left and when the window ends.
+ */
+export class RateWindow {
+  private start = 0;
+  private used = 0;
+
+  constructor(readonly max: number, readonly intervalMs: number, private readonly now: () => number) {}
+
+  hit(): { allowed: boolean; remaining: number; resetMs: number } {
+    const t = this.now();
+    if (t - this.start >= this.intervalMs) {
+      this.start = t;
+      this.used = 0;
+    }
+    this.used++;
+    return { allowed: this.used <= this.max, remaining: Math.max(0, this.max - this.used), resetMs: this.start + this.intervalMs - t };
+  }
+
+  reset(): void {
+    this.start = 0;
+    this.used = 0;
+  }
+}
+
+/** A path's segments after a prefix, decoded; undefined when the path is not under the prefix or a segment is malformed. */
+export function segmentsAfter(path: string, prefix: string): string[] | undefined {
+  if (path !== prefix && !path.startsWith(`${prefix}/`)) return undefined;
+  try {
+    return path.slice(prefix.length).split('/').filter((s) => s !== '').map(decodeURIComponent);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Vendor timestamps: the ISO form most APIs use. */
+export function isoTime(ms: number): string {
+  return new Date(ms).toISOString();
+}
