@@ -199,7 +199,8 @@ export class Runner {
   private withLogging(hooks: RunnerHooks): RunnerHooks {
     const log = this.logger;
     return {
-      ...hooks,
+      onAccepted: (e) => hooks.onAccepted?.(e),
+      onRejected: (e) => hooks.onRejected?.(e),
       onRetry: (e) => { log.warn({ tenant: e.tenant, contactId: e.contactId, delayMs: e.delayMs, error: e.error }, 'sync failed; retrying'); hooks.onRetry?.(e); },
       onDeadLetter: (e) => { log.error({ tenant: e.tenant, contactId: e.contactId, cause: e.cause, error: e.error }, 'sync dead-lettered'); hooks.onDeadLetter?.(e); },
       onRateLimited: (e) => { log.warn(e, 'CRM rate limit: pausing tenant'); hooks.onRateLimited?.(e); },

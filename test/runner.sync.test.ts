@@ -1,0 +1,146 @@
+import { event, RunnerHarness, sleep } from './runner.fixtures';
+
+let h: RunnerHarness;
+afterEach(async () => { await h?.close(); });
+
+describe('Runner against the reference CRM: debounce and the lead store', () => {
+  it('a burst of changes → exactly one sync of the last state', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 150 } });
+    h.runner.start();
+    for (const name of ['A', 'B', 'C', 'D', 'Final']) {
+      expect(await h.runner.ingest([event('c1', { name })])).toEqual({ accepted: 1, ignored: 0, rejected: [] });
+      await sleep(20);
+    }
+    expect(h.routes()).toEqual([]);
+    await h.runner.whenIdle();
+    expect(h.routes()).toEqual(['fetch', 'create']);
+    expect(h.crm.leads()).toEqual([expect.objectContaining({ name: 'Final', phone: '+919876543210', email: 'c1@example.com', custom_fields: { city: 'Mumbai' } })]);
+    expect(await h.runner.contact('acme', 'c1')).toMatchObject({ state: 'synced', leadId: 'L000001', lastOutcome: 'created', attempts: 1 });
+  });
+
+  it('max wait fires for a contact that never goes quiet', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 150, maxWaitMs: 400 } });
+    h.runner.start();
+    const started = Date.now();
+    let n = 0;
+    while (Date.now() - started < 900) {
+      await h.runner.ingest([event('c1', { name: `change ${++n}` })]);
+      await sleep(40);
+    }
+    // Changes every 40 ms never leave 150 ms of quiet, yet the contact was synced while they kept coming.
+    const first = h.crm.requests()[0];
+    expect(first).toBeDefined();
+    const firstAfter = Date.parse(first.at) - started;
+    expect(firstAfter).toBeGreaterThanOrEqual(380);
+    expect(firstAfter).toBeLessThan(800);
+    await h.runner.whenIdle();
+    expect(h.crm.leads()).toEqual([expect.objectContaining({ name: `change ${n}` })]);
+    expect(h.routes().filter((r) => r === 'create')).toHaveLength(1);
+  });
+
+  it('new contact → fetch + create; a later change → one update by the stored id; unchanged → no call', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 50 } });
+    h.runner.start();
+    await h.runner.ingest([event('c1')]);
+    await h.runner.whenIdle();
+    expect(h.routes()).toEqual(['fetch', 'create']);
+
+    await h.runner.ingest([event('c1', { name: 'Priya S.' })]);
+    await h.runner.whenIdle();
+    expect(h.routes()).toEqual(['fetch', 'create', 'update']);
+    expect(h.crm.requests()[2]).toMatchObject({ method: 'POST', path: '/crm/update/L000001', status: 200 });
+    expect(h.crm.leads()).toEqual([expect.objectContaining({ lead_id: 'L000001', name: 'Priya S.' })]);
+
+    // The same state again (a new event, but the payload is the same): no call.
+    await h.runner.ingest([event('c1', { name: 'Priya S.', tags: ['only-tags-changed'] })]);
+    await h.runner.whenIdle();
+    expect(h.routes()).toHaveLength(3);
+    const status = await h.runner.contact('acme', 'c1');
+    expect(status).toMatchObject({ state: 'synced', leadId: 'L000001', lastOutcome: 'unchanged', attempts: 3 });
+    expect(status?.history.map((a) => a.outcome)).toEqual(['unchanged', 'updated', 'created']);
+    expect(status?.history[1].calls).toEqual([expect.objectContaining({ step: 'update', method: 'POST', status: 200 })]);
+    expect(h.hookLog.of('onSync').map((e) => e.outcome)).toEqual(['created', 'updated', 'unchanged']);
+  });
+
+  it('out-of-order and redelivered events change nothing', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 80 } });
+    h.runner.start();
+    const newer = event('c1', { name: 'Newer', ts: '2024-05-06T09:14:05Z' });
+    const older = event('c1', { name: 'Older', ts: '2024-05-06T09:14:03Z' });
+    expect(await h.runner.ingest([newer, older, newer])).toEqual({ accepted: 3, ignored: 2, rejected: [] });
+    await h.runner.whenIdle();
+    expect(h.crm.leads()).toEqual([expect.objectContaining({ name: 'Newer' })]);
+
+    // Redelivered later, after the sync: still nothing.
+    expect(await h.runner.ingest([newer, older])).toEqual({ accepted: 2, ignored: 2, rejected: [] });
+    await sleep(150);
+    await h.runner.whenIdle();
+    expect(h.routes()).toEqual(['fetch', 'create']);
+    expect(h.hookLog.of('onAccepted')).toEqual([{ tenant: 'acme', accepted: 3, ignored: 2 }, { tenant: 'acme', accepted: 2, ignored: 2 }]);
+  });
+
+  it('bad events → precise rejections by index and eventId, and nothing changed', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 50 } });
+    h.runner.start();
+    const result = await h.runner.ingest([
+      { eventId: 'bad-phone', contactId: 'c1', phone: 'call me' },
+      event('good'),
+      { eventId: 'bad-email', contactId: 'c2', phone: '+14155550100', email: 'priya@', attributes: null },
+      { contactId: 'c3' },
+      'not an object',
+      { eventId: 'bad-tenant', tenant: 'globex', contactId: 'c4', phone: '+14155550100' },
+    ]);
+    expect(result).toEqual({
+      accepted: 1, ignored: 0,
+      rejected: [
+        { index: 0, eventId: 'bad-phone', errors: [{ field: 'phone', message: '"call me" is not a phone number with a country code' }] },
+        { index: 2, eventId: 'bad-email', errors: [
+          { field: 'email', message: '"priya@" is not a valid email address' },
+          { field: 'attributes', message: 'must be an object of scalar values, got null' },
+        ] },
+        { index: 3, errors: [{ field: 'phone', message: 'is required' }] },
+        { index: 4, errors: [{ field: '(event)', message: 'must be a JSON object, got a string' }] },
+        { index: 5, eventId: 'bad-tenant', errors: [{ field: 'tenant', message: 'unknown tenant "globex"' }] },
+      ],
+    });
+    expect(h.hookLog.of('onRejected')).toEqual([{ count: 5 }]);
+
+    // A batch that is all bad leaves the store untouched.
+    const allBad = await h.runner.ingest([{ contactId: 'c9', phone: '12' }]);
+    expect(allBad.accepted).toBe(0);
+    await h.runner.whenIdle();
+    for (const id of ['c1', 'c2', 'c3', 'c4', 'c9']) expect(await h.runner.contact('acme', id)).toBeUndefined();
+    expect(h.crm.leads()).toHaveLength(1);
+    expect(await h.runner.status()).toEqual({ pending: 0, inFlight: 0, retrying: 0, deadLetters: 0, leads: 1 });
+  });
+
+  it('a change that arrives during a sync is synced after it, once', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 50 }, crm: {} });
+    h.crm.addFault({ route: 'create', latencyMs: 300, times: 1 });
+    h.runner.start();
+    await h.runner.ingest([event('c1', { name: 'First' })]);
+    await waitForRoute(h, 'create');
+    await h.runner.ingest([event('c1', { name: 'During' })]);
+    expect(await h.runner.status()).toMatchObject({ inFlight: 1 });
+    await h.runner.whenIdle();
+    expect(h.routes()).toEqual(['fetch', 'create', 'update']);
+    expect(h.crm.leads()).toEqual([expect.objectContaining({ name: 'During' })]);
+  });
+
+  it('the tenant path scopes events, and backfill (immediate) skips the quiet window', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 60_000 } });
+    h.runner.start();
+    const r = await h.runner.ingest([event('c1', { tenant: 'other' }), event('c2')], { tenant: 'acme', immediate: true });
+    expect(r.rejected).toEqual([{ index: 0, eventId: expect.any(String), errors: [{ field: 'tenant', message: 'unknown tenant "other"' }] }]);
+    await h.runner.whenIdle();
+    expect(h.crm.leads()).toEqual([expect.objectContaining({ email: 'c2@example.com' })]);
+  });
+});
+
+async function waitForRoute(h: RunnerHarness, route: string): Promise<void> {
+  const until = Date.now() + 5000;
+  while (!h.routes().includes(route)) {
+    if (Date.now() > until) throw new Error(`no ${route} request arrived`);
+    await sleep(5);
+  }
+}
