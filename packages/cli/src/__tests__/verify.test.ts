@@ -64,6 +64,24 @@ describe('crm-sync verify: the seed contract against the reference CRM', () => {
     expect(r.out).not.toContain(KEY);
   });
 
+  test('with a match chain, each fetch step narrows the chain to its key; a key not in the chain is skipped', async () => {
+    const fetchLine = 'fetch:  { method: GET, url: /crm/fetch, query: { phone: "{{contact.phone}}", email: "{{contact.email}}" } }';
+    const chained = (chain: string) => tmp.write(`chain-${chain}.yaml`, seedWith(fetchLine, 'fetch:  { method: GET, url: "/crm/fetch?{{match.key}}={{match.value}}" }')
+      .replace('flow: fetch-create-update', `flow: fetch-create-update\nmatch: [${chain}]`));
+    const both = await runCli(['verify', chained('email, phone'), '--base-url', crm().url]);
+    expect(both.code).toBe(0);
+    const lead = crm().leads()[0];
+    expect(crm().requests().filter((q) => q.route === 'fetch').map((q) => q.query)).toEqual([
+      { email: lead.email }, { phone: lead.phone }, // step 1: the chain finds nothing, then create
+      { phone: lead.phone }, { email: lead.email }, // steps 2 and 3
+      { email: lead.email }, // step 5: the chain stops at the first key that finds the lead
+    ]);
+
+    const phoneOnly = await runCli(['verify', chained('phone'), '--base-url', crm().url]);
+    expect(phoneOnly.code).toBe(0);
+    expect(stepLines(phoneOnly.out)[2]).toMatch(/^3\s+fetch by email\s+-\s+-\s+SKIP the match chain \(phone\) has no email$/);
+  });
+
   test('a leadId reader on the wrong field fails step 1, naming responses.leadId and what the CRM answered', async () => {
     const file = tmp.write('wrong-lead-id.yaml', seedWith('leadId: body.lead_id', 'leadId: body.id'));
     const r = await runCli(['verify', file, '--base-url', crm().url]);
