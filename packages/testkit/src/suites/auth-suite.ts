@@ -123,7 +123,7 @@ export function runAuthAdapterSuite(adapter: AuthAdapter, options: AuthSuiteOpti
 
       for (const kind of c.bodies ?? ALL_BODIES) {
         const at = typeof c.at === 'string' ? c.at : c.at?.[kind];
-        it(`${label}, ${kind} body: puts the secret ${at ? `in ${at}` : 'in one place'}, nowhere else, and keeps the rest of the request`, async () => {
+        it(`${label}, ${kind} body: the secret goes to ${at ?? 'one place'} and nowhere else; the rest of the request is kept`, async () => {
           const before = places(sampleRequest(kind));
           const withSecret = places(applied(adapter, kind, secret, opts));
           const withRotated = places(applied(adapter, kind, rotated, opts));
