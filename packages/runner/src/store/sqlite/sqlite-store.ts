@@ -260,7 +260,8 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
-  async counts(): Promise<StatusCounts> {
+  /** From the counters table, O(1). A contact whose runner died counts as in flight until its lease is taken over. */
+  async counts(_now: number): Promise<StatusCounts> {
     const c = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Record<CounterName, number>;
     for (const { name, n } of this.stmts.counters.all()) c[name] = n;
     return { pending: c.pending, inFlight: c['in-flight'], retrying: c.retrying, deadLetters: c.dead, leads: c.leads };

@@ -1,0 +1,114 @@
+import { event, RunnerHarness, sleep } from './runner.fixtures';
+
+let h: RunnerHarness;
+afterEach(async () => { await h?.close(); });
+
+describe('Runner against the reference CRM: failures', () => {
+  it('5xx then success: retried with backoff, one lead', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 50 } });
+    h.crm.addFault({ route: 'create', status: 503, times: 2 });
+    h.runner.start();
+    await h.runner.ingest([event('c1')]);
+    await h.runner.whenIdle();
+    expect(h.routes()).toEqual(['fetch', 'create', 'fetch', 'create', 'fetch', 'create']);
+    expect(h.crm.leads()).toHaveLength(1);
+    const status = await h.runner.contact('acme', 'c1');
+    expect(status).toMatchObject({ state: 'synced', leadId: 'L000001', attempts: 3 });
+    expect(status?.history.map((a) => a.outcome)).toEqual(['created', 'failed', 'failed']);
+    expect(status?.history[1].error).toMatchObject({ code: 'ERR_CRM_UNAVAILABLE', retryable: true, status: 503, step: 'create', reason: 'injected' });
+    const retries = h.hookLog.of('onRetry');
+    expect(retries).toHaveLength(2);
+    for (const r of retries) expect(r.delayMs).toBeLessThanOrEqual(200); // full jitter, capped at maxMs
+  });
+
+  it('429 with Retry-After: the whole tenant waits, not just the contact', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 50, concurrency: 1 } });
+    h.crm.addFault({ route: 'fetch', status: 429, retryAfterSec: 1, times: 1 });
+    h.runner.start();
+    await h.runner.ingest([event('c1')]);
+    await sleep(20);
+    await h.runner.ingest([event('c2', { phone: '+14155550100' })]);
+    await h.runner.whenIdle();
+    const requests = h.crm.requests();
+    const limited = requests.find((r) => r.status === 429)!;
+    const after = requests.filter((r) => r.seq > limited.seq);
+    expect(after.length).toBeGreaterThan(0);
+    // No request for any contact of the tenant went out within the Retry-After.
+    for (const r of after) expect(Date.parse(r.at) - Date.parse(limited.at)).toBeGreaterThanOrEqual(950);
+    expect(h.hookLog.of('onRateLimited')).toEqual([{ tenant: 'acme', pauseMs: 1000 }]);
+    expect(h.hookLog.of('onRetry')[0]).toMatchObject({ delayMs: expect.any(Number), error: { code: 'ERR_RATE_LIMITED', status: 429 } });
+    expect(h.hookLog.of('onRetry')[0].delayMs).toBeGreaterThanOrEqual(1000);
+    expect(h.crm.leads()).toHaveLength(2);
+  });
+
+  it('requests-per-second limit paces the tenant\'s calls', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 20, requestsPerSecond: 10 } });
+    h.runner.start();
+    await h.runner.ingest(Array.from({ length: 8 }, (_, i) => event(`c${i}`, { phone: `+1415555010${i}` })));
+    const started = Date.now();
+    await h.runner.whenIdle();
+    // 16 calls (fetch + create each) at 10/s, with a burst of 10: at least ~0.6 s.
+    expect(h.crm.requests()).toHaveLength(16);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(400); // unlimited, this takes ~50 ms
+  });
+
+  it('permanent 4xx → dead letter at once with the reason; replay syncs it', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 50 } });
+    h.crm.addFault({ route: 'create', status: 400, times: 1 });
+    h.runner.start();
+    await h.runner.ingest([event('c1')]);
+    await h.runner.whenIdle();
+    expect(h.routes()).toEqual(['fetch', 'create']);
+    expect(await h.runner.status()).toEqual({ pending: 0, inFlight: 0, retrying: 0, deadLetters: 1, leads: 0 });
+    const dead = await h.runner.deadLetters('acme');
+    expect(dead).toEqual([{
+      tenant: 'acme', contactId: 'c1', at: expect.any(String), attempts: 1, cause: 'permanent',
+      error: { code: 'ERR_CRM_REJECTED', message: 'the CRM answered 400', retryable: false, status: 400, step: 'create', reason: 'injected' },
+    }]);
+    expect(h.hookLog.of('onDeadLetter')).toEqual([expect.objectContaining({ tenant: 'acme', contactId: 'c1', cause: 'permanent' })]);
+
+    expect(await h.runner.replay('acme', 'c1')).toBe(1);
+    await h.runner.whenIdle();
+    expect(await h.runner.deadLetters()).toEqual([]);
+    expect(h.crm.leads()).toEqual([expect.objectContaining({ email: 'c1@example.com' })]);
+  });
+
+  it('a new change of a dead-lettered contact tries again', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 50 } });
+    h.crm.addFault({ route: 'fetch', status: 401, times: 1 });
+    h.runner.start();
+    await h.runner.ingest([event('c1')]);
+    await h.runner.whenIdle();
+    expect((await h.runner.deadLetters())[0].error.code).toBe('ERR_CRM_AUTH');
+    await h.runner.ingest([event('c1', { name: 'Changed' })]);
+    await h.runner.whenIdle();
+    expect(await h.runner.status()).toMatchObject({ deadLetters: 0, leads: 1 });
+    expect(h.crm.leads()).toEqual([expect.objectContaining({ name: 'Changed' })]);
+  });
+
+  it('retryable failures past the budget → dead letter (retries exhausted)', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 20 }, runner: { retry: { baseMs: 40, maxMs: 40, budgetMs: 150 }, random: () => 1 } });
+    h.crm.addFault({ route: 'fetch', status: 502 });
+    h.runner.start();
+    await h.runner.ingest([event('c1')]);
+    await h.runner.whenIdle();
+    const [dead] = await h.runner.deadLetters();
+    expect(dead).toMatchObject({ contactId: 'c1', cause: 'retries-exhausted', error: { code: 'ERR_CRM_UNAVAILABLE', status: 502 } });
+    // 40 ms apart within a 150 ms budget: the first try and three retries.
+    expect(dead.attempts).toBe(4);
+    expect(h.routes()).toEqual(['fetch', 'fetch', 'fetch', 'fetch']);
+  });
+
+  it('the lost answer: create committed but the connection reset → the retry finds the lead, no duplicate', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 50 } });
+    h.crm.addFault({ route: 'create', resetAfterCommit: true, times: 1 });
+    h.runner.start();
+    await h.runner.ingest([event('c1', { name: 'Priya' })]);
+    await h.runner.whenIdle();
+    expect(h.routes()).toEqual(['fetch', 'create', 'fetch', 'update']);
+    expect(h.crm.leads()).toEqual([expect.objectContaining({ lead_id: 'L000001', name: 'Priya' })]);
+    const status = await h.runner.contact('acme', 'c1');
+    expect(status).toMatchObject({ leadId: 'L000001', state: 'synced' });
+    expect(status?.history.map((a) => [a.outcome, a.error?.code])).toEqual([['updated', undefined], ['failed', 'ERR_NETWORK']]);
+  });
+});

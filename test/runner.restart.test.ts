@@ -1,0 +1,78 @@
+import { event, RunnerHarness, sleep, waitFor } from './runner.fixtures';
+
+let h: RunnerHarness;
+afterEach(async () => { await h?.close(); });
+
+describe('Runner restarts on the same SQLite file', () => {
+  it('a stopped runner\'s pending contacts are synced on time by the next one', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 300 } });
+    h.runner.start();
+    await h.runner.ingest([event('c1'), event('c2', { phone: '+14155550100' }), event('c3', { phone: '+14155550101' })]);
+    await h.runner.stop({ drainMs: 100 });
+    await h.store.close();
+    expect(h.routes()).toEqual([]);
+
+    const next = h.open();
+    expect(await next.status()).toMatchObject({ pending: 3 });
+    next.start();
+    await next.whenIdle();
+    expect(h.crm.leads().map((l) => l.email).sort()).toEqual(['c1@example.com', 'c2@example.com', 'c3@example.com']);
+    expect(h.routes().filter((r) => r === 'create')).toHaveLength(3);
+  });
+
+  it('stop hands back a sync that does not finish within drainMs; the next runner completes it without a duplicate', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 30 } });
+    h.crm.addFault({ route: 'create', latencyMs: 400, times: 1 });
+    h.runner.start();
+    await h.runner.ingest([event('c1', { name: 'Priya' })]);
+    await waitFor('the create request', () => h.routes().includes('create'));
+    await h.runner.stop({ drainMs: 50 });
+    expect(await h.runner.status()).toMatchObject({ pending: 1, inFlight: 0 });
+    await sleep(450); // the slow create lands in the CRM (its late answer only stores the lead id)
+    await h.store.close();
+
+    const next = h.open();
+    next.start();
+    await next.whenIdle();
+    expect(h.crm.leads()).toEqual([expect.objectContaining({ lead_id: 'L000001', name: 'Priya' })]);
+  });
+
+  it('a runner that dies between sending a create and storing its id: the next one fetches first, no duplicate lead', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 30 }, runner: { leaseMs: 600 } });
+    h.crm.addFault({ route: 'create', latencyMs: 300, times: 1 });
+    h.runner.start();
+    await h.runner.ingest([event('c1', { name: 'Priya' })]);
+    await waitFor('the create request', () => h.routes().includes('create'));
+    // "kill -9": the process's storage goes away mid-sync; nothing it does afterwards is recorded.
+    const dead = h.store;
+    await dead.close();
+    await h.runner.stop({ drainMs: 0 });
+    await waitFor('the create to commit in the CRM', () => h.crm.leads().length === 1);
+
+    const next = h.open({ leaseMs: 600 });
+    await next.ingest([event('c1', { name: 'Priya Sharma' })]);
+    next.start();
+    await next.whenIdle();
+    expect(h.crm.leads()).toEqual([expect.objectContaining({ lead_id: 'L000001', name: 'Priya Sharma' })]);
+    expect(h.routes()).toEqual(['fetch', 'create', 'fetch', 'update']);
+    expect(h.hookLog.of('onError').map((e) => e.during)).toEqual(expect.arrayContaining(['attempt']));
+  });
+
+  it('the dead runner\'s claim is taken over only after its lease lapses', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 30 }, runner: { leaseMs: 500 } });
+    h.crm.addFault({ route: 'fetch', hang: true, times: 1 });
+    h.runner.start();
+    await h.runner.ingest([event('c1')]);
+    await waitFor('the fetch request', () => h.routes().includes('fetch'));
+    const claimedAt = Date.now();
+    await h.store.close();
+    await h.runner.stop({ drainMs: 0 });
+
+    const next = h.open({ leaseMs: 500 });
+    next.start();
+    await waitFor('a second fetch', () => h.routes().filter((r) => r === 'fetch').length === 2);
+    expect(Date.now() - claimedAt).toBeGreaterThanOrEqual(400);
+    await next.whenIdle();
+    expect(h.crm.leads()).toHaveLength(1);
+  });
+});
