@@ -76,8 +76,9 @@ export function hashPayload(payload: unknown): string {
   return createHash('sha256').update(JSON.stringify(stable(payload ?? null))).digest('hex').slice(0, 32);
 }
 
+/** A reader's answer read as JSONata's $boolean reads it: 0 and "" are false (an `error_code` of 0, an empty `existing_id`). */
 function truthy(v: unknown): boolean {
-  return v !== undefined && v !== null && v !== false && !(Array.isArray(v) && v.length === 0);
+  return v !== undefined && v !== null && v !== false && v !== 0 && v !== '' && !(Array.isArray(v) && v.length === 0);
 }
 
 function retryAfterMs(header: string | undefined, now: number): number | undefined {
