@@ -1,7 +1,11 @@
 import type { Command } from '../command';
+import { backfill } from './backfill';
+import { deadLetters } from './dead-letters';
+import { ingest } from './ingest';
 import { mockCrm } from './mock-crm';
 import { preview } from './preview';
 import { run } from './run';
+import { status } from './status';
 import { sync } from './sync';
 import { validate } from './validate';
 import { verify } from './verify';
@@ -14,4 +18,8 @@ export const commands: Command[] = [
   mockCrm,
   verify,
   run,
+  ingest,
+  backfill,
+  status,
+  deadLetters,
 ];
