@@ -132,6 +132,9 @@ describe('Runner against the reference CRM: debounce and the lead store', () => 
     h.runner.start();
     const r = await h.runner.ingest([event('c1', { tenant: 'other' }), event('c2')], { tenant: 'acme', immediate: true });
     expect(r.rejected).toEqual([{ index: 0, eventId: expect.any(String), errors: [{ field: 'tenant', message: 'unknown tenant "other"' }] }]);
+    expect((await h.runner.ingest([event('c3')], { tenant: 'nope' })).rejected).toEqual([
+      { index: 0, eventId: expect.any(String), errors: [{ field: 'tenant', message: 'unknown tenant "nope"' }] },
+    ]);
     await h.runner.whenIdle();
     expect(h.crm.leads()).toEqual([expect.objectContaining({ email: 'c2@example.com' })]);
   });

@@ -166,6 +166,7 @@ export class Runner {
   /** Returns the field errors of a bad event, or queues the good one. */
   private validate(event: unknown, names: string[], opts: IngestOptions, items: AcceptItem[]): FieldError[] | undefined {
     const pathTenant = opts.tenant;
+    if (pathTenant !== undefined && !this.tenants.has(pathTenant)) return [{ field: 'tenant', message: `unknown tenant ${JSON.stringify(pathTenant)}` }];
     const named = (event as { tenant?: unknown } | null)?.tenant;
     const settings = this.tenants.get(typeof named === 'string' ? named : pathTenant ?? (names.length === 1 ? names[0] : ''));
     const parsed = parseContactEvent(event, { tenants: names, defaultTenant: pathTenant, defaultCountry: settings?.defaultCountry });

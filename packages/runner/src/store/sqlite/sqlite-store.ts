@@ -85,7 +85,6 @@ export class SqliteStore implements Store {
         due_at = @due_at, pending_since = @pending_since, pending_due_at = @pending_due_at, failures = @failures,
         failing_since = @failing_since, dead_at = @dead_at, dead_cause = @dead_cause, lease_token = @lease_token, lease_until = @lease_until
         WHERE tenant = @tenant AND contact_id = @contact_id`),
-      seen: db.prepare<[string, string], { n: number }>('SELECT 1 AS n FROM seen_events WHERE tenant = ? AND event_id = ?'),
       markSeen: db.prepare('INSERT OR IGNORE INTO seen_events (tenant, event_id, accepted_at) VALUES (?, ?, ?)'),
       nextDue: db.prepare<[string], { due: number | null }>('SELECT min(due_at) AS due FROM contacts WHERE tenant = ? AND due_at IS NOT NULL'),
       due: db.prepare<[string, number, number], ContactRow>('SELECT * FROM contacts WHERE tenant = ? AND due_at <= ? ORDER BY due_at LIMIT ?'),
@@ -125,10 +124,7 @@ export class SqliteStore implements Store {
 
   private acceptOne(contact: Contact, window: AcceptItem['window'], now: number, deltas: CounterDeltas): AcceptOutcome {
     const { tenant, contactId, eventId } = contact;
-    if (eventId !== undefined) {
-      if (this.stmts.seen.get(tenant, eventId)) return 'duplicate';
-      this.stmts.markSeen.run(tenant, eventId, now);
-    }
+    if (eventId !== undefined && this.stmts.markSeen.run(tenant, eventId, now).changes === 0) return 'duplicate';
     const ts = contact.ts === undefined ? null : Date.parse(contact.ts);
     const row = this.stmts.get.get(tenant, contactId);
     if (row && ts !== null && row.newest_ts !== null && ts < row.newest_ts) return 'stale';
