@@ -37,10 +37,26 @@ export interface CompiledExpression {
 
 interface JsonataError { code?: string; position?: number; token?: string; message?: string }
 
+/**
+ * Whether an expression can run away: only a function it defines (loops, recursion), a range (`[1..1e7]`) or `$eval`
+ * can make JSONata's work outgrow the expression and its input. The guardrails are checked at every evaluation step,
+ * which costs about a tenth of a payload's evaluation, so expressions without any of these go without them.
+ */
+function canRunAway(node: unknown): boolean {
+  if (node === null || typeof node !== 'object') return false;
+  if (Array.isArray(node)) return node.some(canRunAway);
+  const n = node as { type?: string; value?: unknown };
+  if (n.type === 'lambda' || n.type === 'partial' || (n.type === 'binary' && n.value === '..') || (n.type === 'variable' && n.value === 'eval')) return true;
+  return Object.values(n).some(canRunAway);
+}
+
 export function compileExpression(source: string, field: string, file?: string): CompiledExpression {
   let expr: jsonata.Expression;
   try {
-    expr = jsonata(source, { timeout: EXPRESSION_LIMITS.timeoutMs, stack: EXPRESSION_LIMITS.maxDepth } as jsonata.JsonataOptions);
+    expr = jsonata(source);
+    if (canRunAway(expr.ast())) {
+      expr = jsonata(source, { timeout: EXPRESSION_LIMITS.timeoutMs, stack: EXPRESSION_LIMITS.maxDepth } as jsonata.JsonataOptions);
+    }
   } catch (err) {
     const e = err as JsonataError;
     throw new MappingError([{ field, message: `JSONata syntax error ${e.code ?? ''} at position ${e.position ?? '?'}${e.token ? ` near ${JSON.stringify(e.token)}` : ''}: ${e.message ?? String(err)}` }],
@@ -64,8 +80,17 @@ export function compileExpression(source: string, field: string, file?: string):
   };
 }
 
-// A private Handlebars environment: no helpers beyond the built-ins, nothing registered by anyone else leaks in.
+// A private Handlebars environment: only the built-ins and the helpers below, nothing registered by anyone else leaks in.
 const hbs = Handlebars.create();
+
+const BACKSLASH_ESCAPES: Record<string, string> = { '\\': '\\\\', "'": "\\'", '"': '\\"', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f' };
+
+/**
+ * `{{backslashEscape value}}`: the value made safe inside a quoted string literal of a query language that escapes
+ * with backslashes (SOQL, and the MySQL-style dialects): backslashes, quotes and control characters get a backslash. Without it a
+ * contact's `o'brien@example.com` would end the literal early (a malformed query, or a different one).
+ */
+hbs.registerHelper('backslashEscape', (value: unknown) => (value === undefined || value === null ? '' : String(value).replace(/[\\'"\n\r\t\b\f]/g, (c) => BACKSLASH_ESCAPES[c]!)));
 
 export interface CompiledTemplate {
   readonly source: string;
@@ -91,24 +116,62 @@ function encodeLeaves(value: unknown): unknown {
   return undefined;
 }
 
+type TemplateAst = ReturnType<typeof hbs.parse>;
+
+/**
+ * The top-level names a template can reach (`leadId`, `contact` for `{{contact.phone}}`), so rendering encodes only
+ * those and not the whole contact and payload. 'all' when it can reach anything (`{{this}}`, `@root`, partials).
+ */
+function rootsOf(ast: TemplateAst): Set<string> | 'all' {
+  const roots = new Set<string>();
+  let all = false;
+  const visit = (node: unknown): void => {
+    if (all || node === null || typeof node !== 'object') return;
+    if (Array.isArray(node)) { node.forEach(visit); return; }
+    const n = node as { type?: string; data?: boolean; parts?: string[] };
+    if (n.type === 'PartialStatement' || n.type === 'PartialBlockStatement') { all = true; return; }
+    if (n.type === 'PathExpression') {
+      const parts = n.data ? (n.parts?.[0] === 'root' ? n.parts.slice(1) : []) : n.parts ?? [];
+      if (parts.length === 0) all = true;
+      else roots.add(parts[0]!);
+    }
+    for (const [k, v] of Object.entries(n)) if (k !== 'loc') visit(v);
+  };
+  visit(ast);
+  return all ? 'all' : roots;
+}
+
+/** The template's data with every value it can reach percent-encoded (see encodeLeaves). */
+function encodedData(data: unknown, roots: Set<string> | 'all'): unknown {
+  if (roots === 'all' || data === null || typeof data !== 'object') return encodeLeaves(data);
+  const out: Record<string, unknown> = {};
+  for (const r of roots) {
+    const v = encodeLeaves((data as Record<string, unknown>)[r]);
+    if (v !== undefined) out[r] = v;
+  }
+  return out;
+}
+
 /**
  * `encode: true` (URL paths) percent-encodes every value inserted; query values and headers are inserted as they are
  * (the URL API encodes query values itself; header values are checked by the HTTP client).
  */
 export function compileTemplate(source: string, field: string, opts: { strict: boolean; encode: boolean; file?: string }): CompiledTemplate {
+  let ast: TemplateAst;
   try {
-    hbs.parse(source);
+    ast = hbs.parse(source);
   } catch (err) {
     throw new MappingError([{ field, message: `Handlebars syntax error: ${(err as Error).message.split('\n').join(' ')}` }], { file: opts.file, code: 'ERR_MAPPING_TEMPLATE' });
   }
-  const template = hbs.compile(source, { noEscape: true, strict: opts.strict });
+  const template = hbs.compile(ast, { noEscape: true, strict: opts.strict });
+  const roots = opts.encode ? rootsOf(ast) : 'all';
   return {
     source,
     field,
     render(data, context) {
       let out: string;
       try {
-        out = template(opts.encode ? encodeLeaves(data) : data);
+        out = template(opts.encode ? encodedData(data, roots) : data);
       } catch (err) {
         throw new MappingError([{ field, message: `cannot render: ${(err as Error).message.split('\n')[0]}` }], { file: opts.file, code: 'ERR_MAPPING_TEMPLATE', context });
       }
