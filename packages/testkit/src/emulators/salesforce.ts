@@ -18,9 +18,12 @@ export type SalesforceLead = Record<string, unknown> & { attributes: { type: 'Le
 export interface SalesforceEmulatorOptions extends EmulatorOptions {
   /** The org's API request allowance, reported in Sforce-Limit-Info. Default 15000. */
   apiLimit?: number;
+  /** Custom Lead fields the org has (API names ending in __c). Default ['UTM_Campaign__c']. */
+  customFields?: string[];
 }
 
 const API = /^\/services\/data\/(v\d+\.\d)\/(.*)$/;
+// Field and object names are case-insensitive in SOQL and in sObject bodies.
 const STANDARD_FIELDS = new Set([
   'Id', 'FirstName', 'LastName', 'Salutation', 'Company', 'Title', 'Email', 'Phone', 'MobilePhone', 'LeadSource', 'Status',
   'Street', 'City', 'State', 'PostalCode', 'Country', 'Website', 'Description', 'Industry', 'Rating', 'HasOptedOutOfEmail',
@@ -55,11 +58,14 @@ class SalesforceApi implements VendorApi<SalesforceLead> {
   private seq = 0;
   private apiUsage = 0;
   private version = 'v59.0';
+  /** Lower-cased API name → the API name, for every field the org's Lead has. */
+  private readonly fieldNames: Map<string, string>;
 
   constructor(opts: SalesforceEmulatorOptions) {
     this.token = opts.token ?? 'salesforce-test-token';
     this.now = opts.now ?? Date.now;
     this.apiLimit = opts.apiLimit ?? 15_000;
+    this.fieldNames = new Map([...STANDARD_FIELDS, ...(opts.customFields ?? ['UTM_Campaign__c'])].map((f) => [f.toLowerCase(), f]));
   }
 
   match(method: string, url: URL): RouteMatch | undefined {
@@ -95,9 +101,9 @@ class SalesforceApi implements VendorApi<SalesforceLead> {
     if (!req.body.ok || req.contentType !== 'application/json') {
       return errors(400, [{ message: req.body.ok ? `Unsupported Content-Type ${req.contentType || '(none)'}` : 'Unexpected character in the JSON body', errorCode: 'JSON_PARSER_ERROR' }]);
     }
-    const body = req.body.value;
-    const invalid = this.checkFields(body);
-    if (invalid) return errors(400, [invalid]);
+    const named = this.canonicalBody(req.body.value);
+    if (!named.ok) return errors(400, [named.error]);
+    const { body } = named;
     if (req.route === 'create') {
       const missing = REQUIRED.filter((f) => body[f] === undefined || body[f] === null || body[f] === '');
       if (missing.length > 0) return errors(400, [{ message: `Required fields are missing: [${missing.join(', ')}]`, errorCode: 'REQUIRED_FIELD_MISSING', fields: missing }]);
@@ -118,15 +124,21 @@ class SalesforceApi implements VendorApi<SalesforceLead> {
     return { status: 204 };
   }
 
-  private checkFields(body: Record<string, unknown>): SfError | undefined {
-    for (const [k, v] of Object.entries(body)) {
-      if (!STANDARD_FIELDS.has(k) && !/^[A-Za-z][A-Za-z0-9_]*__c$/.test(k)) return { message: `No such column '${k}' on sobject of type Lead`, errorCode: 'INVALID_FIELD', fields: [] };
-      if (READ_ONLY.has(k)) return { message: `Unable to create/update fields: ${k}. Please check the security settings of this field.`, errorCode: 'INVALID_FIELD_FOR_INSERT_UPDATE', fields: [k] };
-      if (k === 'Email' && v !== null && v !== '' && !(typeof v === 'string' && EMAIL.test(v))) {
-        return { message: `Email: invalid email address: ${String(v)}`, errorCode: 'INVALID_EMAIL_ADDRESS', fields: ['Email'] };
+  /** The body with every key as the field's API name, or the error Salesforce gives for it. */
+  private canonicalBody(body: Record<string, unknown>): { ok: true; body: Record<string, unknown> } | { ok: false; error: SfError } {
+    const out: Record<string, unknown> = {};
+    for (const [given, v] of Object.entries(body)) {
+      const k = this.fieldNames.get(given.toLowerCase());
+      if (!k) return { ok: false, error: { message: `No such column '${given}' on sobject of type Lead`, errorCode: 'INVALID_FIELD', fields: [] } };
+      if (READ_ONLY.has(k)) {
+        return { ok: false, error: { message: `Unable to create/update fields: ${k}. Please check the security settings of this field.`, errorCode: 'INVALID_FIELD_FOR_INSERT_UPDATE', fields: [k] } };
       }
+      if (k === 'Email' && v !== null && v !== '' && !(typeof v === 'string' && EMAIL.test(v))) {
+        return { ok: false, error: { message: `Email: invalid email address: ${String(v)}`, errorCode: 'INVALID_EMAIL_ADDRESS', fields: ['Email'] } };
+      }
+      out[k] = v;
     }
-    return undefined;
+    return { ok: true, body: out };
   }
 
   private query(q: string | null): Reply {
@@ -138,19 +150,22 @@ class SalesforceApi implements VendorApi<SalesforceLead> {
       if (err instanceof SoqlError) return errors(400, [{ message: `\n${q}\n${err.message}`, errorCode: 'MALFORMED_QUERY' }]);
       throw err;
     }
-    if (parsed.object !== 'Lead') return errors(400, [{ message: `sObject type '${parsed.object}' is not supported.`, errorCode: 'INVALID_TYPE' }]);
-    const unknown = [...parsed.fields, parsed.where.field, ...(parsed.orderBy ? [parsed.orderBy.field] : [])]
-      .find((f) => !STANDARD_FIELDS.has(f) && !f.endsWith('__c'));
+    if (parsed.object.toLowerCase() !== 'lead') return errors(400, [{ message: `sObject type '${parsed.object}' is not supported.`, errorCode: 'INVALID_TYPE' }]);
+    const named = [...parsed.fields, parsed.where.field, ...(parsed.orderBy ? [parsed.orderBy.field] : [])];
+    const unknown = named.find((f) => !this.fieldNames.has(f.toLowerCase()));
     if (unknown) return errors(400, [{ message: `No such column '${unknown}' on entity 'Lead'.`, errorCode: 'INVALID_FIELD' }]);
+    const field = (f: string) => this.fieldNames.get(f.toLowerCase())!;
     // Text comparison in SOQL ignores case.
     const wanted = parsed.where.value.toLowerCase();
-    let hits = this.leads.filter((l) => !l.deleted && String(l.fields[parsed.where.field] ?? '').toLowerCase() === wanted);
+    const where = field(parsed.where.field);
+    let hits = this.leads.filter((l) => !l.deleted && String(l.fields[where] ?? '').toLowerCase() === wanted);
     if (parsed.orderBy) {
-      const { field, descending } = parsed.orderBy;
-      hits = [...hits].sort((a, b) => (descending ? -1 : 1) * String(a.fields[field] ?? '').localeCompare(String(b.fields[field] ?? '')) || a.created - b.created);
+      const by = field(parsed.orderBy.field);
+      const dir = parsed.orderBy.descending ? -1 : 1;
+      hits = [...hits].sort((a, b) => dir * (String(a.fields[by] ?? '').localeCompare(String(b.fields[by] ?? '')) || a.created - b.created));
     }
     if (parsed.limit !== undefined) hits = hits.slice(0, parsed.limit);
-    const records = hits.map((l) => ({ attributes: this.attributes(l), ...Object.fromEntries(parsed.fields.map((f) => [f, l.fields[f] ?? null])) }));
+    const records = hits.map((l) => ({ attributes: this.attributes(l), ...Object.fromEntries(parsed.fields.map((f) => [field(f), l.fields[field(f)] ?? null])) }));
     return { status: 200, body: { totalSize: records.length, done: true, records } };
   }
 
