@@ -25,14 +25,27 @@ export const resolveSecretRef: SecretResolver = (ref) => {
 
 export const MASK = '***';
 
+// Spelling a secret four ways costs more than the masking itself, and every request masks the same few secrets.
+const spellingCache = new Map<string, string[]>();
+const SPELLING_CACHE_MAX = 256;
+
+/** Every way a request may carry the secret: raw, percent-encoded, form-encoded, JSON-escaped. */
+function spellingsOf(secret: string): string[] {
+  let forms = spellingCache.get(secret);
+  if (!forms) {
+    forms = [...new Set([secret, encodeURIComponent(secret), new URLSearchParams({ s: secret }).toString().slice(2), JSON.stringify(secret).slice(1, -1)])];
+    if (spellingCache.size >= SPELLING_CACHE_MAX) spellingCache.clear();
+    spellingCache.set(secret, forms);
+  }
+  return forms;
+}
+
 /** Replaces every spelling of each secret a request may carry (raw, percent-encoded, form-encoded) with ***. */
 export function maskSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const s of secrets) {
     if (!s) continue;
-    for (const form of new Set([s, encodeURIComponent(s), new URLSearchParams({ s }).toString().slice(2), JSON.stringify(s).slice(1, -1)])) {
-      out = out.split(form).join(MASK);
-    }
+    for (const form of spellingsOf(s)) if (out.includes(form)) out = out.split(form).join(MASK);
   }
   return out;
 }

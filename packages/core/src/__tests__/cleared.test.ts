@@ -20,6 +20,11 @@ describe('cleared fields', () => {
     expect(applyClearedFields(now, previous, 'omit')).toBe(now);
   });
 
+  it('returns the payload itself when nothing was removed', () => {
+    const same = { name: 'Priya', custom_fields: { city: 'Pune' } };
+    expect(applyClearedFields(same, { name: 'Old', custom_fields: { city: 'Mumbai' } }, 'null')).toBe(same);
+  });
+
   it('leaves the payload alone without a previous payload, and does not change its input', () => {
     expect(applyClearedFields(now, undefined, 'null')).toBe(now);
     const copy = structuredClone(now);

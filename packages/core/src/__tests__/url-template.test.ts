@@ -43,6 +43,18 @@ describe('URL path templates', () => {
     expect(() => path.render({})).toThrow(expect.objectContaining({ code: 'ERR_MAPPING_TEMPLATE', message: expect.stringContaining('endpoints.update.url') }));
   });
 
+  it.each([
+    ['{{#if leadId}}/crm/update/{{leadId}}{{else}}/crm/create{{/if}}', '/crm/update/a%2Fb'],
+    ['/t/{{#with contact}}{{phone}}/{{attributes.city}}{{/with}}', '/t/%2B1%2F2/x%2Fy'],
+    ['/t/{{#each contact.tags}}{{this}},{{/each}}', '/t/a%2Fb,c%3F,'],
+    ['/crm/{{@root.leadId}}', '/crm/a%2Fb'],
+    ['/crm/{{this.leadId}}', '/crm/a%2Fb'],
+    ['/crm/{{lookup contact.attributes "city"}}', '/crm/x%2Fy'],
+  ])('encodes every value however the template reaches it: %s', (source, expected) => {
+    const data = { leadId: 'a/b', contact: { phone: '+1/2', tags: ['a/b', 'c?'], attributes: { city: 'x/y' } }, payload: { big: 'x' } };
+    expect(compileTemplate(source, 'u', { strict: false, encode: true }).render(data)).toBe(expected);
+  });
+
   it('renders numbers and nested values', () => {
     const t = compileTemplate('/t/{{tenant}}/c/{{contact.attributes.n}}/{{leadId}}', 'u', { strict: true, encode: true });
     expect(t.render({ tenant: 'a b', contact: { attributes: { n: 7 } }, leadId: 42 })).toBe('/t/a%20b/c/7/42');

@@ -4,16 +4,21 @@
  */
 export function applyClearedFields(payload: unknown, previous: unknown, policy: 'null' | 'empty-string' | 'omit'): unknown {
   if (policy === 'omit' || !isObject(payload) || !isObject(previous)) return payload;
-  const out: Record<string, unknown> = { ...payload };
-  for (const [k, prev] of Object.entries(previous)) {
-    const now = out[k];
+  // Copied on the first change only: most syncs clear nothing, and this runs on every update.
+  let out: Record<string, unknown> | undefined;
+  const set = (k: string, v: unknown) => { (out ??= { ...payload })[k] = v; };
+  for (const k in previous) {
+    if (!Object.hasOwn(previous, k)) continue;
+    const prev = previous[k];
+    const now = payload[k];
     if (now === undefined || now === null) {
-      if (prev !== undefined && prev !== null && prev !== '') out[k] = isObject(prev) ? clearAll(prev, policy) : policy === 'null' ? null : '';
+      if (prev !== undefined && prev !== null && prev !== '') set(k, isObject(prev) ? clearAll(prev, policy) : policy === 'null' ? null : '');
     } else if (isObject(now) && isObject(prev)) {
-      out[k] = applyClearedFields(now, prev, policy);
+      const cleared = applyClearedFields(now, prev, policy);
+      if (cleared !== now) set(k, cleared);
     }
   }
-  return out;
+  return out ?? payload;
 }
 
 function clearAll(prev: Record<string, unknown>, policy: 'null' | 'empty-string'): Record<string, unknown> {
