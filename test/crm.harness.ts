@@ -1,0 +1,61 @@
+/**
+ * Shared setup of the real-CRM integration tests (test/crm.<vendor>.test.ts): a shipped mapping from mappings/, the
+ * engine over real HTTP to a testkit emulator, the emulator's token as the mapping's secret.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  compileMapping, GotHttpClient, SyncEngine, SyncError, toContact,
+  type CompiledMapping, type SyncOptions, type SyncResult,
+} from '@crm-sync/core';
+import { registerBuiltinAdapters } from '@crm-sync/runner';
+import type { Emulator } from '@crm-sync/testkit';
+
+export interface CrmHarness {
+  mapping: CompiledMapping;
+  /** Syncs a contact event (tenant 'acme') against the emulator. */
+  sync(event: Record<string, unknown>, opts?: SyncOptions): Promise<SyncResult>;
+  /** Syncs and returns the SyncError it must throw. */
+  syncFails(event: Record<string, unknown>, opts?: SyncOptions): Promise<SyncError>;
+  close(): void;
+}
+
+export function shippedMapping(name: string): CompiledMapping {
+  registerBuiltinAdapters();
+  const file = join(__dirname, '..', 'mappings', `${name}.yaml`);
+  return compileMapping(readFileSync(file, 'utf8'), { file });
+}
+
+export function crmHarness(mappingName: string, emulator: Emulator<unknown>, opts: { now?: () => number } = {}): CrmHarness {
+  const mapping = shippedMapping(mappingName);
+  const http = new GotHttpClient({ allowHosts: ['127.0.0.1'] });
+  const secretRef = mapping.definition.auth.secret;
+  const engine = new SyncEngine({
+    http,
+    now: opts.now,
+    secrets: (ref) => {
+      if (ref !== secretRef) throw new Error(`unexpected secret reference ${ref}`);
+      return emulator.token;
+    },
+  });
+  const sync = (event: Record<string, unknown>, o: SyncOptions = {}) =>
+    engine.sync(mapping, toContact(event, { defaultTenant: 'acme' }), { baseUrl: emulator.url, ...o });
+  return {
+    mapping,
+    sync,
+    async syncFails(event, o) {
+      const err = await sync(event, o).then(
+        (r) => new Error(`expected the sync to fail, it ${r.action} ${r.leadId}`),
+        (e: unknown) => e,
+      );
+      if (!(err instanceof SyncError)) throw err;
+      return err;
+    },
+    close: () => http.close(),
+  };
+}
+
+/** How many requests of a route the emulator received. */
+export function countRequests(emulator: Emulator<unknown>, route: string): number {
+  return emulator.requests().filter((r) => r.route === route).length;
+}
