@@ -1,6 +1,7 @@
 import type { Command } from '../command';
 import { backfill } from './backfill';
 import { deadLetters } from './dead-letters';
+import { demo } from './demo';
 import { ingest } from './ingest';
 import { mockCrm } from './mock-crm';
 import { preview } from './preview';
@@ -22,4 +23,5 @@ export const commands: Command[] = [
   backfill,
   status,
   deadLetters,
+  demo,
 ];

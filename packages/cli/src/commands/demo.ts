@@ -1,0 +1,238 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { configFromFlags, createLogger, DaemonClient, LOG_LEVELS, startDaemon, type LogLevel } from '@crm-sync/runner';
+import { startReferenceCrm, type Lead, type ReferenceCrm } from '@crm-sync/testkit';
+import { stringOption } from '../args';
+import { EXIT, UsageError, type Command, type CommandIO } from '../command';
+
+const TENANT = 'demo';
+const SEED_MAPPING = resolve(__dirname, '../../../../mappings/seed-contract.yaml');
+const QUIET = '300ms';
+const MAX_WAIT = '2s';
+/** The stream is posted over this long, in slices of SLICE_MS. */
+const STREAM_MS = 3000;
+const SLICE_MS = 100;
+
+/** mulberry32: a small seeded PRNG, so a demo run can be repeated exactly with --seed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Planned {
+  /** When to send it, ms after the stream starts. */
+  at: number;
+  event: Record<string, unknown>;
+  kind: 'change' | 'redelivery' | 'out-of-order' | 'bad';
+}
+
+interface ContactState {
+  contactId: string;
+  phone: string;
+  name: string;
+  email: string;
+  attributes: Record<string, string>;
+}
+
+const FIRST = ['Priya', 'Arjun', 'Meera', 'Kabir', 'Ananya', 'Rohan', 'Isha', 'Vikram', 'Sara', 'Dev'];
+const LAST = ['Sharma', 'Iyer', 'Khan', 'Patel', 'Das', 'Reddy', 'Gupta', 'Nair'];
+const CITIES = ['Mumbai', 'Pune', 'Delhi', 'Chennai', 'Kolkata', 'Jaipur'];
+const STAGES = ['new', 'contacted', 'qualified', 'won'];
+const CAMPAIGNS = ['diwali_2024', 'summer_sale', 'referral', 'organic'];
+const BAD: Array<(e: Record<string, unknown>) => Record<string, unknown>> = [
+  ({ phone: _p, ...rest }) => rest,
+  (e) => ({ ...e, phone: 'call me maybe' }),
+  (e) => ({ ...e, email: 'not-an-email' }),
+  (e) => ({ ...e, attributes: null }),
+  (e) => ({ ...e, tenant: 'nobody' }),
+];
+
+/**
+ * A stream of contact changes as a messaging platform sends them: each contact changes in one to three bursts
+ * (several changes closer together than the quiet window), some events are delivered twice, some arrive after a
+ * newer one (older ts), some are invalid. Returns the plan in send order and each contact's expected final state.
+ */
+export function planStream(contacts: number, seed: number): { plan: Planned[]; expected: Map<string, ContactState> } {
+  const rnd = prng(seed);
+  const pick = <T>(list: readonly T[]) => list[Math.floor(rnd() * list.length)]!;
+  const base = Date.now() - 3_600_000;
+  const plan: Planned[] = [];
+  const expected = new Map<string, ContactState>();
+  let eventNo = 0;
+  for (let i = 0; i < contacts; i++) {
+    const contactId = `contact-${String(i + 1).padStart(4, '0')}`;
+    const first = pick(FIRST);
+    const last = pick(LAST);
+    // The platform's own spellings: the daemon normalizes them all to +91987650xxxx.
+    const digits = `98765${String(10000 + i).slice(-5)}`;
+    const phone = [`+91${digits}`, `91${digits}`, `+91 ${digits.slice(0, 5)} ${digits.slice(5)}`, `+91-${digits.slice(0, 3)}-${digits.slice(3, 6)}-${digits.slice(6)}`][i % 4]!;
+    const state: ContactState = {
+      contactId, phone: `+91${digits}`, name: `${first} ${last}`, email: `${first}.${last}.${i + 1}@example.com`.toLowerCase(),
+      attributes: { city: pick(CITIES), stage: 'new', utm_campaign: pick(CAMPAIGNS) },
+    };
+    let ts = base + i * 1000;
+    const bursts = 1 + Math.floor(rnd() * 3);
+    for (let b = 0; b < bursts; b++) {
+      let at = Math.floor((b / bursts) * STREAM_MS + rnd() * (STREAM_MS / bursts) * 0.5);
+      const changes = 1 + Math.floor(rnd() * 4);
+      for (let c = 0; c < changes; c++) {
+        ts += 1000;
+        if (rnd() < 0.5) state.attributes = { ...state.attributes, stage: pick(STAGES) };
+        if (rnd() < 0.3) state.attributes = { ...state.attributes, city: pick(CITIES) };
+        if (rnd() < 0.15) state.name = `${pick(FIRST)} ${last}`;
+        const event = {
+          eventId: `evt-${++eventNo}`, contactId, phone, name: state.name, email: state.email,
+          tags: ['whatsapp'], attributes: { ...state.attributes }, ts: new Date(ts).toISOString(),
+        };
+        plan.push({ at, event, kind: 'change' });
+        if (rnd() < 0.06) plan.push({ at: at + 200 + Math.floor(rnd() * 800), event: { ...event }, kind: 'redelivery' });
+        if (rnd() < 0.05) {
+          // Sent after this change but stamped before it: the daemon must ignore it.
+          plan.push({ at: at + 50, event: { ...event, eventId: `evt-${++eventNo}`, name: `${state.name} (stale)`, ts: new Date(ts - 500).toISOString() }, kind: 'out-of-order' });
+        }
+        if (rnd() < 0.03) plan.push({ at: at + 10, event: pick(BAD)({ ...event, eventId: `evt-${++eventNo}` }), kind: 'bad' });
+        at += 20 + Math.floor(rnd() * 120);
+      }
+    }
+    expected.set(contactId, { ...state, attributes: { ...state.attributes } });
+  }
+  plan.sort((a, b) => a.at - b.at);
+  return { plan, expected };
+}
+
+/** Differences between what the CRM holds and each contact's final state: one lead per contact, every field equal. */
+export function compareLeads(leads: Lead[], expected: Map<string, ContactState>): string[] {
+  const problems: string[] = [];
+  const byPhone = new Map<string, Lead[]>();
+  for (const l of leads) byPhone.set(l.phone, [...(byPhone.get(l.phone) ?? []), l]);
+  for (const c of expected.values()) {
+    const found = byPhone.get(c.phone) ?? [];
+    if (found.length !== 1) { problems.push(`${c.contactId}: ${found.length} leads for ${c.phone}, expected 1`); continue; }
+    const lead = found[0]!;
+    const want = { phone: c.phone, name: c.name, email: c.email, custom_fields: c.attributes };
+    const got = { phone: lead.phone, name: lead.name, email: lead.email, custom_fields: lead.custom_fields };
+    if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`${c.contactId}: lead ${lead.lead_id} is ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
+  }
+  if (leads.length !== expected.size) problems.push(`the CRM has ${leads.length} leads for ${expected.size} contacts`);
+  return problems;
+}
+
+function countBy<T>(items: T[], key: (t: T) => string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const i of items) out[key(i)] = (out[key(i)] ?? 0) + 1;
+  return out;
+}
+
+async function runDemo(opts: { contacts: number; seed: number; logLevel: LogLevel; keep: boolean }, io: CommandIO): Promise<number> {
+  const started = Date.now();
+  const key = randomBytes(12).toString('hex');
+  const crm: ReferenceCrm = await startReferenceCrm({ auth: { style: 'auth-key', key } });
+  process.env.SEED_CRM_AUTH_KEY = key;
+  const dataDir = mkdtempSync(join(tmpdir(), 'crm-sync-demo-'));
+  const config = configFromFlags({
+    mapping: SEED_MAPPING, tenant: TENANT, baseUrl: crm.url, quiet: QUIET, maxWait: MAX_WAIT,
+    listen: '127.0.0.1:0', data: dataDir, allowHosts: ['127.0.0.1'], logLevel: opts.logLevel,
+  }, {});
+  const daemon = await startDaemon(config, { logger: createLogger({ level: opts.logLevel }) });
+  try {
+    io.out(`crm-sync demo: reference CRM at ${crm.url}, daemon at ${daemon.url} (quiet ${QUIET}, max wait ${MAX_WAIT}, SQLite in ${dataDir})`);
+    const { plan, expected } = planStream(opts.contacts, opts.seed);
+    const kinds = countBy(plan, (p) => p.kind);
+    io.out(`streaming ${plan.length} events for ${expected.size} contacts over ~${STREAM_MS / 1000}s: ${kinds.change ?? 0} changes in bursts, `
+      + `${kinds.redelivery ?? 0} redeliveries, ${kinds['out-of-order'] ?? 0} out of order, ${kinds.bad ?? 0} bad`);
+
+    const client = new DaemonClient(daemon.url);
+    const totals = { accepted: 0, ignored: 0, rejected: [] as string[] };
+    const t0 = Date.now();
+    for (let from = 0, slice = 0; from < plan.length; slice++) {
+      const until = (slice + 1) * SLICE_MS;
+      const batch: Planned[] = [];
+      while (from < plan.length && plan[from]!.at < until) batch.push(plan[from++]!);
+      const wait = t0 + slice * SLICE_MS - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (batch.length === 0) continue;
+      const result = await client.ingest(batch.map((p) => p.event));
+      totals.accepted += result.accepted;
+      totals.ignored += result.ignored;
+      for (const r of result.rejected) totals.rejected.push(r.errors.map((e) => `${e.field}: ${e.message}`).join('; '));
+    }
+    const streamed = Date.now();
+    const status = await client.waitUntilIdle({ timeoutMs: 20_000 });
+
+    const leads = crm.leads();
+    const calls = countBy(crm.requests(), (r) => r.route);
+    const rejectedBy = countBy(totals.rejected, (r) => r.split(':')[0]!);
+    io.out([
+      '',
+      'Summary',
+      `  events:    ${plan.length} sent · ${totals.accepted} accepted (${totals.ignored} changed nothing: redelivered or out of order) · ${totals.rejected.length} rejected`,
+      ...(totals.rejected.length > 0 ? [`  rejected:  ${Object.entries(rejectedBy).map(([f, n]) => `${f} ×${n}`).join(', ')}`] : []),
+      `  contacts:  ${expected.size} · leads stored ${status.leads} · dead letters ${status.deadLetters}`,
+      `  CRM calls: ${Object.entries(calls).map(([r, n]) => `${r} ${n}`).join(' · ')} (total ${crm.requests().length}, ${(crm.requests().length / expected.size).toFixed(2)} per contact)`,
+      `  CRM leads: ${leads.length}`,
+      `  time:      streamed in ${((streamed - t0) / 1000).toFixed(1)}s, idle ${((Date.now() - streamed) / 1000).toFixed(1)}s later; ${((Date.now() - started) / 1000).toFixed(1)}s in all`,
+    ].join('\n'));
+
+    const problems = compareLeads(leads, expected);
+    if (problems.length > 0) {
+      io.err(`\nCHECK FAILED: ${problems.length} problem(s):\n${problems.slice(0, 10).map((p) => `  ${p}`).join('\n')}`);
+      return EXIT.failure;
+    }
+    io.out(`\nCHECK OK: the CRM holds exactly one lead per contact (${expected.size}), each equal to the contact's final state.`);
+    return EXIT.ok;
+  } finally {
+    await daemon.stop();
+    await crm.close();
+    if (opts.keep) io.out(`data kept in ${dataDir}`);
+    else rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+function intOption(raw: string | undefined, name: string, fallback: number, min: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number ≥ ${min}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+export const demo: Command = {
+  name: 'demo',
+  summary: 'Run the reference CRM and the daemon, stream contact changes through them, and check the result.',
+  help: `Usage: crm-sync demo [options]
+
+Starts the reference CRM (CONTRACT.md, auth-key) and the daemon in this process (SQLite in a
+temp dir, quiet window ${QUIET}, max wait ${MAX_WAIT}, mapping mappings/seed-contract.yaml pointed at
+the CRM), posts a generated stream of contact changes to POST /v1/events (bursts, redeliveries,
+out-of-order and bad events), waits until the daemon is idle (GET /v1/status), prints a summary
+(events accepted/rejected, contacts, CRM calls by kind, leads) and checks that the CRM holds
+exactly one lead per contact equal to the contact's final state.
+
+Options:
+  --contacts <n>          How many contacts. Default: 200 (about 1200 events).
+  --seed <n>              Seed of the generated stream. Default: 1.
+  --log-level <level>     The daemon's log level (JSON lines on stdout). Default: warn.
+  --keep                  Keep the temp data dir (the SQLite file) and print its path.
+  -h, --help              Show this help.
+
+Exit status: 0 the check passed, 1 it failed, 2 usage error.`,
+  options: { contacts: { type: 'string' }, seed: { type: 'string' }, 'log-level': { type: 'string' }, keep: { type: 'boolean' } },
+  async run({ values, positionals }, io) {
+    if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+    const level = stringOption(values, 'log-level') ?? 'warn';
+    if (!LOG_LEVELS.includes(level as LogLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+    return runDemo({
+      contacts: intOption(stringOption(values, 'contacts'), 'contacts', 200, 1),
+      seed: intOption(stringOption(values, 'seed'), 'seed', 1, 0),
+      logLevel: level as LogLevel,
+      keep: values.keep === true,
+    }, io);
+  },
+};
