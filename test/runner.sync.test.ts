@@ -1,4 +1,6 @@
-import { event, RunnerHarness, sleep } from './runner.fixtures';
+import { Runner } from '@crm-sync/runner';
+import { startReferenceCrm } from '@crm-sync/testkit';
+import { CRM_KEY, event, RunnerHarness, sleep } from './runner.fixtures';
 
 let h: RunnerHarness;
 afterEach(async () => { await h?.close(); });
@@ -137,6 +139,35 @@ describe('Runner against the reference CRM: debounce and the lead store', () => 
     ]);
     await h.runner.whenIdle();
     expect(h.crm.leads()).toEqual([expect.objectContaining({ email: 'c2@example.com' })]);
+  });
+});
+
+describe('Runner against the reference CRM: a stale lead id', () => {
+  it('the CRM no longer has the stored lead → matched again, and the new id is stored and used', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 30 } });
+    h.runner.start();
+    await h.runner.ingest([event('c1')]);
+    await h.runner.whenIdle();
+    expect(await h.runner.contact('acme', 'c1')).toMatchObject({ leadId: 'L000001' });
+    await h.runner.stop();
+
+    // The customer moved to a CRM that never saw L000001 (as if the lead was deleted).
+    const fresh = await startReferenceCrm({ auth: { style: 'auth-key', key: CRM_KEY }, leadIdPrefix: 'N' });
+    const runner = new Runner({ tenants: [h.tenant({ baseUrl: fresh.url })], store: h.store, engine: h.engine });
+    try {
+      runner.start();
+      await runner.ingest([event('c1', { name: 'Moved' })]);
+      await runner.whenIdle();
+      expect(fresh.requests().map((r) => [r.route, r.status])).toEqual([['update', 404], ['fetch', 404], ['create', 200]]);
+      expect(await runner.contact('acme', 'c1')).toMatchObject({ leadId: 'N000001', lastOutcome: 'created' });
+      await runner.ingest([event('c1', { name: 'Moved again' })]);
+      await runner.whenIdle();
+      expect(fresh.requests().at(-1)).toMatchObject({ route: 'update', path: '/crm/update/N000001', status: 200 });
+      expect(fresh.leads()).toEqual([expect.objectContaining({ lead_id: 'N000001', name: 'Moved again' })]);
+    } finally {
+      await runner.stop();
+      await fresh.close();
+    }
   });
 });
 
