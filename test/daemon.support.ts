@@ -2,11 +2,12 @@
  * Shared set-up for the daemon tests: a reference CRM, a temp data dir, and a daemon config pointing the
  * seed-contract mapping at that CRM with short windows.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import pino from 'pino';
-import { resolveConfig, type DaemonConfig, type Logger } from '@crm-sync/runner';
+import { createLogger, resolveConfig, type DaemonConfig, type Logger } from '@crm-sync/runner';
 import { startReferenceCrm, type ReferenceCrm } from '@crm-sync/testkit';
 
 export const REPO = resolve(__dirname, '..');
@@ -17,7 +18,7 @@ export const TENANT = 'acme';
 /** The seed-contract mapping reads its key from here. */
 process.env.SEED_CRM_AUTH_KEY = CRM_KEY;
 
-export const silentLogger = (): Logger => pino({ level: 'silent' });
+export const silentLogger = (): Logger => createLogger({ level: 'silent' });
 
 export interface TestEnv {
   crm: ReferenceCrm;
@@ -76,4 +77,50 @@ export function event(n: number, over: Record<string, unknown> = {}): Record<str
     attributes: { city: 'Mumbai' },
     ...over,
   };
+}
+
+export const BIN = join(REPO, 'packages/cli/dist/bin.js');
+
+export interface ChildDaemon {
+  url: string;
+  proc: ChildProcess;
+  /** Every stdout line so far (JSON log lines). */
+  stdout: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs `crm-sync run …` as a child process (needs `pnpm build`) and resolves once it logs that it is listening. */
+export function spawnDaemon(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ChildDaemon> {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run pnpm build first`);
+  const proc = spawn(process.execPath, [BIN, 'run', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout: string[] = [];
+  let stderr = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`the daemon did not start: ${stderr}`)); }, 15_000);
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      stdout.push(line);
+      const url = line.includes('crm-sync daemon listening') ? (JSON.parse(line) as { url: string }).url : undefined;
+      if (url) { clearTimeout(timer); resolve({ url, proc, stdout, exited }); }
+    });
+    proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    void exited.then(({ code }) => { clearTimeout(timer); reject(new Error(`the daemon exited (${code}) before listening: ${stderr}`)); });
+  });
+}
+
+/** Writes a crm-sync.yaml for tenant `acme` on the reference CRM, with short windows, lease and retries. */
+export function writeConfig(dir: string, crmUrl: string, extra: string[] = []): string {
+  const file = join(dir, 'crm-sync.yaml');
+  writeFileSync(file, [
+    'listen: 127.0.0.1:0',
+    'dataDir: ./data',
+    'allowHosts: [127.0.0.1]',
+    'lease: 1s',
+    'drain: 5s',
+    'retry: { base: 100ms, max: 500ms, budget: 1m }',
+    ...extra,
+    'tenants:',
+    `  ${TENANT}: { mapping: ${JSON.stringify(SEED_MAPPING)}, baseUrl: ${JSON.stringify(crmUrl)}, quiet: 100ms, maxWait: 1s }`,
+  ].join('\n'));
+  return file;
 }

@@ -178,7 +178,7 @@ async function runBackfill(file: string, config: DaemonConfig, opts: { batchSize
 
   const tenants = prepareTenants(config);
   const store = openStore(config.store);
-  const runner = new Runner({ tenants, store, engine: new SyncEngine({ http: new GotHttpClient({ allowHosts: config.allowHosts }) }), retry: config.retry });
+  const runner = new Runner({ tenants, store, engine: new SyncEngine({ http: new GotHttpClient({ allowHosts: config.allowHosts }) }), retry: config.retry, leaseMs: config.leaseMs });
   runner.start();
   let stopped = false;
   const finished = new AbortController();

@@ -19,6 +19,7 @@ export interface ConfigFile {
   ingestToken?: string;
   maxBodyBytes?: number;
   drain?: string;
+  lease?: string;
   logLevel?: LogLevel;
   allowHosts?: string[];
   plugins?: string[];
@@ -149,6 +150,7 @@ export function resolveConfig(input: unknown, source: Source, env: NodeJS.Proces
     ingestToken,
     maxBodyBytes: raw.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
     drainMs: duration(raw.drain ?? DEFAULTS.drain, 'drain'),
+    leaseMs: duration(raw.lease ?? DEFAULTS.lease, 'lease'),
     logLevel: raw.logLevel ?? DEFAULTS.logLevel,
     allowHosts: raw.allowHosts ?? [],
     plugins: raw.plugins ?? [],

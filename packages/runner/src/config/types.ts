@@ -27,6 +27,8 @@ export interface DaemonConfig {
   ingestToken?: string;
   maxBodyBytes: number;
   drainMs: number;
+  /** How long a claimed contact is held; after a crash its contacts resume once this lapses. */
+  leaseMs: number;
   logLevel: LogLevel;
   allowHosts: string[];
   plugins: string[];
@@ -45,6 +47,7 @@ export const DEFAULTS = {
   concurrency: 4,
   maxBodyBytes: 5 * 1024 * 1024,
   drain: '10s',
+  lease: '2m',
   logLevel: 'info' as LogLevel,
   retry: { base: '10s', max: '1h', budget: '24h' },
 } as const;

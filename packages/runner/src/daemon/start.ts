@@ -43,7 +43,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
   const engine = new SyncEngine({ http: new GotHttpClient({ allowHosts: config.allowHosts }) });
   let runner: Runner | undefined;
   const metrics = new Metrics(() => runner!.status());
-  runner = new Runner({ store, engine, tenants, retry: config.retry, hooks: metricsHooks(metrics), logger });
+  runner = new Runner({ store, engine, tenants, retry: config.retry, leaseMs: config.leaseMs, hooks: metricsHooks(metrics), logger });
   let draining = false;
   const server = createApiServer({
     backend: runner,

@@ -1,0 +1,101 @@
+/**
+ * The daemon as a real child process (`node packages/cli/dist/bin.js run`; needs `pnpm build`): start-up errors,
+ * SIGTERM drain, and kill -9 in the middle of a stream.
+ */
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DaemonClient, DaemonRequestError } from '@crm-sync/runner';
+import { compareLeads, planStream } from '../packages/cli/src/commands/demo';
+import { BIN, CRM_KEY, event, spawnDaemon, testEnv, writeConfig, type ChildDaemon, type TestEnv } from './daemon.support';
+
+let env: TestEnv;
+const children: ChildDaemon[] = [];
+
+beforeEach(async () => { env = await testEnv(); });
+afterEach(async () => {
+  for (const c of children.splice(0)) if (c.proc.exitCode === null && c.proc.signalCode === null) { c.proc.kill('SIGKILL'); await c.exited; }
+  await env.cleanup();
+});
+
+async function start(config: string): Promise<ChildDaemon> {
+  const child = await spawnDaemon(['--config', config], { SEED_CRM_AUTH_KEY: CRM_KEY });
+  children.push(child);
+  return child;
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('a bad config exits 1 before listening, naming the file, the path and the reason', () => {
+  const file = join(env.dataDir, 'bad.yaml');
+  writeFileSync(file, `listen: 127.0.0.1:0\ntenants:\n  acme: { mapping: ${JSON.stringify(join(env.dataDir, 'missing.yaml'))}, quiet: soon }\n`);
+  const bad = spawnSync(process.execPath, [BIN, 'run', '--config', file], { encoding: 'utf8', env: { ...process.env, SEED_CRM_AUTH_KEY: CRM_KEY } });
+  expect(bad.status).toBe(1);
+  expect(bad.stderr).toContain(`${file}: tenants.acme.quiet: must be a duration such as 300ms, 5m or 1h`);
+  expect(bad.stdout).not.toContain('listening');
+
+  writeFileSync(file, `listen: 127.0.0.1:0\ntenants:\n  acme: { mapping: ${JSON.stringify(join(env.dataDir, 'missing.yaml'))} }\n`);
+  const missing = spawnSync(process.execPath, [BIN, 'run', '--config', file], { encoding: 'utf8', env: { ...process.env, SEED_CRM_AUTH_KEY: CRM_KEY } });
+  expect(missing.status).toBe(1);
+  expect(missing.stderr).toContain('missing.yaml: (file): cannot be read: ENOENT');
+});
+
+test('SIGTERM: stops accepting, lets the sync in flight finish and store its lead id, exits 0', async () => {
+  const config = writeConfig(env.dataDir, env.crm.url);
+  env.crm.addFault({ route: 'create', latencyMs: 1000, times: 1 });
+  const daemon = await start(config);
+  const client = new DaemonClient(daemon.url);
+  await client.ingest([event(1)]);
+  await until('the create is in flight', () => env.crm.requests().some((r) => r.route === 'create'));
+
+  daemon.proc.kill('SIGTERM');
+  expect(await daemon.exited).toEqual({ code: 0, signal: null });
+  expect(daemon.stdout.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+  expect(env.crm.leads()).toHaveLength(1);
+
+  // The answer of the drained create was stored: a restart has nothing left to do and makes no call.
+  const calls = env.crm.requests().length;
+  const again = await start(config);
+  const contact = await new DaemonClient(again.url).contact('acme', 'c1');
+  expect(contact).toMatchObject({ state: 'synced', leadId: env.crm.leads()[0]!.lead_id, lastOutcome: 'created' });
+  await new Promise((r) => setTimeout(r, 300));
+  expect(env.crm.requests()).toHaveLength(calls);
+});
+
+test('kill -9 during a stream (with a create sent and its id not yet stored), then restart: every contact\'s final state, no duplicate lead', async () => {
+  const config = writeConfig(env.dataDir, env.crm.url);
+  // Every create answers late, so the kill lands between "create sent" and "lead id stored".
+  env.crm.addFault({ route: 'create', latencyMs: 300 });
+  const { plan, expected } = planStream(60, 3);
+  let daemon = await start(config);
+  let client = new DaemonClient(daemon.url);
+
+  const slices = new Map<number, Array<(typeof plan)[number]>>();
+  for (const p of plan) slices.set(Math.floor(p.at / 100), [...(slices.get(Math.floor(p.at / 100)) ?? []), p]);
+  let killed = false;
+  for (const slice of [...slices.keys()].sort((a, b) => a - b)) {
+    const events = slices.get(slice)!.map((p) => p.event);
+    if (!killed && slice >= 10) {
+      await until('a create is waiting for its answer', () => env.crm.requests().some((r) => r.route === 'create' && r.status === 0));
+      daemon.proc.kill('SIGKILL');
+      await daemon.exited;
+      killed = true;
+      // A client whose batch was not acknowledged sends it again once the daemon is back.
+      await expect(client.ingest(events)).rejects.toBeInstanceOf(DaemonRequestError);
+      daemon = await start(config);
+      client = new DaemonClient(daemon.url);
+    }
+    await client.ingest(events);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  expect(killed).toBe(true);
+  await client.waitUntilIdle({ timeoutMs: 20_000 });
+
+  expect(compareLeads(env.crm.leads(), expected)).toEqual([]);
+});
