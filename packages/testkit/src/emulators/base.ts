@@ -1,7 +1,6 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { maskSecrets } from '@crm-sync/core';
+import { sendJson as send, TestServer, trackRequest, type JsonReply } from '../http-server';
 import { parseBody, readBody, type ParsedBody } from '../reference-crm/body';
 import { FaultList } from '../reference-crm/faults';
 import type { CrmRoute, Fault, LoggedRequest } from '../reference-crm/types';
@@ -59,14 +58,7 @@ export interface EmulatorRequest {
   body: ParsedBody;
 }
 
-export interface Reply {
-  status: number;
-  /** undefined: no body at all (e.g. 204). */
-  body?: unknown;
-  headers?: Record<string, string>;
-  /** Default 'application/json;charset=UTF-8'. */
-  contentType?: string;
-}
+export type Reply = JsonReply;
 
 export interface RouteMatch {
   route: CrmRoute;
@@ -87,8 +79,6 @@ export interface VendorApi<R> {
   reset(): void;
 }
 
-const JSON_TYPE = 'application/json;charset=UTF-8';
-
 export async function startEmulator<R>(vendor: VendorApi<R>, token: string, opts: EmulatorOptions): Promise<EmulatorServer<R>> {
   const server = new EmulatorServer(vendor, token, opts);
   await server.listen(opts.host ?? '127.0.0.1', opts.port ?? 0);
@@ -96,35 +86,28 @@ export async function startEmulator<R>(vendor: VendorApi<R>, token: string, opts
 }
 
 export class EmulatorServer<R> implements Emulator<R> {
-  url = '';
-  port = 0;
-
-  private readonly server: http.Server;
+  private readonly server: TestServer;
   private readonly faults: FaultList;
   private readonly maxBodyBytes: number;
   private log: LoggedRequest[] = [];
   private seq = 0;
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private closed = false;
 
   constructor(private readonly vendor: VendorApi<R>, readonly token: string, opts: EmulatorOptions) {
     this.faults = new FaultList(opts.seed ?? 0x5eed);
     this.maxBodyBytes = opts.maxBodyBytes ?? 1024 * 1024;
-    this.server = http.createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => send(res, vendor.failure('unknown', 500, String(err))));
-    });
+    this.server = new TestServer((req, res) => this.handle(req, res), (res, err) => send(res, vendor.failure('unknown', 500, String(err))));
+  }
+
+  get url(): string {
+    return this.server.url;
+  }
+
+  get port(): number {
+    return this.server.port;
   }
 
   listen(host: string, port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        this.port = (this.server.address() as AddressInfo).port;
-        this.url = `http://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
-        resolve();
-      });
-    });
+    return this.server.listen(host, port);
   }
 
   records(): R[] {
@@ -155,14 +138,7 @@ export class EmulatorServer<R> implements Emulator<R> {
   }
 
   close(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    this.closed = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    return this.server.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -191,19 +167,12 @@ export class EmulatorServer<R> implements Emulator<R> {
       durationMs: 0,
     };
     this.log.push(entry);
-    const stop = () => {
-      if (entry.durationMs === 0) entry.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-    };
-    res.on('finish', () => {
-      entry.status = res.statusCode;
-      stop();
-    });
-    res.on('close', stop);
+    trackRequest(entry, res, started);
 
     // Faults stand for the network and proxies in front of the CRM, so they act before auth.
     const fault = this.faults.take(route);
-    if (fault?.latencyMs) await this.delay(fault.latencyMs);
-    if (this.closed || fault?.hang) return;
+    if (fault?.latencyMs) await this.server.delay(fault.latencyMs);
+    if (this.server.closed || fault?.hang) return;
     if (fault?.reset) return void req.socket.destroy();
     if (fault?.status) {
       const reply = this.vendor.failure(route, fault.status, 'injected fault');
@@ -227,41 +196,9 @@ export class EmulatorServer<R> implements Emulator<R> {
   private mask(text: string): string {
     return maskSecrets(text, [this.token]);
   }
-
-  private delay(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.timers.delete(t);
-        resolve();
-      }, ms);
-      this.timers.add(t);
-    });
-  }
 }
 
-function send(res: ServerResponse, reply: Reply): void {
-  if (res.headersSent || res.destroyed) return;
-  if (reply.body === undefined) {
-    res.writeHead(reply.status, { ...reply.headers });
-    res.end();
-    return;
-  }
-  const text = JSON.stringify(reply.body);
-  res.writeHead(reply.status, {
-    'content-type': reply.contentType ?? JSON_TYPE,
-    'content-length': String(Buffer.byteLength(text)),
-    ...reply.headers,
-  });
-  res.end(text);
-}
-
-/** Constant-time comparison of a presented secret with the one the emulator accepts. */
-export function sameSecret(given: unknown, expected: string): boolean {
-  if (typeof given !== 'string') return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+export { sameSecret } from '../http-server';
 
 export function header(req: EmulatorRequest, name: string): string | undefined {
   const v = req.headers[name.toLowerCase()];

@@ -1,6 +1,5 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sameSecret, sendJson as send, TestServer, trackRequest } from '../http-server';
 import { isPlainObject, parseBody, readBody, type ParsedBody, type RawBody } from './body';
 import { FaultList, faultError } from './faults';
 import { LeadStore, validateLead, type LeadQuery } from './store';
@@ -41,10 +40,7 @@ export async function startReferenceCrm(opts: ReferenceCrmOptions = {}): Promise
 }
 
 class ReferenceCrmServer implements ReferenceCrm {
-  url = '';
-  port = 0;
-
-  private readonly server: http.Server;
+  private readonly server: TestServer;
   private readonly auth: ReferenceCrmAuth;
   private readonly basePath: string;
   private readonly maxBodyBytes: number;
@@ -52,8 +48,6 @@ class ReferenceCrmServer implements ReferenceCrm {
   private readonly faults: FaultList;
   private log: LoggedRequest[] = [];
   private seq = 0;
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private closed = false;
 
   constructor(private readonly opts: ReferenceCrmOptions) {
     this.auth = opts.auth ?? { style: 'auth-key', key: 'test-key' };
@@ -61,23 +55,21 @@ class ReferenceCrmServer implements ReferenceCrm {
     this.maxBodyBytes = opts.maxBodyBytes ?? 1024 * 1024;
     this.store = new LeadStore(opts.leadIdPrefix ?? 'L');
     this.faults = new FaultList(opts.seed ?? 0x5eed);
-    this.server = http.createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        send(res, { status: 500, body: { status: 'Internal Error', reason: String(err) } });
-      });
+    this.server = new TestServer((req, res) => this.handle(req, res), (res, err) => {
+      send(res, { status: 500, body: { status: 'Internal Error', reason: String(err) } });
     });
   }
 
+  get url(): string {
+    return this.server.url;
+  }
+
+  get port(): number {
+    return this.server.port;
+  }
+
   listen(host: string, port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        this.port = (this.server.address() as AddressInfo).port;
-        this.url = `http://${host.includes(':') ? `[${host}]` : host}:${this.port}${this.basePath}`;
-        resolve();
-      });
-    });
+    return this.server.listen(host, port, this.basePath);
   }
 
   leads(): Lead[] {
@@ -104,15 +96,7 @@ class ReferenceCrmServer implements ReferenceCrm {
   }
 
   close(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    this.closed = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      // Keep-alive and hung sockets would otherwise hold close() open.
-      this.server.closeAllConnections();
-    });
+    return this.server.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -146,19 +130,12 @@ class ReferenceCrmServer implements ReferenceCrm {
       durationMs: 0,
     };
     this.log.push(entry);
-    const stop = () => {
-      if (entry.durationMs === 0) entry.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-    };
-    res.on('finish', () => {
-      entry.status = res.statusCode;
-      stop();
-    });
-    res.on('close', stop);
+    trackRequest(entry, res, started);
 
     // Faults stand for the network and proxies in front of the CRM, so they act before auth.
     const fault = this.faults.take(route);
-    if (fault?.latencyMs) await this.delay(fault.latencyMs);
-    if (this.closed) return;
+    if (fault?.latencyMs) await this.server.delay(fault.latencyMs);
+    if (this.server.closed) return;
     if (fault?.hang) return;
     if (fault?.reset) return void req.socket.destroy();
     const incoming: Incoming = { route, method, pathId, headers: req.headers, query, raw, parsed };
@@ -331,16 +308,6 @@ class ReferenceCrmServer implements ReferenceCrm {
     return { status: 404, body: { status: 'Not Found', reason: 'No such admin route' } };
   }
 
-  private delay(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.timers.delete(t);
-        resolve();
-      }, ms);
-      this.timers.add(t);
-    });
-  }
-
   private maskHeaders(headers: IncomingMessage['headers']): Record<string, string> {
     const secret = new Set(['authorization']);
     if (this.auth.style === 'auth-key') secret.add((this.auth.header ?? 'Auth-Key').toLowerCase());
@@ -400,27 +367,9 @@ function failure(inc: Incoming, status: number, reason: string): Reply {
   return fail(status, label, reason);
 }
 
-function send(res: ServerResponse, reply: Reply): void {
-  if (res.headersSent || res.destroyed) return;
-  const text = JSON.stringify(reply.body);
-  res.writeHead(reply.status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': String(Buffer.byteLength(text)),
-    ...reply.headers,
-  });
-  res.end(text);
-}
-
 function header(headers: IncomingMessage['headers'], name: string): string | undefined {
   const v = headers[name.toLowerCase()];
   return Array.isArray(v) ? v[0] : v;
-}
-
-function sameSecret(given: unknown, key: string): boolean {
-  if (typeof given !== 'string') return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(key);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function normalizeBasePath(p: string): string {
