@@ -7,7 +7,7 @@ import { stringOption } from '../args';
 import { EXIT, UsageError, type Command, type CommandIO } from '../command';
 import { untilShutdown } from '../shutdown';
 import { ndjsonLines } from './ingest';
-import { DAEMON_CONFIG_OPTIONS, daemonConfigFromArgs } from './run';
+import { DAEMON_CONFIG_HELP, DAEMON_CONFIG_OPTIONS, daemonConfigFromArgs } from './run';
 
 const DEFAULT_BATCH = 200;
 const SETTLED: ReadonlySet<ContactStatus['state']> = new Set(['synced', 'dead-letter', 'idle']);
@@ -258,8 +258,9 @@ attribute. Cells may be quoted ("" for a quote) but not span lines.
 
 It may run while the daemon runs on the same SQLite file (the two share the work under leases).
 
+${DAEMON_CONFIG_HELP}
+
 Options:
-  --config <file> | --mapping <file> ...   As for crm-sync run (see crm-sync run --help).
   --batch <n>             Contacts per batch. Default: ${DEFAULT_BATCH}.
   --restart               Ignore recorded progress and start from the first line.
   -h, --help              Show this help.

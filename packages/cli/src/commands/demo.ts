@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { configFromFlags, createLogger, DaemonClient, LOG_LEVELS, startDaemon, type LogLevel } from '@crm-sync/runner';
+import { configFromFlags, createLogger, DaemonClient, LOG_LEVELS, startDaemon, type Daemon, type LogLevel } from '@crm-sync/runner';
 import { startReferenceCrm, type Lead, type ReferenceCrm } from '@crm-sync/testkit';
 import { stringOption } from '../args';
 import { EXIT, UsageError, type Command, type CommandIO } from '../command';
@@ -135,14 +135,17 @@ async function runDemo(opts: { contacts: number; seed: number; logLevel: LogLeve
   const started = Date.now();
   const key = randomBytes(12).toString('hex');
   const crm: ReferenceCrm = await startReferenceCrm({ auth: { style: 'auth-key', key } });
+  // The seed mapping reads its key from the environment (env:SEED_CRM_AUTH_KEY); put back what was there after.
+  const previousKey = process.env.SEED_CRM_AUTH_KEY;
   process.env.SEED_CRM_AUTH_KEY = key;
   const dataDir = mkdtempSync(join(tmpdir(), 'crm-sync-demo-'));
-  const config = configFromFlags({
-    mapping: SEED_MAPPING, tenant: TENANT, baseUrl: crm.url, quiet: QUIET, maxWait: MAX_WAIT,
-    listen: '127.0.0.1:0', data: dataDir, allowHosts: ['127.0.0.1'], logLevel: opts.logLevel,
-  }, {});
-  const daemon = await startDaemon(config, { logger: createLogger({ level: opts.logLevel }) });
+  let daemon: Daemon | undefined;
   try {
+    const config = configFromFlags({
+      mapping: SEED_MAPPING, tenant: TENANT, baseUrl: crm.url, quiet: QUIET, maxWait: MAX_WAIT,
+      listen: '127.0.0.1:0', data: dataDir, allowHosts: ['127.0.0.1'], logLevel: opts.logLevel,
+    }, {});
+    daemon = await startDaemon(config, { logger: createLogger({ level: opts.logLevel }) });
     io.out(`crm-sync demo: reference CRM at ${crm.url}, daemon at ${daemon.url} (quiet ${QUIET}, max wait ${MAX_WAIT}, SQLite in ${dataDir})`);
     const { plan, expected } = planStream(opts.contacts, opts.seed);
     const kinds = countBy(plan, (p) => p.kind);
@@ -189,8 +192,10 @@ async function runDemo(opts: { contacts: number; seed: number; logLevel: LogLeve
     io.out(`\nCHECK OK: the CRM holds exactly one lead per contact (${expected.size}), each equal to the contact's final state.`);
     return EXIT.ok;
   } finally {
-    await daemon.stop();
+    await daemon?.stop();
     await crm.close();
+    if (previousKey === undefined) delete process.env.SEED_CRM_AUTH_KEY;
+    else process.env.SEED_CRM_AUTH_KEY = previousKey;
     if (opts.keep) io.out(`data kept in ${dataDir}`);
     else rmSync(dataDir, { recursive: true, force: true });
   }

@@ -43,6 +43,20 @@ export const DAEMON_CONFIG_OPTIONS = {
   'allow-host': { type: 'string', multiple: true }, 'token-env': { type: 'string' }, 'log-level': { type: 'string' },
 } as const;
 
+/** How run and backfill get their config: a file, or one tenant by flags. */
+export const DAEMON_CONFIG_HELP = `Configuration: --config <file>, or a single tenant by flags (quick start):
+  --config <file>         crm-sync.yaml (docs/running.md; schema: packages/runner/schema/config.schema.json).
+  --mapping <file>        The tenant's mapping file. Required without --config.
+  --tenant <name>         The tenant's name. Default: default.
+  --base-url <url>        Override the mapping's baseUrl.
+  --quiet <duration>      Sync once a contact has been quiet this long. Default: 5m.
+  --max-wait <duration>   Sync at the latest this long after the first pending change. Default: 1h.
+  --listen <host:port>    The HTTP API's address. Default: 127.0.0.1:8080.
+  --data <dir>            Data directory (SQLite database crm-sync.db). Default: ./data.
+  --allow-host <host>     Allow plain http / private addresses for this CRM host; repeatable.
+  --token-env <NAME>      Require Authorization: Bearer <the value of env var NAME> on /v1.
+  --log-level <level>     ${LOG_LEVELS.join(' | ')}. Default: info (or CRM_SYNC_LOG_LEVEL).`;
+
 export const run: Command = {
   name: 'run',
   summary: 'Run the daemon: the ingest API, durable debounce, and syncs to every tenant\'s CRM.',
@@ -55,20 +69,7 @@ contact, and serves the HTTP API (docs/openapi.yaml). Logs are JSON lines on sta
 SIGTERM / SIGINT: stop accepting, let in-flight syncs finish (the config's drain time, default
 10s; unfinished ones are handed back and resume at the next start), close the store, exit 0.
 
-Single tenant by flags (quick start):
-  --mapping <file>        The tenant's mapping file. Required without --config.
-  --tenant <name>         The tenant's name. Default: default.
-  --base-url <url>        Override the mapping's baseUrl.
-  --quiet <duration>      Sync once a contact has been quiet this long. Default: 5m.
-  --max-wait <duration>   Sync at the latest this long after the first pending change. Default: 1h.
-  --listen <host:port>    The HTTP API's address. Default: 127.0.0.1:8080.
-  --data <dir>            Data directory (SQLite database crm-sync.db). Default: ./data.
-  --allow-host <host>     Allow plain http / private addresses for this CRM host; repeatable.
-  --token-env <NAME>      Require Authorization: Bearer <the value of env var NAME> on /v1.
-
-Options:
-  --config <file>         crm-sync.yaml (docs/running.md; schema: packages/runner/schema/config.schema.json).
-  --log-level <level>     ${LOG_LEVELS.join(' | ')}. Default: info (or CRM_SYNC_LOG_LEVEL).
+${DAEMON_CONFIG_HELP}
   -h, --help              Show this help.
 
 Environment (override the config; flags win over them): CRM_SYNC_LISTEN, CRM_SYNC_STORE,

@@ -1,0 +1,113 @@
+/** Loading crm-sync.yaml and the run flags: every error names the field (or flag / env var) and the reason. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configFromFlags, loadConfigFile, prepareTenants, startDaemon, InvalidConfigError } from '@crm-sync/runner';
+import { SEED_MAPPING, silentLogger } from './daemon.support';
+
+let dir: string;
+beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'crm-sync-config-')); });
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+function write(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+function errorOf(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected an error');
+}
+
+const tenant = (extra = '') => `tenants:\n  acme:\n    mapping: ${JSON.stringify(SEED_MAPPING)}\n${extra}`;
+
+test('a full config: durations, paths relative to the file, defaults', () => {
+  const file = write('crm-sync.yaml', [
+    'listen: "[::1]:9090"', 'dataDir: state', 'allowHosts: [crm.internal]', 'retry: { base: 2s, budget: 4h }',
+    tenant('    quiet: 300ms\n    maxWait: 1h\n    concurrency: 8\n    requestsPerSecond: 2.5\n    defaultCountry: IN\n'),
+  ].join('\n'));
+  const c = loadConfigFile(file, {});
+  expect(c.listen).toEqual({ host: '::1', port: 9090 });
+  expect(c.dataDir).toBe(join(dir, 'state'));
+  expect(c.store).toEqual({ kind: 'sqlite', path: join(dir, 'state', 'crm-sync.db') });
+  expect(c.retry).toEqual({ baseMs: 2000, maxMs: 3_600_000, budgetMs: 4 * 3_600_000 });
+  expect(c.tenants).toEqual([{ name: 'acme', mappingFile: SEED_MAPPING, baseUrl: undefined, quietMs: 300, maxWaitMs: 3_600_000, concurrency: 8, requestsPerSecond: 2.5, defaultCountry: 'IN' }]);
+  expect(c.maxBodyBytes).toBe(5 * 1024 * 1024);
+  expect(c.ingestToken).toBeUndefined();
+});
+
+test('schema errors name every bad path and say what is expected', () => {
+  const file = write('bad.yaml', [
+    'listen: localhost', 'colour: blue', 'ingestToken: hunter2', 'store: postgres://db',
+    'tenants:', '  acme:', '    mapping: m.yaml', '    quiet: 5 minutes', '    concurrency: 0', '  "bad name": { mapping: x.yaml }',
+  ].join('\n'));
+  const err = errorOf(() => loadConfigFile(file, {}));
+  expect(err).toBeInstanceOf(InvalidConfigError);
+  expect((err as InvalidConfigError).errors).toEqual(expect.arrayContaining([
+    { field: 'listen', message: 'must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080' },
+    { field: 'colour', message: 'is not a known field' },
+    { field: 'ingestToken', message: 'must be a secret reference env:NAME or file:PATH, never the secret itself' },
+    { field: 'store', message: 'must be sqlite:<path> or redis://host:port' },
+    { field: 'tenants.acme.quiet', message: 'must be a duration such as 300ms, 5m or 1h' },
+    { field: 'tenants.acme.concurrency', message: 'must be >= 1' },
+    { field: 'tenants.bad name', message: expect.stringContaining('must be a tenant name') },
+  ]));
+  expect(err.message).toMatch(new RegExp(`^${file}: `));
+  expect(err.message).not.toContain('hunter2');
+});
+
+test('YAML syntax errors name the line; no tenants is an error; maxWait below quiet is an error', () => {
+  expect(errorOf(() => loadConfigFile(write('a.yaml', 'tenants:\n  acme: { mapping: x\n'), {})).message).toMatch(/a\.yaml: line \d+: /);
+  expect(errorOf(() => loadConfigFile(write('b.yaml', 'listen: 127.0.0.1:1\n'), {})).message).toContain('tenants: is required');
+  expect(errorOf(() => loadConfigFile(write('c.yaml', tenant('    quiet: 10m\n    maxWait: 5m\n')), {})).message)
+    .toContain('tenants.acme.maxWait: must be at least the quiet window (10m)');
+});
+
+test('environment variables override the file, and errors name the variable', () => {
+  process.env.CONFIG_TEST_TOKEN = 'from-file-ref';
+  const file = write('crm-sync.yaml', `listen: 127.0.0.1:8080\ningestToken: env:CONFIG_TEST_TOKEN\n${tenant()}`);
+  const c = loadConfigFile(file, {
+    CRM_SYNC_LISTEN: '0.0.0.0:9000', CRM_SYNC_STORE: 'redis://:pw@redis:6379', CRM_SYNC_INGEST_TOKEN: 'from-env',
+    CRM_SYNC_LOG_LEVEL: 'debug', CRM_SYNC_ALLOW_HOSTS: 'a.internal, b.internal',
+  });
+  expect(c).toMatchObject({ listen: { host: '0.0.0.0', port: 9000 }, store: { kind: 'redis', url: 'redis://:pw@redis:6379' }, ingestToken: 'from-env', logLevel: 'debug', allowHosts: ['a.internal', 'b.internal'] });
+  expect(loadConfigFile(file, {}).ingestToken).toBe('from-file-ref');
+  expect(errorOf(() => loadConfigFile(file, { CRM_SYNC_LISTEN: 'nowhere' })).message).toContain('CRM_SYNC_LISTEN: must be host:port');
+  expect(errorOf(() => loadConfigFile(file, { CRM_SYNC_LOG_LEVEL: 'loud' })).message).toContain('CRM_SYNC_LOG_LEVEL: must be one of');
+  delete process.env.CONFIG_TEST_TOKEN;
+  expect(errorOf(() => loadConfigFile(file, {})).message).toContain('ingestToken: secret env:CONFIG_TEST_TOKEN: environment variable CONFIG_TEST_TOKEN is not set');
+});
+
+test('a redis store parses, and the daemon refuses it clearly until the Redis store exists', async () => {
+  const c = loadConfigFile(write('crm-sync.yaml', `store: redis://127.0.0.1:6379\nlisten: 127.0.0.1:0\n${tenant()}`), {});
+  await expect(startDaemon(c, { logger: silentLogger() })).rejects.toThrow(/redis store not available/);
+});
+
+test('run flags: one tenant; errors name the flag; flags win over the environment', () => {
+  const c = configFromFlags({ mapping: SEED_MAPPING, quiet: '2s', listen: '127.0.0.1:7000', data: dir }, { CRM_SYNC_LISTEN: '0.0.0.0:1' });
+  expect(c.tenants.map((t) => [t.name, t.quietMs, t.maxWaitMs])).toEqual([['default', 2000, 3_600_000]]);
+  expect(c.listen.port).toBe(7000);
+  expect(errorOf(() => configFromFlags({ mapping: SEED_MAPPING, maxWait: 'later' }, {})).message).toBe('command-line flags: --max-wait: must be a duration such as 300ms, 5m or 1h');
+  expect(errorOf(() => configFromFlags({ mapping: SEED_MAPPING, tenant: 'a b' }, {})).message).toContain('--tenant: must be a tenant name');
+  expect(errorOf(() => configFromFlags({ mapping: SEED_MAPPING, allowHosts: [''] }, {})).message).toContain('--allow-host');
+});
+
+test('tenants are checked before anything listens: mapping errors, missing secrets, forbidden CRM URLs', () => {
+  const broken = write('broken.yaml', 'name: x\nbaseUrl: https://crm.example.com\nauth: { adapter: auth-key, secret: env:NOPE }\npayload: "{"\nendpoints: {}\n');
+  const flags = (over: Record<string, unknown>) => configFromFlags({ mapping: SEED_MAPPING, data: dir, ...over }, {});
+  expect(errorOf(() => prepareTenants(flags({ mapping: broken }))).message).toContain(broken);
+  const key = process.env.SEED_CRM_AUTH_KEY;
+  delete process.env.SEED_CRM_AUTH_KEY;
+  try {
+    expect(errorOf(() => prepareTenants(flags({}))).message).toContain('auth.secret: secret env:SEED_CRM_AUTH_KEY: environment variable SEED_CRM_AUTH_KEY is not set');
+  } finally {
+    process.env.SEED_CRM_AUTH_KEY = key;
+  }
+  expect(errorOf(() => prepareTenants(flags({ baseUrl: 'http://10.0.0.5:8080' }))).message).toMatch(/tenants\.default\.baseUrl: .*not on the allow-list/);
+  expect(prepareTenants(flags({ baseUrl: 'http://10.0.0.5:8080', allowHosts: ['10.0.0.5'] }))[0]!.baseUrl).toBe('http://10.0.0.5:8080');
+});
