@@ -1,9 +1,12 @@
 /** The daemon's HTTP API, in-process, against the reference CRM over real HTTP and a real SQLite file. */
 import { DEFAULT_RETRY_POLICY, Metrics, Runner, SqliteStore, createApiServer, prepareTenants, startDaemon, type Daemon } from '@crm-sync/runner';
 import { GotHttpClient, SyncEngine } from '@crm-sync/core';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { TENANT, event, get, post, silentLogger, testEnv, type TestEnv } from './daemon.support';
+import { parse } from 'yaml';
+import { createLogger } from '@crm-sync/runner';
+import { CRM_KEY, REPO, TENANT, event, get, post, silentLogger, testEnv, type TestEnv } from './daemon.support';
 
 let env: TestEnv;
 let daemon: Daemon | undefined;
@@ -199,5 +202,42 @@ describe('status, contacts, dead letters, metrics', () => {
     const wrong = await get(`${d.url}/v1/events`);
     expect(wrong.status).toBe(405);
     expect(wrong.body.error.code).toBe('ERR_METHOD_NOT_ALLOWED');
+  });
+});
+
+describe('documentation and logs', () => {
+  test('every route in docs/openapi.yaml is served (and nothing answers "no route")', async () => {
+    const d = await start();
+    const doc = parse(readFileSync(join(REPO, 'docs/openapi.yaml'), 'utf8')) as { paths: Record<string, Record<string, unknown>> };
+    const concrete = (path: string) => path.replace('{tenant}', TENANT).replace('{contactId}', 'c1');
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(ops)) {
+        const res = await fetch(d.url + concrete(path), { method: method.toUpperCase(), headers: { 'content-type': 'application/json' }, body: method === 'post' ? '{}' : undefined });
+        const body = await res.text();
+        expect([path, method, res.status === 405 || body.includes('ERR_NOT_FOUND')]).toEqual([path, method, false]);
+      }
+    }
+  });
+
+  test('JSON logs carry no ingest token, no CRM key, no Authorization header', async () => {
+    process.env.DAEMON_TEST_TOKEN = 'tok-Zq7+secret';
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'trace', destination: { write: (line: string) => { lines.push(line); } } });
+    daemon = await startDaemon(env.config({ ingestToken: 'env:DAEMON_TEST_TOKEN' }), { logger });
+    const auth = { authorization: 'Bearer tok-Zq7+secret' };
+    await post(`${daemon.url}/v1/events`, [event(1), event(2, { phone: 'nope' })], auth);
+    await post(`${daemon.url}/v1/events`, event(3), { authorization: 'Bearer wrong' });
+    env.crm.addFault({ route: 'update', status: 401 });
+    await daemon.runner.whenIdle();
+    await post(`${daemon.url}/v1/events`, event(1, { name: 'Changed' }), auth);
+    await daemon.runner.whenIdle();
+    logger.child({ tenant: TENANT }).info({ headers: { authorization: 'Bearer tok-Zq7+secret' }, token: 'tok-Zq7+secret' }, 'redaction check');
+    await daemon.stop();
+    daemon = undefined;
+
+    const text = lines.join('');
+    expect(lines.map((l) => JSON.parse(l).msg)).toEqual(expect.arrayContaining(['crm-sync daemon listening', 'sync dead-lettered', 'redaction check', 'stopped']));
+    expect(text).toContain('"authorization":"***"');
+    for (const secret of ['tok-Zq7+secret', 'tok-Zq7%2Bsecret', CRM_KEY]) expect(text).not.toContain(secret);
   });
 });
