@@ -125,6 +125,13 @@ describe('crm-sync verify: the seed contract against the reference CRM', () => {
     expect(stepLines(r.out).find((l) => l.startsWith('5'))).toContain('PASS found lead L000001');
   });
 
+  test('a --plugin that cannot be loaded is an error naming it, before any request', async () => {
+    const r = await runCli(['verify', SEED_MAPPING, '--base-url', crm().url, '--plugin', './no-such-crm-sync-plugin']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('cannot load plugin "./no-such-crm-sync-plugin"');
+    expect(crm().requests()).toEqual([]);
+  });
+
   test('an unset secret is an error naming its reference, before any request', async () => {
     delete process.env.SEED_CRM_AUTH_KEY;
     try {
