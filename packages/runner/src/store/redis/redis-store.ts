@@ -1,0 +1,181 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Contact } from '@crm-sync/core';
+import type { AttemptRecord, ContactStatus, DeadLetter, StatusCounts } from '../../api';
+import { HISTORY_LENGTH, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput, type Store } from '../types';
+import { checkRedis, connectRedis, type RedisPersistence } from './connect';
+import { STORE_SCRIPTS, type StoreScriptName } from './scripts';
+
+export interface RedisStoreOptions {
+  /** Prefix of every key, so several deployments (or tests) can share one Redis database. Default `crm-sync:`. */
+  prefix?: string;
+}
+
+/** A contact's hash as the scripts store it: the SQLite columns, every value a string, NULL = absent. */
+type Row = Partial<Record<
+  'contact_id' | 'contact' | 'status' | 'due_at' | 'lease_token' | 'lease_until' | 'failures' | 'failing_since' | 'last_error' |
+  'dead_at' | 'dead_cause' | 'create_intent_at' | 'lead_id' | 'payload_hash' | 'last_payload' | 'last_outcome' | 'attempts', string>>;
+
+type ScriptArg = string | number;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const int = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
+const UNKNOWN_ERROR = { code: 'ERR_UNKNOWN', message: 'no error recorded', retryable: false };
+
+/**
+ * The store for several runners: all state in one Redis (see ./scripts.ts for the data model). Every change is one
+ * Lua script, atomic on the server, so runners never see half a change and a claim is taken by exactly one of them.
+ * A write resolves once Redis has acknowledged it: with `appendfsync always` that means fsynced, with `everysec`
+ * in Redis's memory and its AOF within a second (docs/scaling.md).
+ */
+export class RedisStore implements Store {
+  private leaseSeq = 0;
+  private readonly leasePrefix = randomUUID().slice(0, 8);
+  private readonly prefix: string;
+
+  private constructor(readonly redis: Redis, readonly persistence: RedisPersistence, opts: RedisStoreOptions) {
+    this.prefix = opts.prefix ?? 'crm-sync:';
+    for (const [name, lua] of Object.entries(STORE_SCRIPTS)) redis.defineCommand(name, { numberOfKeys: 0, lua });
+  }
+
+  /** Connects to `redis://host:port/db` and refuses a server that may evict keys (see ./connect.ts). */
+  static async open(url: string, opts: RedisStoreOptions = {}): Promise<RedisStore> {
+    const redis = connectRedis(url);
+    try {
+      return new RedisStore(redis, await checkRedis(redis, url), opts);
+    } catch (err) {
+      redis.disconnect();
+      throw err;
+    }
+  }
+
+  async accept(items: readonly AcceptItem[], now: number): Promise<AcceptOutcome[]> {
+    if (items.length === 0) return [];
+    const args = items.flatMap(({ contact, window }) => {
+      const ts = contact.ts === undefined ? '' : Date.parse(contact.ts);
+      return [contact.tenant, contact.contactId, contact.eventId ?? '', ts, JSON.stringify(contact), window.quietMs, window.maxWaitMs];
+    });
+    return (await this.run('crmSyncAccept', now, ...args)) as AcceptOutcome[];
+  }
+
+  async nextDueAt(tenant: string): Promise<number | undefined> {
+    const [, score] = await this.redis.zrange(this.key('due', tenant), 0, 0, 'WITHSCORES');
+    return int(score);
+  }
+
+  async claimDue(tenant: string, opts: ClaimOptions): Promise<Claim[]> {
+    if (opts.limit <= 0) return [];
+    const base = `${opts.owner}:${this.leasePrefix}:${++this.leaseSeq}`;
+    const rows = (await this.run('crmSyncClaim', tenant, opts.now, opts.limit, opts.leaseMs, base)) as string[];
+    return rows.map((json) => toClaim(tenant, JSON.parse(json) as Row));
+  }
+
+  async markCreateIntent(claim: Claim, now: number): Promise<void> {
+    await this.run('crmSyncCreateIntent', claim.tenant, claim.contactId, now);
+  }
+
+  async complete(claim: Claim, input: CompleteInput, now: number): Promise<void> {
+    await this.run('crmSyncComplete', claim.tenant, claim.contactId, claim.leaseToken, now, input.outcome, input.leadId ?? '',
+      input.payloadHash, JSON.stringify(input.payload ?? null), JSON.stringify(input.attempt), input.attempt.outcome);
+  }
+
+  async fail(claim: Claim, input: FailInput, now: number): Promise<void> {
+    await this.run('crmSyncFail', claim.tenant, claim.contactId, claim.leaseToken, now, input.retryAt ?? '', input.deadCause ?? 'permanent',
+      JSON.stringify(input.attempt.error), JSON.stringify(input.attempt), input.attempt.outcome);
+  }
+
+  async release(claim: Claim, now: number): Promise<void> {
+    await this.run('crmSyncRelease', claim.tenant, claim.contactId, claim.leaseToken, now);
+  }
+
+  async deadLetters(tenant?: string): Promise<DeadLetter[]> {
+    const tenants = tenant === undefined ? (await this.redis.smembers(this.key('tenants'))).sort() : [tenant];
+    const letters: DeadLetter[] = [];
+    for (const t of tenants) {
+      const ids = await this.redis.zrange(this.key('dead', t), 0, -1);
+      if (ids.length === 0) continue;
+      const pipeline = this.redis.pipeline();
+      for (const id of ids) pipeline.hmget(this.contactKey(t, id), 'dead_at', 'last_error', 'failures', 'dead_cause');
+      const rows = (await pipeline.exec()) ?? [];
+      rows.forEach(([err, fields], i) => {
+        if (err) throw err;
+        const [deadAt, lastError, failures, cause] = fields as Array<string | null>;
+        letters.push({
+          tenant: t, contactId: ids[i], at: iso(Number(deadAt ?? 0)), error: lastError ? JSON.parse(lastError) : UNKNOWN_ERROR,
+          attempts: Number(failures ?? 0), cause: (cause ?? 'permanent') as DeadLetter['cause'],
+        });
+      });
+    }
+    // Oldest first across tenants, as the embedded store lists them.
+    return letters.sort((a, b) => a.at.localeCompare(b.at));
+  }
+
+  async replay(tenant: string, contactId: string | 'all', now: number): Promise<number> {
+    return (await this.run('crmSyncReplay', tenant, contactId === 'all' ? '' : contactId, now)) as number;
+  }
+
+  /** O(1): the counts hash the scripts keep. A contact whose runner died counts as in flight until its lease is taken over. */
+  async counts(_now: number): Promise<StatusCounts> {
+    const c = await this.redis.hgetall(this.key('counts'));
+    const n = (name: string) => Number(c[name] ?? 0);
+    return { pending: n('pending'), inFlight: n('in-flight'), retrying: n('retrying'), deadLetters: n('dead'), leads: n('leads') };
+  }
+
+  async contactStatus(tenant: string, contactId: string, now: number): Promise<ContactStatus | undefined> {
+    const [[, rowReply], [, historyReply]] = (await this.redis.multi()
+      .hgetall(this.contactKey(tenant, contactId))
+      .lrange(this.key('h', tenant, contactId), 0, HISTORY_LENGTH - 1)
+      .exec()) as Array<[Error | null, unknown]>;
+    const row = rowReply as Row;
+    if (row.status === undefined) return undefined;
+    const failures = int(row.failures) ?? 0;
+    const leaseLapsed = row.status === 'in-flight' && (int(row.lease_until) ?? 0) <= now;
+    const state: ContactStatus['state'] = leaseLapsed ? (failures > 0 ? 'retrying' : 'pending')
+      : row.status === 'dead' ? 'dead-letter' : row.status as ContactStatus['state'];
+    const history = (historyReply as string[]).map((r) => JSON.parse(r) as AttemptRecord);
+    const status: ContactStatus = { tenant, contactId, state, attempts: int(row.attempts) ?? 0, history };
+    if (row.lead_id !== undefined) status.leadId = row.lead_id;
+    if (row.due_at !== undefined && state !== 'in-flight') status.dueAt = iso(Number(row.due_at));
+    if (row.payload_hash !== undefined) status.payloadHash = row.payload_hash;
+    if (row.last_outcome !== undefined) status.lastOutcome = row.last_outcome as ContactStatus['lastOutcome'];
+    return status;
+  }
+
+  async pruneEvents(before: number): Promise<number> {
+    const tenants = await this.redis.smembers(this.key('tenants'));
+    let pruned = 0;
+    for (const t of tenants) pruned += await this.redis.zremrangebyscore(this.key('seen', t), '-inf', `(${before}`);
+    return pruned;
+  }
+
+  async close(): Promise<void> {
+    if (this.redis.status === 'end') return;
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private key(...parts: string[]): string {
+    return this.prefix + parts.join(':');
+  }
+
+  private contactKey(tenant: string, contactId: string): string {
+    return this.key('c', tenant, contactId);
+  }
+
+  /** Runs one of ./scripts.ts (EVALSHA, loaded on first use and again after a Redis restart). */
+  private run(name: StoreScriptName, ...args: ScriptArg[]): Promise<unknown> {
+    const command = (this.redis as unknown as Record<StoreScriptName, (...a: ScriptArg[]) => Promise<unknown>>)[name];
+    return command.call(this.redis, this.prefix, ...args);
+  }
+}
+
+function toClaim(tenant: string, row: Row): Claim {
+  const claim: Claim = {
+    tenant, contactId: row.contact_id!, leaseToken: row.lease_token!, contact: JSON.parse(row.contact!) as Contact, failures: int(row.failures) ?? 0,
+  };
+  if (row.lead_id !== undefined) claim.leadId = row.lead_id;
+  if (row.payload_hash !== undefined) claim.payloadHash = row.payload_hash;
+  if (row.last_payload !== undefined) claim.lastPayload = JSON.parse(row.last_payload);
+  if (row.create_intent_at !== undefined) claim.unconfirmedCreateAt = Number(row.create_intent_at);
+  if (row.failing_since !== undefined) claim.failingSince = Number(row.failing_since);
+  return claim;
+}

@@ -1,0 +1,256 @@
+/**
+ * The Redis store's state changes, one Lua script each, so every change (snapshot + schedule + counters) is atomic
+ * on the server and applied in the order the server receives them. They mirror the SQLite store's transactions
+ * (../sqlite/sqlite-store.ts) field for field; the shared store suite holds both to the same behaviour.
+ *
+ * Data model under a key prefix P (RedisStoreOptions.prefix, default `crm-sync:`):
+ *   P c:<tenant>:<contactId>   hash: the contact's row (the SQLite columns, same names; absent field = NULL)
+ *   P h:<tenant>:<contactId>   list: attempt records, newest first, trimmed to HISTORY_LENGTH
+ *   P due:<tenant>             zset: contactId → due_at (pending, retrying, and in-flight at its lease's expiry)
+ *   P dead:<tenant>            zset: contactId → dead_at
+ *   P seen:<tenant>            zset: eventId → accepted_at (redelivery de-dup; pruned by age)
+ *   P tenants                  set of tenant names (for pruning and listing every tenant's dead letters)
+ *   P counts                   hash: pending, in-flight, retrying, dead, synced, leads (the /v1/status counts)
+ *
+ * Keys are built inside the scripts from the prefix, as BullMQ's scripts do: fine on a single Redis (with replicas),
+ * not on Redis Cluster. Times are integers (ms) passed by the caller; Lua formats them with %d, never as floats.
+ */
+import { HISTORY_LENGTH } from '../types';
+
+const LIBRARY = `
+local P = ARGV[1]
+local function str(n) return string.format('%d', n) end
+local function num(v) if v == nil or v == false then return nil end return tonumber(v) end
+local function ckey(t, id) return P .. 'c:' .. t .. ':' .. id end
+local function load(key)
+  local flat = redis.call('HGETALL', key)
+  if #flat == 0 then return nil end
+  local row = {}
+  for i = 1, #flat, 2 do row[flat[i]] = flat[i + 1] end
+  return row
+end
+-- Writes the given fields; a field set to false is deleted (NULL).
+local function write(key, fields)
+  local set, del = {}, {}
+  for f, v in pairs(fields) do
+    if v == false then del[#del + 1] = f
+    else
+      set[#set + 1] = f
+      if type(v) == 'number' then set[#set + 1] = str(v) else set[#set + 1] = v end
+    end
+  end
+  if #set > 0 then redis.call('HSET', key, unpack(set)) end
+  if #del > 0 then redis.call('HDEL', key, unpack(del)) end
+end
+local function move(from, to)
+  if from == to then return end
+  if from then redis.call('HINCRBY', P .. 'counts', from, -1) end
+  if to then redis.call('HINCRBY', P .. 'counts', to, 1) end
+end
+local function index(t, id, due, deadAt)
+  if due then redis.call('ZADD', P .. 'due:' .. t, str(due), id) else redis.call('ZREM', P .. 'due:' .. t, id) end
+  if deadAt then redis.call('ZADD', P .. 'dead:' .. t, str(deadAt), id) else redis.call('ZREM', P .. 'dead:' .. t, id) end
+end
+-- Ends a lease (if any) with the row's next status and schedule. Fields not given keep their value.
+local function settle(t, id, row, nxt)
+  nxt.lease_token = false
+  nxt.lease_until = false
+  nxt.claimed_version = false
+  write(ckey(t, id), nxt)
+  local deadAt = nxt.dead_at
+  if deadAt == nil then deadAt = num(row.dead_at) or false end
+  index(t, id, nxt.due_at, deadAt)
+  move(row.status, nxt.status)
+end
+local function recordAttempt(t, id, attempt, outcome)
+  local key = ckey(t, id)
+  redis.call('HINCRBY', key, 'attempts', 1)
+  redis.call('HSET', key, 'last_outcome', outcome)
+  local h = P .. 'h:' .. t .. ':' .. id
+  redis.call('LPUSH', h, attempt)
+  redis.call('LTRIM', h, 0, ${HISTORY_LENGTH - 1})
+end
+`;
+
+/**
+ * ARGV: P, now, then per item: tenant, contactId, eventId ('' none), ts ms ('' none), contact JSON, quietMs, maxWaitMs.
+ * Returns one outcome per item. The due time is debounceDueAt (../../debounce/window.ts): min(last + quiet, first + maxWait).
+ */
+const ACCEPT = `${LIBRARY}
+local now = tonumber(ARGV[2])
+local function acceptOne(t, id, eventId, ts, contact, quiet, maxWait)
+  if eventId ~= '' and redis.call('ZADD', P .. 'seen:' .. t, 'NX', str(now), eventId) == 0 then return 'duplicate' end
+  local key = ckey(t, id)
+  local row = load(key)
+  local newest = row and num(row.newest_ts)
+  if ts and newest and ts < newest then return 'stale' end
+  local since = (row and num(row.pending_since)) or now
+  local pendingDue = math.min(now + quiet, since + maxWait)
+  local newestTs = newest
+  if ts and (not newest or ts > newest) then newestTs = ts end
+  local fields = { contact = contact, newest_ts = newestTs or false, pending_since = since, pending_due_at = pendingDue }
+  if not row then
+    fields.version = 1
+    fields.status = 'pending'
+    fields.due_at = pendingDue
+    fields.failures = 0
+    fields.attempts = 0
+    write(key, fields)
+    index(t, id, pendingDue, false)
+    move(nil, 'pending')
+    redis.call('SADD', P .. 'tenants', t)
+    return 'accepted'
+  end
+  fields.version = num(row.version) + 1
+  local failures = num(row.failures) or 0
+  local leased = row.status == 'in-flight' and (num(row.lease_until) or 0) > now
+  local failing = row.status == 'retrying' or (row.status == 'in-flight' and failures > 0)
+  -- In flight: the claim's outcome decides when it is due again (complete/fail read pending_due_at). A lapsed lease
+  -- (its runner died) is taken back: the contact waits for its window like any other. Retrying: the backoff still
+  -- holds. Dead or synced: a new change starts over.
+  if leased then
+    write(key, fields)
+    return 'accepted'
+  end
+  fields.lease_token = false
+  fields.lease_until = false
+  if failing then
+    fields.status = 'retrying'
+    fields.due_at = math.max(num(row.due_at) or 0, pendingDue)
+  else
+    fields.status = 'pending'
+    fields.due_at = pendingDue
+    fields.failures = 0
+    fields.failing_since = false
+    fields.dead_at = false
+    fields.dead_cause = false
+  end
+  write(key, fields)
+  index(t, id, fields.due_at, false)
+  move(row.status, fields.status)
+  return 'accepted'
+end
+local out = {}
+for i = 3, #ARGV, 7 do
+  out[#out + 1] = acceptOne(ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4], tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]))
+end
+return out
+`;
+
+/** ARGV: P, tenant, now, limit, leaseMs, token base. Returns each claimed row (as it was) as JSON, with its lease token. */
+const CLAIM = `${LIBRARY}
+local t, now, limit, leaseMs, base = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local ids = redis.call('ZRANGEBYSCORE', P .. 'due:' .. t, '-inf', str(now), 'LIMIT', 0, limit)
+local out = {}
+for i, id in ipairs(ids) do
+  local key = ckey(t, id)
+  local row = load(key)
+  local token = base .. ':' .. i
+  local leaseUntil = now + leaseMs
+  write(key, { status = 'in-flight', lease_token = token, lease_until = leaseUntil, due_at = leaseUntil,
+    claimed_version = row.version, pending_since = false, pending_due_at = false })
+  redis.call('ZADD', P .. 'due:' .. t, str(leaseUntil), id)
+  move(row.status, 'in-flight')
+  row.contact_id = id
+  row.lease_token = token
+  out[#out + 1] = cjson.encode(row)
+end
+return out
+`;
+
+/** ARGV: P, tenant, contactId, lease token, now, outcome, leadId ('' none), payload hash, payload JSON, attempt JSON, attempt outcome. */
+const COMPLETE = `${LIBRARY}
+local t, id, token, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local key = ckey(t, id)
+local row = load(key)
+if not row then return 0 end
+local leadId = row.lead_id
+if ARGV[7] ~= '' then leadId = ARGV[7] end
+if leadId and not row.lead_id then redis.call('HINCRBY', P .. 'counts', 'leads', 1) end
+if row.lease_token == token then
+  write(key, { lead_id = leadId or false, payload_hash = ARGV[8], last_payload = ARGV[9], last_outcome = ARGV[6], create_intent_at = false })
+  if row.version ~= row.claimed_version then
+    settle(t, id, row, { status = 'pending', due_at = math.max(now, num(row.pending_due_at) or now), failures = 0,
+      failing_since = false, last_error = false, dead_at = false, dead_cause = false })
+  else
+    settle(t, id, row, { status = 'synced', due_at = false, failures = 0, failing_since = false, last_error = false,
+      dead_at = false, dead_cause = false })
+  end
+elseif leadId ~= row.lead_id then
+  -- The lease lapsed and someone else holds the contact now: keep only what prevents a duplicate lead.
+  redis.call('HSET', key, 'lead_id', leadId)
+end
+recordAttempt(t, id, ARGV[10], ARGV[11])
+return 1
+`;
+
+/** ARGV: P, tenant, contactId, lease token, now, retryAt ('' = dead letter), dead cause, error JSON, attempt JSON, attempt outcome. */
+const FAIL = `${LIBRARY}
+local t, id, token, now, retryAt = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local row = load(ckey(t, id))
+if not row then return 0 end
+if row.lease_token == token then
+  local failures = (num(row.failures) or 0) + 1
+  local since = num(row.failing_since) or now
+  if retryAt then
+    settle(t, id, row, { status = 'retrying', due_at = retryAt, failures = failures, failing_since = since, last_error = ARGV[8],
+      dead_at = false, dead_cause = false })
+  elseif row.version ~= row.claimed_version then
+    -- The contact changed while this attempt failed: the contract says a new change tries again.
+    settle(t, id, row, { status = 'pending', due_at = math.max(now, num(row.pending_due_at) or now), failures = 0,
+      failing_since = false, last_error = ARGV[8], dead_at = false, dead_cause = false })
+  else
+    settle(t, id, row, { status = 'dead', due_at = false, failures = failures, failing_since = since, last_error = ARGV[8],
+      dead_at = now, dead_cause = ARGV[7] })
+  end
+end
+recordAttempt(t, id, ARGV[9], ARGV[10])
+return 1
+`;
+
+/** ARGV: P, tenant, contactId, lease token, now. */
+const RELEASE = `${LIBRARY}
+local t, id, token, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local row = load(ckey(t, id))
+if not row or row.lease_token ~= token then return 0 end
+local status = 'pending'
+if (num(row.failures) or 0) > 0 then status = 'retrying' end
+settle(t, id, row, { status = status, due_at = now })
+return 1
+`;
+
+/** ARGV: P, tenant, contactId ('' = every dead letter of the tenant), now. Returns how many. */
+const REPLAY = `${LIBRARY}
+local t, id, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local ids = {}
+if id == '' then ids = redis.call('ZRANGE', P .. 'dead:' .. t, 0, -1) else ids = { id } end
+local n = 0
+for _, cid in ipairs(ids) do
+  local row = load(ckey(t, cid))
+  if row and row.status == 'dead' then
+    settle(t, cid, row, { status = 'pending', due_at = now, failures = 0, failing_since = false, dead_at = false, dead_cause = false })
+    n = n + 1
+  end
+end
+return n
+`;
+
+/** ARGV: P, tenant, contactId, now. Only for a contact that exists. */
+const CREATE_INTENT = `
+local key = ARGV[1] .. 'c:' .. ARGV[2] .. ':' .. ARGV[3]
+if redis.call('EXISTS', key) == 0 then return 0 end
+redis.call('HSET', key, 'create_intent_at', ARGV[4])
+return 1
+`;
+
+export const STORE_SCRIPTS = {
+  crmSyncAccept: ACCEPT,
+  crmSyncClaim: CLAIM,
+  crmSyncComplete: COMPLETE,
+  crmSyncFail: FAIL,
+  crmSyncRelease: RELEASE,
+  crmSyncReplay: REPLAY,
+  crmSyncCreateIntent: CREATE_INTENT,
+} as const;
+
+export type StoreScriptName = keyof typeof STORE_SCRIPTS;
