@@ -1,3 +1,4 @@
+import { setTimeout } from 'node:timers/promises';
 import {
   dryRun, resolveSecretRef, SyncEngine, SyncError,
   type CompiledExpression, type CompiledMapping, type Contact, type EndpointName, type FlowAdapter, type HttpClient, type MatchKey, type ReaderName,
@@ -36,9 +37,6 @@ export interface VerifyOptions {
   baseUrl?: string;
   /** Default: a fresh marked contact (makeTestContacts). */
   contacts?: TestContacts;
-  /** Between fetch attempts while the CRM's search may lag (`searchLagMs`). */
-  sleep?: (ms: number) => Promise<void>;
-  now?: () => number;
 }
 
 /** How often a fetch is repeated while a mapping's `searchLagMs` says a new lead may not be searchable yet. */
@@ -148,8 +146,6 @@ class Verifier {
   private readonly steps: StepReport[] = [];
   private readonly contacts: TestContacts;
   private readonly baseUrl: string;
-  private readonly sleep: (ms: number) => Promise<void>;
-  private readonly now: () => number;
   private leadId?: string;
   private createdPayload?: unknown;
 
@@ -161,8 +157,6 @@ class Verifier {
   ) {
     this.contacts = options.contacts ?? makeTestContacts();
     this.baseUrl = options.baseUrl ?? mapping.definition.baseUrl;
-    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
-    this.now = options.now ?? Date.now;
   }
 
   async run(): Promise<VerifyReport> {
@@ -257,12 +251,12 @@ class Verifier {
   /** Runs the match chain; while the CRM's search may still lag behind the create, a not-found is tried again. */
   private async find(contact: Contact, match: MatchKey[] | undefined, knownLeadId?: string): Promise<string | undefined> {
     const mapping = fetchOnly(this.mapping, match);
-    const deadline = this.now() + (this.mapping.definition.searchLagMs ?? 0);
+    const deadline = Date.now() + (this.mapping.definition.searchLagMs ?? 0);
     for (;;) {
       const { leadId } = await this.engine.sync(mapping, contact, { baseUrl: this.baseUrl, knownLeadId });
-      const left = deadline - this.now();
+      const left = deadline - Date.now();
       if (leadId !== undefined || left <= 0) return leadId;
-      await this.sleep(Math.min(LAG_POLL_MS, left));
+      await setTimeout(Math.min(LAG_POLL_MS, left));
     }
   }
 
