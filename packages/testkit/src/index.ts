@@ -3,3 +3,5 @@ export type { CrmRoute, Fault, Lead, LoggedRequest, ReferenceCrm, ReferenceCrmAu
 export * from './suites';
 // Vendor emulators (HubSpot, Zoho, Pipedrive, Salesforce, a legacy form CRM): one API, see emulators/base.ts.
 export * from './emulators';
+// Generated contact-event streams (bursts, redeliveries, out-of-order, bad events) and the check of the CRM's leads.
+export * from './stream';

@@ -1,3 +1,4 @@
+import { prng } from '../prng';
 import { isPlainObject } from './body';
 import type { Fault, LoggedRequest } from './types';
 
@@ -20,18 +21,6 @@ export function faultError(f: unknown): string | undefined {
   if (f.status !== undefined && ((f.status as number) < 100 || (f.status as number) > 599)) return 'fault.status must be 100..599';
   if (f.rate !== undefined && (f.rate as number) > 1) return 'fault.rate must be between 0 and 1';
   return undefined;
-}
-
-/** mulberry32: tiny, seedable, good enough to make `rate` reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export class FaultList {
