@@ -3,7 +3,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '@crm-sync/cli';
 import { startDaemon, type Daemon } from '@crm-sync/runner';
-import { compareLeads, planStream } from '../packages/cli/src/commands/demo';
+import { checkLeads, planStream } from '@crm-sync/testkit';
 import { TENANT, SEED_MAPPING, event, silentLogger, testEnv, type TestEnv } from './daemon.support';
 
 async function cli(argv: string[], signal?: AbortSignal): Promise<{ code: number; out: string; err: string }> {
@@ -32,18 +32,18 @@ test('crm-sync demo: streams changes through the daemon and checks every lead ag
 });
 
 test('the demo\'s check fails on a duplicate lead, a missing lead, or a field that differs', () => {
-  const { expected } = planStream(2, 1);
+  const { expected } = planStream({ contacts: 2, seed: 1 });
   const [a, b] = [...expected.values()];
   const lead = (c: typeof a, over: Record<string, unknown> = {}) => ({
     lead_id: `L-${c!.contactId}`, phone: c!.phone, name: c!.name, email: c!.email, custom_fields: c!.attributes,
     created_at: '', updated_at: '', version: 1, ...over,
   });
-  expect(compareLeads([lead(a), lead(b)], expected)).toEqual([]);
-  expect(compareLeads([lead(a), lead(b), lead(b, { lead_id: 'dup' })], expected)).toEqual([
-    `${b!.contactId}: 2 leads for ${b!.phone}, expected 1`, 'the CRM has 3 leads for 2 contacts',
-  ]);
-  expect(compareLeads([lead(a)], expected)).toContain(`${b!.contactId}: 0 leads for ${b!.phone}, expected 1`);
-  expect(compareLeads([lead(a), lead(b, { name: 'Someone Else' })], expected)[0]).toMatch(/is .*Someone Else.*, expected/);
+  expect(checkLeads([lead(a), lead(b)], expected).problems).toEqual([]);
+  expect(checkLeads([lead(a), lead(b), lead(b, { lead_id: 'dup' })], expected)).toMatchObject({
+    duplicates: 1, problems: [`${b!.contactId}: 2 leads for ${b!.phone}, expected 1`],
+  });
+  expect(checkLeads([lead(a)], expected)).toMatchObject({ missing: 1, problems: [`${b!.contactId}: 0 leads for ${b!.phone}, expected 1`] });
+  expect(checkLeads([lead(a), lead(b, { name: 'Someone Else' })], expected).problems[0]).toMatch(/is .*Someone Else.*, expected/);
 });
 
 test('crm-sync ingest: sends the file in batches; rejections by line number; exit 1 when any is rejected', async () => {

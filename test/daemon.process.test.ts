@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DaemonClient, DaemonRequestError } from '@crm-sync/runner';
-import { compareLeads, planStream } from '../packages/cli/src/commands/demo';
+import { checkLeads, planStream } from '@crm-sync/testkit';
 import { BIN, CRM_KEY, event, spawnDaemon, testEnv, writeConfig, type ChildDaemon, type TestEnv } from './daemon.support';
 
 let env: TestEnv;
@@ -72,7 +72,7 @@ test('kill -9 during a stream (with a create sent and its id not yet stored), th
   const config = writeConfig(env.dataDir, env.crm.url);
   // Every create answers late, so the kill lands between "create sent" and "lead id stored".
   env.crm.addFault({ route: 'create', latencyMs: 300 });
-  const { plan, expected } = planStream(60, 3);
+  const { plan, expected } = planStream({ contacts: 60, seed: 3 });
   let daemon = await start(config);
   let client = new DaemonClient(daemon.url);
 
@@ -97,5 +97,5 @@ test('kill -9 during a stream (with a create sent and its id not yet stored), th
   expect(killed).toBe(true);
   await client.waitUntilIdle({ timeoutMs: 20_000 });
 
-  expect(compareLeads(env.crm.leads(), expected)).toEqual([]);
+  expect(checkLeads(env.crm.leads(), expected).problems).toEqual([]);
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { configFromFlags, createLogger, DaemonClient, LOG_LEVELS, startDaemon, type Daemon, type LogLevel } from '@crm-sync/runner';
-import { startReferenceCrm, type Lead, type ReferenceCrm } from '@crm-sync/testkit';
+import { checkLeads, countKinds, planStream, startReferenceCrm, type PlannedEvent, type ReferenceCrm } from '@crm-sync/testkit';
 import { stringOption } from '../args';
 import { EXIT, UsageError, type Command, type CommandIO } from '../command';
 
@@ -14,116 +14,6 @@ const MAX_WAIT = '2s';
 /** The stream is posted over this long, in slices of SLICE_MS. */
 const STREAM_MS = 3000;
 const SLICE_MS = 100;
-
-/** mulberry32: a small seeded PRNG, so a demo run can be repeated exactly with --seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-interface Planned {
-  /** When to send it, ms after the stream starts. */
-  at: number;
-  event: Record<string, unknown>;
-  kind: 'change' | 'redelivery' | 'out-of-order' | 'bad';
-}
-
-interface ContactState {
-  contactId: string;
-  phone: string;
-  name: string;
-  email: string;
-  attributes: Record<string, string>;
-}
-
-const FIRST = ['Priya', 'Arjun', 'Meera', 'Kabir', 'Ananya', 'Rohan', 'Isha', 'Vikram', 'Sara', 'Dev'];
-const LAST = ['Sharma', 'Iyer', 'Khan', 'Patel', 'Das', 'Reddy', 'Gupta', 'Nair'];
-const CITIES = ['Mumbai', 'Pune', 'Delhi', 'Chennai', 'Kolkata', 'Jaipur'];
-const STAGES = ['new', 'contacted', 'qualified', 'won'];
-const CAMPAIGNS = ['diwali_2024', 'summer_sale', 'referral', 'organic'];
-const BAD: Array<(e: Record<string, unknown>) => Record<string, unknown>> = [
-  ({ phone: _p, ...rest }) => rest,
-  (e) => ({ ...e, phone: 'call me maybe' }),
-  (e) => ({ ...e, email: 'not-an-email' }),
-  (e) => ({ ...e, attributes: null }),
-  (e) => ({ ...e, tenant: 'nobody' }),
-];
-
-/**
- * A stream of contact changes as a messaging platform sends them: each contact changes in one to three bursts
- * (several changes closer together than the quiet window), some events are delivered twice, some arrive after a
- * newer one (older ts), some are invalid. Returns the plan in send order and each contact's expected final state.
- */
-export function planStream(contacts: number, seed: number): { plan: Planned[]; expected: Map<string, ContactState> } {
-  const rnd = prng(seed);
-  const pick = <T>(list: readonly T[]) => list[Math.floor(rnd() * list.length)]!;
-  const base = Date.now() - 3_600_000;
-  const plan: Planned[] = [];
-  const expected = new Map<string, ContactState>();
-  let eventNo = 0;
-  for (let i = 0; i < contacts; i++) {
-    const contactId = `contact-${String(i + 1).padStart(4, '0')}`;
-    const first = pick(FIRST);
-    const last = pick(LAST);
-    // The platform's own spellings: the daemon normalizes them all to +91987650xxxx.
-    const digits = `98765${String(10000 + i).slice(-5)}`;
-    const phone = [`+91${digits}`, `91${digits}`, `+91 ${digits.slice(0, 5)} ${digits.slice(5)}`, `+91-${digits.slice(0, 3)}-${digits.slice(3, 6)}-${digits.slice(6)}`][i % 4]!;
-    const state: ContactState = {
-      contactId, phone: `+91${digits}`, name: `${first} ${last}`, email: `${first}.${last}.${i + 1}@example.com`.toLowerCase(),
-      attributes: { city: pick(CITIES), stage: 'new', utm_campaign: pick(CAMPAIGNS) },
-    };
-    let ts = base + i * 1000;
-    const bursts = 1 + Math.floor(rnd() * 3);
-    for (let b = 0; b < bursts; b++) {
-      let at = Math.floor((b / bursts) * STREAM_MS + rnd() * (STREAM_MS / bursts) * 0.5);
-      const changes = 1 + Math.floor(rnd() * 4);
-      for (let c = 0; c < changes; c++) {
-        ts += 1000;
-        if (rnd() < 0.5) state.attributes = { ...state.attributes, stage: pick(STAGES) };
-        if (rnd() < 0.3) state.attributes = { ...state.attributes, city: pick(CITIES) };
-        if (rnd() < 0.15) state.name = `${pick(FIRST)} ${last}`;
-        const event = {
-          eventId: `evt-${++eventNo}`, contactId, phone, name: state.name, email: state.email,
-          tags: ['whatsapp'], attributes: { ...state.attributes }, ts: new Date(ts).toISOString(),
-        };
-        plan.push({ at, event, kind: 'change' });
-        if (rnd() < 0.06) plan.push({ at: at + 200 + Math.floor(rnd() * 800), event: { ...event }, kind: 'redelivery' });
-        if (rnd() < 0.05) {
-          // Sent after this change but stamped before it: the daemon must ignore it.
-          plan.push({ at: at + 50, event: { ...event, eventId: `evt-${++eventNo}`, name: `${state.name} (stale)`, ts: new Date(ts - 500).toISOString() }, kind: 'out-of-order' });
-        }
-        if (rnd() < 0.03) plan.push({ at: at + 10, event: pick(BAD)({ ...event, eventId: `evt-${++eventNo}` }), kind: 'bad' });
-        at += 20 + Math.floor(rnd() * 120);
-      }
-    }
-    expected.set(contactId, { ...state, attributes: { ...state.attributes } });
-  }
-  plan.sort((a, b) => a.at - b.at);
-  return { plan, expected };
-}
-
-/** Differences between what the CRM holds and each contact's final state: one lead per contact, every field equal. */
-export function compareLeads(leads: Lead[], expected: Map<string, ContactState>): string[] {
-  const problems: string[] = [];
-  const byPhone = new Map<string, Lead[]>();
-  for (const l of leads) byPhone.set(l.phone, [...(byPhone.get(l.phone) ?? []), l]);
-  for (const c of expected.values()) {
-    const found = byPhone.get(c.phone) ?? [];
-    if (found.length !== 1) { problems.push(`${c.contactId}: ${found.length} leads for ${c.phone}, expected 1`); continue; }
-    const lead = found[0]!;
-    const want = { phone: c.phone, name: c.name, email: c.email, custom_fields: c.attributes };
-    const got = { phone: lead.phone, name: lead.name, email: lead.email, custom_fields: lead.custom_fields };
-    if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`${c.contactId}: lead ${lead.lead_id} is ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
-  }
-  if (leads.length !== expected.size) problems.push(`the CRM has ${leads.length} leads for ${expected.size} contacts`);
-  return problems;
-}
 
 function countBy<T>(items: T[], key: (t: T) => string): Record<string, number> {
   const out: Record<string, number> = {};
@@ -147,17 +37,17 @@ async function runDemo(opts: { contacts: number; seed: number; logLevel: LogLeve
     }, {});
     daemon = await startDaemon(config, { logger: createLogger({ level: opts.logLevel }) });
     io.out(`crm-sync demo: reference CRM at ${crm.url}, daemon at ${daemon.url} (quiet ${QUIET}, max wait ${MAX_WAIT}, SQLite in ${dataDir})`);
-    const { plan, expected } = planStream(opts.contacts, opts.seed);
-    const kinds = countBy(plan, (p) => p.kind);
-    io.out(`streaming ${plan.length} events for ${expected.size} contacts over ~${STREAM_MS / 1000}s: ${kinds.change ?? 0} changes in bursts, `
-      + `${kinds.redelivery ?? 0} redeliveries, ${kinds['out-of-order'] ?? 0} out of order, ${kinds.bad ?? 0} bad`);
+    const { plan, expected } = planStream({ contacts: opts.contacts, seed: opts.seed, spanMs: STREAM_MS });
+    const kinds = countKinds(plan);
+    io.out(`streaming ${plan.length} events for ${expected.size} contacts over ~${STREAM_MS / 1000}s: ${kinds.change} changes in bursts, `
+      + `${kinds.redelivery} redeliveries, ${kinds['out-of-order']} out of order, ${kinds.bad} bad`);
 
     const client = new DaemonClient(daemon.url);
     const totals = { accepted: 0, ignored: 0, rejected: [] as string[] };
     const t0 = Date.now();
     for (let from = 0, slice = 0; from < plan.length; slice++) {
       const until = (slice + 1) * SLICE_MS;
-      const batch: Planned[] = [];
+      const batch: PlannedEvent[] = [];
       while (from < plan.length && plan[from]!.at < until) batch.push(plan[from++]!);
       const wait = t0 + slice * SLICE_MS - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -184,7 +74,7 @@ async function runDemo(opts: { contacts: number; seed: number; logLevel: LogLeve
       `  time:      streamed in ${((streamed - t0) / 1000).toFixed(1)}s, idle ${((Date.now() - streamed) / 1000).toFixed(1)}s later; ${((Date.now() - started) / 1000).toFixed(1)}s in all`,
     ].join('\n'));
 
-    const problems = compareLeads(leads, expected);
+    const { problems } = checkLeads(leads, expected);
     if (problems.length > 0) {
       io.err(`\nCHECK FAILED: ${problems.length} problem(s):\n${problems.slice(0, 10).map((p) => `  ${p}`).join('\n')}`);
       return EXIT.failure;
