@@ -300,6 +300,19 @@ describe('variants', () => {
     expect(dedupe.leads()).toEqual([expect.objectContaining({ phone: '+15550000002', name: 'A3', version: 3 })]);
   });
 
+  it('fetchLagMs: fetch does not see a new lead until the lag has passed; update sees it at once', async () => {
+    const crm = await start({ fetchLagMs: 300 });
+    const { lead_id } = (await create(crm, { phone: '+15550000001', name: 'A', email: 'a@example.com' })).json;
+    for (const q of ['phone=%2B15550000001', 'email=a%40example.com', `lead_id=${lead_id}`]) {
+      expect((await call(`${crm.url}/crm/fetch?${q}`, { headers: KEY })).status).toBe(404);
+    }
+    expect((await call(`${crm.url}/crm/update/${lead_id}`, { body: { name: 'B' }, headers: KEY })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 320));
+    const found = await call(`${crm.url}/crm/fetch?phone=%2B15550000001`, { headers: KEY });
+    expect(found.status).toBe(200);
+    expect(found.json).toMatchObject({ lead_id, lead_fields: { name: 'B' } });
+  });
+
   it('leadIdPrefix with "/" needs the id percent-encoded in the update path', async () => {
     const crm = await start({ leadIdPrefix: 'ld/' });
     const { lead_id } = (await create(crm, { phone: '+15550000001', name: 'A' })).json;

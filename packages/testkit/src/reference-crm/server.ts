@@ -196,7 +196,9 @@ class ReferenceCrmServer implements ReferenceCrm {
       if (typeof params[k] === 'string' && params[k] !== '') q[k] = params[k] as string;
     }
     if (!q.lead_id && !q.phone && !q.email) return fail(400, 'Fetch Failed', 'Provide at least one of phone, email, lead_id');
-    const lead = this.store.find(q);
+    const lag = this.opts.fetchLagMs ?? 0;
+    const indexedBefore = Date.now() - lag;
+    const lead = this.store.find(q, lag > 0 ? (l) => Date.parse(l.created_at) <= indexedBefore : undefined);
     if (!lead) return fail(404, 'Not Found', 'No matching lead');
     const lead_fields: Record<string, unknown> = { phone: lead.phone, name: lead.name };
     if (lead.email !== undefined) lead_fields.email = lead.email;

@@ -75,19 +75,19 @@ export class LeadStore {
     return this.byId.get(id);
   }
 
-  /** lead_id first, then phone, then email; the oldest lead wins. */
-  find(q: LeadQuery): Lead | undefined {
+  /** lead_id first, then phone, then email; the oldest lead wins. `visible` hides leads (search lag). */
+  find(q: LeadQuery, visible: (l: Lead) => boolean = () => true): Lead | undefined {
     if (q.lead_id) {
       const hit = this.byId.get(q.lead_id);
-      if (hit) return hit;
+      if (hit && visible(hit)) return hit;
     }
     if (q.phone) {
-      const hit = this.list.find((l) => l.phone === q.phone);
+      const hit = this.list.find((l) => l.phone === q.phone && visible(l));
       if (hit) return hit;
     }
     if (q.email) {
       const wanted = q.email.toLowerCase();
-      return this.list.find((l) => l.email?.toLowerCase() === wanted);
+      return this.list.find((l) => l.email?.toLowerCase() === wanted && visible(l));
     }
     return undefined;
   }

@@ -34,6 +34,11 @@ export interface ReferenceCrmOptions {
   maxBodyBytes?: number;
   /** Seed of the PRNG deciding `rate`-limited faults. */
   seed?: number;
+  /**
+   * Default 0. Search lag: fetch does not see a lead until this many ms after its creation, as a CRM whose search
+   * index trails its writes. Create, update and upsert see every lead at once.
+   */
+  fetchLagMs?: number;
   /** Default 'L' (ids like L000001). A prefix such as 'ld/' makes ids that need URL-encoding. */
   leadIdPrefix?: string;
 }
