@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { EndpointName, FlowOperations, FlowOutcome, OutgoingRequest, SyncAction } from '../adapters';
 import type { Contact } from '../contact';
-import { PermanentError, RetryableError, StaleLeadError, SyncError, type ErrorContext } from '../errors';
+import { MappingError, PermanentError, RetryableError, StaleLeadError, SyncError, type ErrorContext } from '../errors';
 import { encodeForm, parseResponseBody } from '../http/encode';
 import type { HttpClient, HttpResponse } from '../http/client';
 import type { CompiledEndpoint, CompiledMapping } from '../mapping/compile';
@@ -288,7 +288,13 @@ class SyncRun {
     const payload = step === 'create' ? this.payload : this.clearedPayload;
     const data = { contact: this.contact, leadId: vars.leadId, tenant: this.contact.tenant, match: vars.match, payload };
     const path = endpoint.url.render(data, context);
-    const url = /^https?:\/\//i.test(path) ? new URL(path) : new URL(this.base + (path.startsWith('/') ? path : `/${path}`));
+    let url: URL;
+    try {
+      url = /^https?:\/\//i.test(path) ? new URL(path) : new URL(this.base + (path.startsWith('/') ? path : `/${path}`));
+    } catch {
+      // An absolute-URL template whose values (percent-encoded) cannot form a host: refused, never an unclassified TypeError.
+      throw new MappingError([{ field: endpoint.url.field, message: `rendered ${JSON.stringify(path)}, which is not a valid URL` }], { file: this.mapping.file, code: 'ERR_URL_INVALID', context });
+    }
     for (const [k, t] of endpoint.query) {
       const v = t.render(data, context);
       if (v !== '') url.searchParams.append(k, v);

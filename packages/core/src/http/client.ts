@@ -3,7 +3,11 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import got, { type OptionsOfBufferResponseBody, RequestError } from 'got';
-import { PermanentError, RetryableError } from '../errors';
+import { PermanentError, RetryableError, SyncError } from '../errors';
+import { isPrivateAddress } from './address';
+import { ACCEPT_ENCODING, decodeBody, tooLarge as responseTooLarge } from './decompress';
+
+export { isPrivateAddress };
 
 export interface HttpRequest {
   /** Which endpoint this call is for (not sent; for canned clients, metrics and logs). */
@@ -35,22 +39,15 @@ export interface NetworkPolicy {
    * link-local addresses. Everything else must be https to a public address (SSRF protection).
    */
   allowHosts?: readonly string[];
+  /**
+   * Resolves a host name to every address it has (default: the system resolver, dns.lookup). It is called when a
+   * connection is made, and the connection goes to an address it returned after each one was checked.
+   */
+  resolveHost?: (hostname: string, family?: number) => Promise<dns.LookupAddress[]>;
 }
 
-const PRIVATE = new net.BlockList();
-for (const [a, p] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4]] as const) PRIVATE.addSubnet(a, p, 'ipv4');
-for (const [a, p] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) PRIVATE.addSubnet(a, p, 'ipv6');
-
-/** True for loopback, private, link-local (cloud metadata), CGNAT, multicast and reserved addresses. */
-export function isPrivateAddress(address: string): boolean {
-  const family = net.isIP(address);
-  if (family === 4) return PRIVATE.check(address, 'ipv4');
-  if (family === 6) {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-    return mapped ? PRIVATE.check(mapped[1], 'ipv4') : PRIVATE.check(address, 'ipv6');
-  }
-  return true;
+function hasHeader(headers: Record<string, string>, name: string): boolean {
+  return Object.keys(headers).some((k) => k.toLowerCase() === name);
 }
 
 function hostOf(url: URL): string {
@@ -70,8 +67,11 @@ export class GotHttpClient implements HttpClient {
     https: new https.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' }),
   };
 
+  private readonly resolveHost: NonNullable<NetworkPolicy['resolveHost']>;
+
   constructor(policy: NetworkPolicy = {}) {
     this.allow = new Set((policy.allowHosts ?? []).map((h) => h.replace(/^\[|\]$/g, '').toLowerCase()));
+    this.resolveHost = policy.resolveHost ?? ((hostname, family) => dns.promises.lookup(hostname, { all: true, family: family ?? 0 }));
   }
 
   /** Refuses a URL before any connection: plain http or a private IP literal not on the allow-list. */
@@ -84,16 +84,17 @@ export class GotHttpClient implements HttpClient {
 
   // Checked at connect time, after DNS: a name that resolves (or re-resolves) to a private address is refused.
   private readonly lookup = (hostname: string, options: dns.LookupOptions, callback: (...args: any[]) => void): void => {
-    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) return callback(err);
-      const list = addresses as dns.LookupAddress[];
+    const family = typeof options.family === 'number' ? options.family : undefined;
+    this.resolveHost(hostname, family).then((addresses) => {
+      const list = family ? addresses.filter((a) => a.family === family) : addresses;
+      if (list.length === 0) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }));
       if (!this.allow.has(hostname.toLowerCase())) {
         const bad = list.find((a) => isPrivateAddress(a.address));
         if (bad) return callback(Object.assign(new Error(`${hostname} resolves to private address ${bad.address}`), { code: 'ERR_URL_FORBIDDEN' }));
       }
       if (options.all) return callback(null, list);
       callback(null, list[0].address, list[0].family);
-    });
+    }, (err: unknown) => callback(err));
   };
 
   async send(req: HttpRequest): Promise<HttpResponse> {
@@ -102,7 +103,9 @@ export class GotHttpClient implements HttpClient {
     const started = performance.now();
     const options: OptionsOfBufferResponseBody = {
       method: req.method as OptionsOfBufferResponseBody['method'],
-      headers: req.headers,
+      // Decompressed here, not by got, so the size cap applies to what the answer decompresses to.
+      headers: hasHeader(req.headers, 'accept-encoding') ? req.headers : { ...req.headers, 'accept-encoding': ACCEPT_ENCODING },
+      decompress: false,
       body: req.body,
       allowGetBody: true,
       agent: this.agent,
@@ -123,6 +126,9 @@ export class GotHttpClient implements HttpClient {
     };
     const pending = got(url, options);
     let tooLarge = false;
+    pending.on('response', (res: http.IncomingMessage) => {
+      if (Number(res.headers['content-length']) > req.maxResponseBytes) { tooLarge = true; pending.cancel(); }
+    });
     pending.on('downloadProgress', ({ transferred }) => {
       if (transferred > req.maxResponseBytes) { tooLarge = true; pending.cancel(); }
     });
@@ -130,10 +136,11 @@ export class GotHttpClient implements HttpClient {
       const res = await pending;
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
-      return { status: res.statusCode, headers, body: res.body.toString('utf8'), durationMs: performance.now() - started };
+      const body = decodeBody(res.body, headers['content-encoding'], req.maxResponseBytes);
+      return { status: res.statusCode, headers, body: body.toString('utf8'), durationMs: performance.now() - started };
     } catch (err) {
-      if (tooLarge) throw new PermanentError('ERR_RESPONSE_TOO_LARGE', `the answer was larger than ${req.maxResponseBytes} bytes`);
-      if (err instanceof NetworkPolicyError) throw err;
+      if (tooLarge) throw responseTooLarge(req.maxResponseBytes);
+      if (err instanceof NetworkPolicyError || err instanceof SyncError) throw err;
       const e = err as RequestError;
       if ((e.code as string) === 'ERR_URL_FORBIDDEN' || (e.cause as NodeJS.ErrnoException | undefined)?.code === 'ERR_URL_FORBIDDEN') {
         throw new NetworkPolicyError(e.message);
