@@ -183,7 +183,7 @@ async function runBackfill(file: string, config: DaemonConfig, opts: { batchSize
   let stopped = false;
   const finished = new AbortController();
   void untilShutdown(io.signal ? AbortSignal.any([finished.signal, io.signal]) : finished.signal).then(() => { stopped = !finished.signal.aborted; });
-  const bar = new ProgressLine(lines, progress.doneLine, Boolean(process.stderr.isTTY) && !io.signal, io);
+  const bar = new ProgressLine(lines, progress.doneLine, Boolean(process.stderr.isTTY), io);
 
   let batch: Array<{ line: number; event: unknown }> = [];
   const flush = async (lastLine: number) => {

@@ -3,7 +3,7 @@ import { listOption, stringOption, type Values } from '../args';
 import { EXIT, UsageError, type Command } from '../command';
 import { untilShutdown } from '../shutdown';
 
-const QUICK_START_FLAGS = ['mapping', 'tenant', 'base-url', 'quiet', 'max-wait', 'listen', 'data', 'allow-host', 'token-env'] as const;
+const QUICK_START_FLAGS = ['mapping', 'tenant', 'base-url', 'quiet', 'max-wait', 'listen', 'data', 'allow-host', 'plugin', 'token-env'] as const;
 
 function logLevelOption(values: Values): LogLevel | undefined {
   const level = stringOption(values, 'log-level');
@@ -32,6 +32,7 @@ export function daemonConfigFromArgs(values: Values): DaemonConfig {
     listen: stringOption(values, 'listen'),
     data: stringOption(values, 'data'),
     allowHosts: listOption(values, 'allow-host'),
+    plugins: listOption(values, 'plugin'),
     tokenEnv: stringOption(values, 'token-env'),
     logLevel,
   });
@@ -40,7 +41,7 @@ export function daemonConfigFromArgs(values: Values): DaemonConfig {
 export const DAEMON_CONFIG_OPTIONS = {
   config: { type: 'string' }, mapping: { type: 'string' }, tenant: { type: 'string' }, 'base-url': { type: 'string' },
   quiet: { type: 'string' }, 'max-wait': { type: 'string' }, listen: { type: 'string' }, data: { type: 'string' },
-  'allow-host': { type: 'string', multiple: true }, 'token-env': { type: 'string' }, 'log-level': { type: 'string' },
+  'allow-host': { type: 'string', multiple: true }, plugin: { type: 'string', multiple: true }, 'token-env': { type: 'string' }, 'log-level': { type: 'string' },
 } as const;
 
 /** How run and backfill get their config: a file, or one tenant by flags. */
@@ -54,6 +55,7 @@ export const DAEMON_CONFIG_HELP = `Configuration: --config <file>, or a single t
   --listen <host:port>    The HTTP API's address. Default: 127.0.0.1:8080.
   --data <dir>            Data directory (SQLite database crm-sync.db). Default: ./data.
   --allow-host <host>     Allow plain http / private addresses for this CRM host; repeatable.
+  --plugin <module>       Load third-party adapters from this package (from the working directory); repeatable.
   --token-env <NAME>      Require Authorization: Bearer <the value of env var NAME> on /v1.
   --log-level <level>     ${LOG_LEVELS.join(' | ')}. Default: info (or CRM_SYNC_LOG_LEVEL).`;
 

@@ -186,6 +186,7 @@ export interface RunFlags {
   data?: string;
   store?: string;
   allowHosts?: string[];
+  plugins?: string[];
   tokenEnv?: string;
   logLevel?: string;
 }
@@ -199,6 +200,7 @@ export function configFromFlags(flags: RunFlags, env: NodeJS.ProcessEnv = proces
     store: flags.store,
     logLevel: flags.logLevel,
     allowHosts: flags.allowHosts,
+    plugins: flags.plugins,
     ingestToken: flags.tokenEnv ? `env:${flags.tokenEnv}` : undefined,
     tenants: { [tenant]: { mapping: flags.mapping, baseUrl: flags.baseUrl, quiet: flags.quiet, maxWait: flags.maxWait } },
   };
@@ -208,6 +210,7 @@ export function configFromFlags(flags: RunFlags, env: NodeJS.ProcessEnv = proces
     [t]: '--tenant', [`${t}.mapping`]: '--mapping', [`${t}.baseUrl`]: '--base-url', [`${t}.quiet`]: '--quiet', [`${t}.maxWait`]: '--max-wait',
   };
   (flags.allowHosts ?? []).forEach((_, i) => { labels[`allowHosts[${i}]`] = '--allow-host'; });
+  (flags.plugins ?? []).forEach((_, i) => { labels[`plugins[${i}]`] = '--plugin'; });
   // A flag given on the command line wins over the environment.
   const given: Array<[unknown, string]> = [[flags.listen, ENV_OVERRIDES.listen], [flags.data, ENV_OVERRIDES.dataDir],
     [flags.store, ENV_OVERRIDES.store], [flags.logLevel, ENV_OVERRIDES.logLevel], [flags.tokenEnv, ENV_OVERRIDES.ingestToken]];

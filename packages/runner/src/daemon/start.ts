@@ -41,9 +41,9 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
   const tenants = prepareTenants(config);
   const store = openStore(config.store);
   const engine = new SyncEngine({ http: new GotHttpClient({ allowHosts: config.allowHosts }) });
-  let runner: Runner | undefined;
-  const metrics = new Metrics(() => runner!.status());
-  runner = new Runner({ store, engine, tenants, retry: config.retry, leaseMs: config.leaseMs, hooks: metricsHooks(metrics), logger });
+  // The contacts gauge reads the runner's counts at scrape time, so it is never stale.
+  const metrics: Metrics = new Metrics(() => runner.status());
+  const runner: Runner = new Runner({ store, engine, tenants, retry: config.retry, leaseMs: config.leaseMs, hooks: metricsHooks(metrics), logger });
   let draining = false;
   const server = createApiServer({
     backend: runner,
@@ -79,7 +79,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     const giveUp = setTimeout(() => server.closeAllConnections(), config.drainMs);
     await closed;
     clearTimeout(giveUp);
-    await runner!.stop({ drainMs: config.drainMs });
+    await runner.stop({ drainMs: config.drainMs });
     await store.close();
     logger.info('stopped');
   })());
