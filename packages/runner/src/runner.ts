@@ -4,6 +4,7 @@ import { parseContactEvent, type FieldError } from '@crm-sync/core';
 import type { ContactStatus, DeadLetter, IngestResult, RejectedEvent, RetryPolicy, RunnerHooks, RunnerLogger, StatusCounts, TenantSettings } from './api';
 import { systemClock, type Clock, type TimerHandle } from './clock';
 import type { SyncEngineLike } from './dispatch/attempt';
+import type { RateLimitFactory } from './dispatch/rate-limit';
 import { TenantDispatcher } from './dispatch/tenant-dispatcher';
 import { DEFAULT_RETRY_POLICY } from './retry';
 import type { AcceptItem, Store } from './store/types';
@@ -25,6 +26,8 @@ export interface RunnerOptions {
   eventRetentionMs?: number;
   /** Jitter source, for tests. Default Math.random. */
   random?: () => number;
+  /** Per-tenant request budgets. Default: this process's own; the Redis store's are shared by all its runners. */
+  rateLimits?: RateLimitFactory;
 }
 
 export interface IngestOptions {
@@ -69,7 +72,7 @@ export class Runner {
     for (const tenant of options.tenants) {
       this.dispatchers.set(tenant.name, new TenantDispatcher(tenant, {
         store: this.store, engine: options.engine, clock: this.clock, retry, random: options.random, hooks: this.hooks,
-        leaseMs: options.leaseMs ?? 120_000, recheckMs: options.recheckMs ?? 1000, owner, onSettled: () => this.checkIdle(),
+        leaseMs: options.leaseMs ?? 120_000, recheckMs: options.recheckMs ?? 1000, owner, rateLimits: options.rateLimits, onSettled: () => this.checkIdle(),
       }));
     }
   }

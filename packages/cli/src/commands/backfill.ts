@@ -177,8 +177,8 @@ async function runBackfill(file: string, config: DaemonConfig, opts: { batchSize
   if (previous) io.err(`backfill: resuming ${basename(file)} after line ${previous.doneLine}`);
 
   const tenants = prepareTenants(config);
-  const store = openStore(config.store);
-  const runner = new Runner({ tenants, store, engine: new SyncEngine({ http: new GotHttpClient({ allowHosts: config.allowHosts }) }), retry: config.retry, leaseMs: config.leaseMs });
+  const { store, rateLimits } = await openStore(config.store);
+  const runner = new Runner({ tenants, store, rateLimits, engine: new SyncEngine({ http: new GotHttpClient({ allowHosts: config.allowHosts }) }), retry: config.retry, leaseMs: config.leaseMs });
   runner.start();
   let stopped = false;
   const finished = new AbortController();

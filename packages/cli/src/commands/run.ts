@@ -3,7 +3,7 @@ import { listOption, stringOption, type Values } from '../args';
 import { EXIT, UsageError, type Command } from '../command';
 import { untilShutdown } from '../shutdown';
 
-const QUICK_START_FLAGS = ['mapping', 'tenant', 'base-url', 'quiet', 'max-wait', 'listen', 'data', 'allow-host', 'plugin', 'token-env'] as const;
+const QUICK_START_FLAGS = ['mapping', 'tenant', 'base-url', 'quiet', 'max-wait', 'listen', 'data', 'store', 'allow-host', 'plugin', 'token-env'] as const;
 
 function logLevelOption(values: Values): LogLevel | undefined {
   const level = stringOption(values, 'log-level');
@@ -31,6 +31,7 @@ export function daemonConfigFromArgs(values: Values): DaemonConfig {
     maxWait: stringOption(values, 'max-wait'),
     listen: stringOption(values, 'listen'),
     data: stringOption(values, 'data'),
+    store: stringOption(values, 'store'),
     allowHosts: listOption(values, 'allow-host'),
     plugins: listOption(values, 'plugin'),
     tokenEnv: stringOption(values, 'token-env'),
@@ -40,7 +41,7 @@ export function daemonConfigFromArgs(values: Values): DaemonConfig {
 
 export const DAEMON_CONFIG_OPTIONS = {
   config: { type: 'string' }, mapping: { type: 'string' }, tenant: { type: 'string' }, 'base-url': { type: 'string' },
-  quiet: { type: 'string' }, 'max-wait': { type: 'string' }, listen: { type: 'string' }, data: { type: 'string' },
+  quiet: { type: 'string' }, 'max-wait': { type: 'string' }, listen: { type: 'string' }, data: { type: 'string' }, store: { type: 'string' },
   'allow-host': { type: 'string', multiple: true }, plugin: { type: 'string', multiple: true }, 'token-env': { type: 'string' }, 'log-level': { type: 'string' },
 } as const;
 
@@ -54,6 +55,8 @@ export const DAEMON_CONFIG_HELP = `Configuration: --config <file>, or a single t
   --max-wait <duration>   Sync at the latest this long after the first pending change. Default: 1h.
   --listen <host:port>    The HTTP API's address. Default: 127.0.0.1:8080.
   --data <dir>            Data directory (SQLite database crm-sync.db). Default: ./data.
+  --store <url>           sqlite:<path>, or redis://host:port/db for several runners sharing one Redis
+                          (docs/scaling.md). Default: sqlite:<data dir>/crm-sync.db.
   --allow-host <host>     Allow plain http / private addresses for this CRM host; repeatable.
   --plugin <module>       Load third-party adapters from this package (from the working directory); repeatable.
   --token-env <NAME>      Require Authorization: Bearer <the value of env var NAME> on /v1.

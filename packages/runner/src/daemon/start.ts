@@ -39,11 +39,12 @@ function listen(server: ReturnType<typeof createApiServer>, host: string, port: 
 export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}): Promise<Daemon> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const tenants = prepareTenants(config);
-  const store = openStore(config.store);
+  const { store, rateLimits, warning } = await openStore(config.store);
+  if (warning) logger.warn({ store: describeStore(config.store) }, warning);
   const engine = new SyncEngine({ http: new GotHttpClient({ allowHosts: config.allowHosts }) });
   // The contacts gauge reads the runner's counts at scrape time, so it is never stale.
   const metrics: Metrics = new Metrics(() => runner.status());
-  const runner: Runner = new Runner({ store, engine, tenants, retry: config.retry, leaseMs: config.leaseMs, hooks: metricsHooks(metrics), logger });
+  const runner: Runner = new Runner({ store, engine, tenants, retry: config.retry, leaseMs: config.leaseMs, rateLimits, hooks: metricsHooks(metrics), logger });
   let draining = false;
   const server = createApiServer({
     backend: runner,

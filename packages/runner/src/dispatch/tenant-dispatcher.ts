@@ -2,7 +2,7 @@ import type { RunnerHooks, TenantSettings } from '../api';
 import type { TimerHandle } from '../clock';
 import type { Claim } from '../store/types';
 import { runAttempt, type AttemptDeps, type AttemptResult } from './attempt';
-import { TokenBucket } from './token-bucket';
+import { localRateLimits, type RateLimitFactory, type TenantRateLimit } from './rate-limit';
 
 export interface DispatcherOptions extends AttemptDeps {
   hooks: RunnerHooks;
@@ -12,6 +12,8 @@ export interface DispatcherOptions extends AttemptDeps {
   recheckMs: number;
   /** This runner's id, on its leases. */
   owner: string;
+  /** The tenant's request budget. Default: this process's own; several runners on Redis share one. */
+  rateLimits?: RateLimitFactory;
   /** Called after every attempt (for whenIdle). */
   onSettled: () => void;
 }
@@ -25,7 +27,7 @@ const CLAIM_BATCH = 64;
  * the store's dueAt, so a restart resumes every pending contact on time.
  */
 export class TenantDispatcher {
-  private readonly bucket: TokenBucket;
+  private readonly rate: TenantRateLimit;
   private readonly active = new Map<string, { claim: Claim; done: Promise<void> }>();
   private running = false;
   private cycling = false;
@@ -34,7 +36,7 @@ export class TenantDispatcher {
 
   constructor(readonly tenant: TenantSettings, private readonly opts: DispatcherOptions) {
     const rps = tenant.requestsPerSecond ?? tenant.mapping.rateLimit.requestsPerSecond;
-    this.bucket = new TokenBucket(rps, opts.clock.now());
+    this.rate = (opts.rateLimits ?? localRateLimits)(tenant.name, rps, opts.clock.now());
   }
 
   get inFlight(): number {
@@ -91,9 +93,13 @@ export class TenantDispatcher {
     const name = this.tenant.name;
     for (;;) {
       const now = clock.now();
-      const limit = Math.min(this.tenant.concurrency - this.active.size, this.bucket.available(now), CLAIM_BATCH);
+      const wanted = Math.min(this.tenant.concurrency - this.active.size, CLAIM_BATCH);
+      if (wanted <= 0) break;
+      // One token per sync, taken before claiming, so runners sharing a budget never overdraw it together.
+      const limit = await this.rate.take(wanted, now);
       if (limit <= 0) break;
       const claims = await store.claimDue(name, { now, limit, leaseMs, owner });
+      if (claims.length < limit) await this.rate.refund(limit - claims.length, clock.now());
       for (const claim of claims) this.launch(claim);
       if (claims.length < limit) break;
     }
@@ -102,12 +108,10 @@ export class TenantDispatcher {
     if (this.active.size >= this.tenant.concurrency) return now + recheckMs;
     const due = await store.nextDueAt(name);
     const at = Math.min(due ?? Infinity, now + recheckMs);
-    return Math.max(at, this.bucket.readyAt(now));
+    return Math.max(at, await this.rate.readyAt(now));
   }
 
   private launch(claim: Claim): void {
-    const { clock } = this.opts;
-    this.bucket.take(1, clock.now());
     const done = runAttempt(claim, this.tenant, this.opts)
       .then((result) => this.settled(claim, result))
       .catch((error) => this.report(error, 'attempt', claim))
@@ -125,9 +129,9 @@ export class TenantDispatcher {
     const { contactId } = claim;
     const calls = result.record.calls;
     // The sync took one token when it started; its further requests are paid now.
-    if (calls.length > 1) this.bucket.take(calls.length - 1, clock.now());
+    if (calls.length > 1) this.rate.charge(calls.length - 1, clock.now()).catch((error) => this.report(error, 'rate-limit', claim));
     if (result.tenantPauseMs !== undefined) {
-      this.bucket.pause(clock.now() + result.tenantPauseMs);
+      this.rate.pause(clock.now() + result.tenantPauseMs).catch((error) => this.report(error, 'rate-limit', claim));
       this.call(() => hooks.onRateLimited?.({ tenant, pauseMs: result.tenantPauseMs! }));
     }
     const { outcome, leadId, error } = result.record;

@@ -3,7 +3,9 @@ import type { Redis } from 'ioredis';
 import type { Contact } from '@crm-sync/core';
 import type { AttemptRecord, ContactStatus, DeadLetter, StatusCounts } from '../../api';
 import { HISTORY_LENGTH, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput, type Store } from '../types';
+import type { RateLimitFactory } from '../../dispatch/rate-limit';
 import { checkRedis, connectRedis, type RedisPersistence } from './connect';
+import { redisRateLimits } from './redis-rate-limit';
 import { STORE_SCRIPTS, type StoreScriptName } from './scripts';
 
 export interface RedisStoreOptions {
@@ -47,6 +49,11 @@ export class RedisStore implements Store {
       redis.disconnect();
       throw err;
     }
+  }
+
+  /** Per-tenant request budgets and 429 pauses shared by every runner on this Redis (./redis-rate-limit.ts). */
+  rateLimits(): RateLimitFactory {
+    return redisRateLimits(this.redis, this.prefix);
   }
 
   async accept(items: readonly AcceptItem[], now: number): Promise<AcceptOutcome[]> {
