@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DaemonClient, DaemonRequestError } from '@crm-sync/runner';
-import { checkLeads, planStream } from '@crm-sync/testkit';
+import { checkLeads, planStream, sliceStream } from '@crm-sync/testkit';
 import { BIN, CRM_KEY, event, spawnDaemon, testEnv, writeConfig, type ChildDaemon, type TestEnv } from './daemon.support';
 
 let env: TestEnv;
@@ -76,11 +76,9 @@ test('kill -9 during a stream (with a create sent and its id not yet stored), th
   let daemon = await start(config);
   let client = new DaemonClient(daemon.url);
 
-  const slices = new Map<number, Array<(typeof plan)[number]>>();
-  for (const p of plan) slices.set(Math.floor(p.at / 100), [...(slices.get(Math.floor(p.at / 100)) ?? []), p]);
   let killed = false;
-  for (const slice of [...slices.keys()].sort((a, b) => a - b)) {
-    const events = slices.get(slice)!.map((p) => p.event);
+  for (const [slice, planned] of sliceStream(plan, 100).entries()) {
+    const events = planned.map((p) => p.event);
     if (!killed && slice >= 10) {
       await until('a create is waiting for its answer', () => env.crm.requests().some((r) => r.route === 'create' && r.status === 0));
       daemon.proc.kill('SIGKILL');
@@ -91,7 +89,7 @@ test('kill -9 during a stream (with a create sent and its id not yet stored), th
       daemon = await start(config);
       client = new DaemonClient(daemon.url);
     }
-    await client.ingest(events);
+    if (events.length > 0) await client.ingest(events);
     await new Promise((r) => setTimeout(r, 50));
   }
   expect(killed).toBe(true);
