@@ -67,4 +67,16 @@ describe('debounce timing (manual clock)', () => {
     await waitFor('the sync', () => h.crm.leads().length === 1);
     expect(h.hookLog.of('onRetry').map((r) => r.delayMs)).toEqual([10_000, 20_000, 120_000]);
   });
+
+  it('retryable failures go to the dead letters once the next retry would pass the budget', async () => {
+    await start({ quietMs: MIN, maxWaitMs: 10 * MIN }, { baseMs: 10_000, maxMs: 20_000, budgetMs: 45_000 });
+    h.crm.addFault({ route: 'fetch', status: 502 });
+    await h.runner.ingest([event('c1')]);
+    expect(await advance(MIN)).toBe(1); // fails at 0 s
+    expect(await advance(10_000)).toBe(2); // retry at 10 s
+    expect(await advance(20_000)).toBe(3); // retry at 30 s; the next would be at 50 s, past the 45 s budget
+    expect(await advance(60_000)).toBe(3);
+    expect(await h.runner.deadLetters()).toEqual([expect.objectContaining({ contactId: 'c1', attempts: 3, cause: 'retries-exhausted' })]);
+    expect(h.hookLog.of('onRetry').map((r) => r.delayMs)).toEqual([10_000, 20_000]);
+  });
 });

@@ -42,14 +42,16 @@ describe('Runner against the reference CRM: failures', () => {
   });
 
   it('requests-per-second limit paces the tenant\'s calls', async () => {
-    h = await RunnerHarness.start({ tenant: { quietMs: 20, requestsPerSecond: 10 } });
+    h = await RunnerHarness.start({ tenant: { quietMs: 20, requestsPerSecond: 10, concurrency: 2 } });
     h.runner.start();
-    await h.runner.ingest(Array.from({ length: 8 }, (_, i) => event(`c${i}`, { phone: `+1415555010${i}` })));
-    const started = Date.now();
+    await h.runner.ingest(Array.from({ length: 10 }, (_, i) => event(`c${i}`, { phone: `+1415555010${i}` })));
     await h.runner.whenIdle();
-    // 16 calls (fetch + create each) at 10/s, with a burst of 10: at least ~0.6 s.
-    expect(h.crm.requests()).toHaveLength(16);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(400); // unlimited, this takes ~50 ms
+    const requests = h.crm.requests();
+    expect(requests).toHaveLength(20);
+    // Before the last sync may start, 9 starts and at least 8 finished syncs' second calls are paid: 17 tokens,
+    // 10 of them the initial burst, 7 earned at 10/s. Unlimited, the whole run takes ~50 ms.
+    const span = Date.parse(requests.at(-2)!.at) - Date.parse(requests[0].at);
+    expect(span).toBeGreaterThanOrEqual(650);
   });
 
   it('permanent 4xx → dead letter at once with the reason; replay syncs it', async () => {
@@ -94,9 +96,10 @@ describe('Runner against the reference CRM: failures', () => {
     await h.runner.whenIdle();
     const [dead] = await h.runner.deadLetters();
     expect(dead).toMatchObject({ contactId: 'c1', cause: 'retries-exhausted', error: { code: 'ERR_CRM_UNAVAILABLE', status: 502 } });
-    // 40 ms apart within a 150 ms budget: the first try and three retries.
-    expect(dead.attempts).toBe(4);
-    expect(h.routes()).toEqual(['fetch', 'fetch', 'fetch', 'fetch']);
+    // 40 ms apart within a 150 ms budget: at most the first try and three retries (exact timing: runner.debounce.test.ts).
+    expect(dead.attempts).toBeGreaterThanOrEqual(2);
+    expect(dead.attempts).toBeLessThanOrEqual(4);
+    expect(h.routes()).toEqual(Array(dead.attempts).fill('fetch'));
   });
 
   it('the lost answer: create committed but the connection reset → the retry finds the lead, no duplicate', async () => {

@@ -30,7 +30,8 @@ export class TenantDispatcher {
   private readonly rate: TenantRateLimit;
   private readonly active = new Map<string, { claim: Claim; done: Promise<void> }>();
   private running = false;
-  private cycling = false;
+  /** The cycle in progress, if any: at most one at a time. */
+  private cycling?: Promise<void>;
   private again = false;
   private timer?: TimerHandle;
 
@@ -57,11 +58,10 @@ export class TenantDispatcher {
     }
     this.timer?.cancel();
     this.timer = undefined;
-    this.cycling = true;
-    this.cycle()
-      .catch((error) => this.report(error, 'dispatch'))
+    this.cycling = this.cycle()
+      .catch((error) => { this.report(error, 'dispatch'); return undefined; })
       .then((nextAt) => {
-        this.cycling = false;
+        this.cycling = undefined;
         if (this.again) {
           this.again = false;
           this.wake();
@@ -77,6 +77,7 @@ export class TenantDispatcher {
     this.running = false;
     this.timer?.cancel();
     this.timer = undefined;
+    await this.cycling; // claims it is taking now are launched, so they are drained or handed back below
     if (this.active.size === 0) return;
     const { clock } = this.opts;
     let timer: TimerHandle | undefined;
@@ -91,7 +92,7 @@ export class TenantDispatcher {
   private async cycle(): Promise<number> {
     const { store, clock, leaseMs, owner, recheckMs } = this.opts;
     const name = this.tenant.name;
-    for (;;) {
+    while (this.running) {
       const now = clock.now();
       const wanted = Math.min(this.tenant.concurrency - this.active.size, CLAIM_BATCH);
       if (wanted <= 0) break;
