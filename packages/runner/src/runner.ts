@@ -15,6 +15,7 @@ export interface RunnerOptions {
   engine: SyncEngineLike;
   /** Default: real time. */
   clock?: Clock;
+  /** Lifecycle lines, and the runner's own errors when `hooks.onError` is not given. Sync outcomes are reported through hooks. */
   logger?: RunnerLogger;
   retry?: Partial<RetryPolicy>;
   hooks?: RunnerHooks;
@@ -66,7 +67,7 @@ export class Runner {
     this.logger = options.logger ?? silentLogger;
     this.tenants = new Map(options.tenants.map((t) => [t.name, t]));
     this.eventRetentionMs = options.eventRetentionMs ?? 7 * 24 * 3_600_000;
-    this.hooks = this.withLogging(options.hooks ?? {});
+    this.hooks = this.withErrorLogging(options.hooks ?? {});
     const retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     for (const tenant of options.tenants) {
@@ -117,12 +118,15 @@ export class Runner {
     this.started = true;
     for (const d of this.dispatchers.values()) d.start();
     this.schedulePrune();
+    this.logger.info({ tenants: [...this.tenants.keys()] }, 'runner started');
   }
 
   /** Stops claiming; attempts in flight get drainMs to finish, the rest are handed back (due again at once). */
   async stop(opts: { drainMs?: number } = {}): Promise<void> {
     this.started = false;
     this.pruneTimer?.cancel();
+    const inFlight = [...this.dispatchers.values()].reduce((n, d) => n + d.inFlight, 0);
+    this.logger.info({ inFlight, drainMs: opts.drainMs ?? 10_000 }, 'runner stopping');
     await Promise.all([...this.dispatchers.values()].map((d) => d.stop(opts.drainMs ?? 10_000)));
   }
 
@@ -199,17 +203,9 @@ export class Runner {
     }
   }
 
-  /** Logs what the runner reports (at debug/info/warn/error), then passes it on to the caller's hooks. */
-  private withLogging(hooks: RunnerHooks): RunnerHooks {
-    const log = this.logger;
-    return {
-      onAccepted: (e) => hooks.onAccepted?.(e),
-      onRejected: (e) => hooks.onRejected?.(e),
-      onRetry: (e) => { log.warn({ tenant: e.tenant, contactId: e.contactId, delayMs: e.delayMs, error: e.error }, 'sync failed; retrying'); hooks.onRetry?.(e); },
-      onDeadLetter: (e) => { log.error({ tenant: e.tenant, contactId: e.contactId, cause: e.cause, error: e.error }, 'sync dead-lettered'); hooks.onDeadLetter?.(e); },
-      onRateLimited: (e) => { log.warn(e, 'CRM rate limit: pausing tenant'); hooks.onRateLimited?.(e); },
-      onSync: (e) => { if (e.outcome !== 'failed') log.debug({ tenant: e.tenant, contactId: e.contactId, outcome: e.outcome, leadId: e.leadId, durationMs: e.durationMs }, 'synced'); hooks.onSync?.(e); },
-      onError: (e) => { log.error({ tenant: e.tenant, contactId: e.contactId, during: e.during, err: e.error }, 'runner error'); hooks.onError?.(e); },
-    };
+  /** Outcomes go to the caller's hooks (which log them as they see fit); the runner's own errors are logged when no hook takes them. */
+  private withErrorLogging(hooks: RunnerHooks): RunnerHooks {
+    if (hooks.onError) return hooks;
+    return { ...hooks, onError: (e) => this.logger.error({ tenant: e.tenant, contactId: e.contactId, during: e.during, err: e.error }, 'runner error') };
   }
 }
