@@ -1,10 +1,42 @@
+import vm from 'node:vm';
 import jsonata from 'jsonata';
 import Handlebars from 'handlebars';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import { MappingError, type ErrorContext } from '../errors';
 
 /** Guardrails for customer-written expressions: a runaway or deeply recursive expression is stopped, not waited on. */
-export const EXPRESSION_LIMITS = { timeoutMs: 250, maxDepth: 300 };
+export const EXPRESSION_LIMITS = { timeoutMs: 250, maxDepth: 300, regexTimeoutMs: 100 };
+
+const regexRealm = vm.createContext({});
+const regexExec = new vm.Script('re.exec(s)');
+
+/**
+ * JSONata's regex engine with a time cap on each match. One catastrophic match (`/^(a+)+$/` on a contact's 30-letter
+ * name) runs in a single evaluation step, where JSONata's own time cap never looks, and would block the process for
+ * minutes; V8 can only interrupt it from a watchdog, which node:vm's timeout provides.
+ */
+class TimeLimitedRegExp {
+  lastIndex = 0;
+  private readonly re: RegExp;
+
+  constructor(literal: RegExp) {
+    this.re = new RegExp(literal.source, literal.flags);
+  }
+
+  exec(text: string): RegExpExecArray | null {
+    this.re.lastIndex = this.lastIndex;
+    Object.assign(regexRealm, { re: this.re, s: text });
+    try {
+      return regexExec.runInContext(regexRealm, { timeout: EXPRESSION_LIMITS.regexTimeoutMs }) as RegExpExecArray | null;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') throw { code: 'REGEX_TIMEOUT', message: `the regular expression /${this.re.source}/ ran longer than ${EXPRESSION_LIMITS.regexTimeoutMs} ms` };
+      throw err;
+    } finally {
+      this.lastIndex = this.re.lastIndex;
+      Object.assign(regexRealm, { re: undefined, s: undefined });
+    }
+  }
+}
 
 function phoneParts(phone: unknown) {
   return typeof phone === 'string' ? parsePhoneNumberFromString(phone) : undefined;
@@ -38,15 +70,15 @@ export interface CompiledExpression {
 interface JsonataError { code?: string; position?: number; token?: string; message?: string }
 
 /**
- * Whether an expression can run away: only a function it defines (loops, recursion), a range (`[1..1e7]`) or `$eval`
- * can make JSONata's work outgrow the expression and its input. The guardrails are checked at every evaluation step,
+ * Whether an expression can run away: only a function it defines (loops, recursion), a range (`[1..1e7]`), `$eval`
+ * or a regular expression (backtracking) can make JSONata's work outgrow the expression and its input. The guardrails are checked at every evaluation step,
  * which costs about a tenth of a payload's evaluation, so expressions without any of these go without them.
  */
 function canRunAway(node: unknown): boolean {
   if (node === null || typeof node !== 'object') return false;
   if (Array.isArray(node)) return node.some(canRunAway);
   const n = node as { type?: string; value?: unknown };
-  if (n.type === 'lambda' || n.type === 'partial' || (n.type === 'binary' && n.value === '..') || (n.type === 'variable' && n.value === 'eval')) return true;
+  if (n.type === 'lambda' || n.type === 'partial' || n.type === 'regex' || (n.type === 'binary' && n.value === '..') || (n.type === 'variable' && n.value === 'eval')) return true;
   return Object.values(n).some(canRunAway);
 }
 
@@ -55,7 +87,7 @@ export function compileExpression(source: string, field: string, file?: string):
   try {
     expr = jsonata(source);
     if (canRunAway(expr.ast())) {
-      expr = jsonata(source, { timeout: EXPRESSION_LIMITS.timeoutMs, stack: EXPRESSION_LIMITS.maxDepth } as jsonata.JsonataOptions);
+      expr = jsonata(source, { timeout: EXPRESSION_LIMITS.timeoutMs, stack: EXPRESSION_LIMITS.maxDepth, RegexEngine: TimeLimitedRegExp } as unknown as jsonata.JsonataOptions);
     }
   } catch (err) {
     const e = err as JsonataError;
