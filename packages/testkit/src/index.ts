@@ -5,3 +5,4 @@ export * from './suites';
 export * from './emulators';
 // Generated contact-event streams (bursts, redeliveries, out-of-order, bad events) and the check of the CRM's leads.
 export * from './stream';
+export { prng } from './prng';
