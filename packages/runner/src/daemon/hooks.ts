@@ -1,12 +1,36 @@
 import type { RunnerHooks } from '../api';
+import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
 
-/** Feeds the runner's reports into the metrics. (The runner logs them itself, with tenant and contact.) */
-export function metricsHooks(metrics: Metrics): RunnerHooks {
+/**
+ * Turns what the runner reports into metrics and log lines. Each line comes from a child logger carrying the tenant
+ * and contact (and the failing step), so it explains itself; errors arrive classified and with secrets masked.
+ */
+export function daemonHooks(metrics: Metrics, logger: Logger): RunnerHooks {
+  const forContact = (tenant: string, contactId: string) => logger.child({ tenant, contactId });
   return {
     onAccepted: ({ tenant, accepted, ignored }) => metrics.eventsAccepted(tenant, accepted, ignored),
-    onSync: (e) => metrics.syncFinished(e.tenant, e),
-    onRetry: ({ tenant }) => metrics.retryScheduled(tenant),
-    onDeadLetter: ({ tenant }) => metrics.deadLettered(tenant),
+    onSync: (e) => {
+      metrics.syncFinished(e.tenant, e);
+      // Failures are logged by onRetry / onDeadLetter, which know what happens next.
+      if (e.outcome === 'failed') return;
+      const log = forContact(e.tenant, e.contactId);
+      const line = { outcome: e.outcome, leadId: e.leadId, calls: e.calls.map((c) => `${c.step} ${c.status ?? '-'}`), ms: Math.round(e.durationMs) };
+      if (e.outcome === 'unchanged') log.debug(line, 'unchanged: no call');
+      else log.info(line, 'synced');
+    },
+    onRetry: ({ tenant, contactId, delayMs, error }) => {
+      metrics.retryScheduled(tenant);
+      forContact(tenant, contactId).warn({ step: error.step, error, retryInMs: delayMs }, 'sync failed; retrying');
+    },
+    onDeadLetter: ({ tenant, contactId, cause, error }) => {
+      metrics.deadLettered(tenant);
+      forContact(tenant, contactId).error({ step: error.step, cause, error }, 'sync dead-lettered');
+    },
+    onRateLimited: ({ tenant, pauseMs }) => logger.child({ tenant }).warn({ pauseMs }, 'CRM rate limit: tenant paused'),
+    onError: ({ error, tenant, contactId, during }) => {
+      const e = error as { message?: string; code?: string };
+      logger.child({ tenant, contactId }).error({ during, err: { code: e?.code, message: e?.message ?? String(error) } }, 'runner error');
+    },
   };
 }

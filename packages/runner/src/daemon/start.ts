@@ -7,7 +7,7 @@ import { createApiServer } from '../http/server';
 import { createLogger, type Logger } from '../log';
 import { Metrics } from '../metrics';
 import { Runner } from '../runner';
-import { metricsHooks } from './hooks';
+import { daemonHooks } from './hooks';
 import { openStore } from './store';
 
 export interface Daemon {
@@ -44,13 +44,14 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
   const engine = new SyncEngine({ http: new GotHttpClient({ allowHosts: config.allowHosts }) });
   // The contacts gauge reads the runner's counts at scrape time, so it is never stale.
   const metrics: Metrics = new Metrics(() => runner.status());
-  const runner: Runner = new Runner({ store, engine, tenants, retry: config.retry, leaseMs: config.leaseMs, rateLimits, hooks: metricsHooks(metrics), logger });
+  const runner: Runner = new Runner({ store, engine, tenants, retry: config.retry, leaseMs: config.leaseMs, rateLimits, hooks: daemonHooks(metrics, logger), logger });
   let draining = false;
   const server = createApiServer({
     backend: runner,
     tenants: tenants.map((t) => t.name),
     ingestToken: config.ingestToken,
     maxBodyBytes: config.maxBodyBytes,
+    clientRequestsPerSecond: config.clientRequestsPerSecond,
     metrics,
     logger,
     isReady: () => !draining,
