@@ -5,6 +5,9 @@ export { systemClock, ManualClock, type Clock, type TimerHandle } from './clock'
 export { DEFAULT_RETRY_POLICY, decideRetry, type RetryDecision } from './retry';
 export { debounceDueAt, type DebounceWindow } from './debounce/window';
 export { SqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store';
+export { RedisStore, type RedisStoreOptions } from './store/redis/redis-store';
+export { RedisUnsuitableError, type RedisPersistence } from './store/redis/connect';
+export { localRateLimits, type RateLimitFactory, type TenantRateLimit } from './dispatch/rate-limit';
 export { GroupCommit } from './store/group-commit';
 export { HISTORY_LENGTH, type Store, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput } from './store/types';
 export type { SyncEngineLike } from './dispatch/attempt';
@@ -15,7 +18,7 @@ export { prepareTenants } from './config/tenants';
 export { parseDuration, formatDuration } from './config/duration';
 export { parseStoreUrl, describeStore, type StoreLocation } from './config/store-url';
 export { startDaemon, type Daemon, type DaemonOptions } from './daemon/start';
-export { openStore } from './daemon/store';
+export { openStore, type OpenedStore } from './daemon/store';
 export { createApiServer, type ApiServerOptions } from './http/server';
 export type { ApiBackend } from './http/backend';
 export { DaemonClient, DaemonRequestError, DEFAULT_DAEMON_URL } from './http/client';
