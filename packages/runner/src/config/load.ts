@@ -18,6 +18,7 @@ export interface ConfigFile {
   store?: string;
   ingestToken?: string;
   maxBodyBytes?: number;
+  clientRequestsPerSecond?: number;
   drain?: string;
   lease?: string;
   logLevel?: LogLevel;
@@ -149,6 +150,7 @@ export function resolveConfig(input: unknown, source: Source, env: NodeJS.Proces
     store,
     ingestToken,
     maxBodyBytes: raw.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
+    clientRequestsPerSecond: raw.clientRequestsPerSecond ?? DEFAULTS.clientRequestsPerSecond,
     drainMs: duration(raw.drain ?? DEFAULTS.drain, 'drain'),
     leaseMs: duration(raw.lease ?? DEFAULTS.lease, 'lease'),
     logLevel: raw.logLevel ?? DEFAULTS.logLevel,

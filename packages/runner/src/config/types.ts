@@ -26,6 +26,8 @@ export interface DaemonConfig {
   /** The resolved token (never logged). Absent: the ingest API is open (bind it to localhost). */
   ingestToken?: string;
   maxBodyBytes: number;
+  /** API requests a second per client address (429 beyond); 0: no limit. */
+  clientRequestsPerSecond: number;
   drainMs: number;
   /** How long a claimed contact is held; after a crash its contacts resume once this lapses. */
   leaseMs: number;
@@ -46,6 +48,7 @@ export const DEFAULTS = {
   maxWait: '1h',
   concurrency: 4,
   maxBodyBytes: 5 * 1024 * 1024,
+  clientRequestsPerSecond: 200,
   drain: '10s',
   lease: '2m',
   logLevel: 'info' as LogLevel,

@@ -51,6 +51,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     tenants: tenants.map((t) => t.name),
     ingestToken: config.ingestToken,
     maxBodyBytes: config.maxBodyBytes,
+    clientRequestsPerSecond: config.clientRequestsPerSecond,
     metrics,
     logger,
     isReady: () => !draining,

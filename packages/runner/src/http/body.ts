@@ -30,6 +30,17 @@ function tooLarge(limit: number): HttpError {
   return new HttpError(413, 'ERR_BODY_TOO_LARGE', `the body is larger than ${limit} bytes; send the events in smaller batches`);
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The body as text. Invalid UTF-8 is refused rather than turned into U+FFFD: a mangled name must not reach a CRM. */
+function decodeUtf8(body: Buffer): string {
+  try {
+    return utf8.decode(body);
+  } catch {
+    throw new HttpError(400, 'ERR_BAD_ENCODING', 'the body is not valid UTF-8');
+  }
+}
+
 function isNdjson(contentType: string | undefined): boolean {
   return /^application\/(x-ndjson|jsonl|x-jsonlines)\b/i.test(contentType ?? '');
 }
@@ -43,7 +54,7 @@ function syntaxMessage(err: unknown): string {
  * skipped). Unparseable input is refused whole (400), naming the NDJSON line, so a client never half-sends a batch.
  */
 export function parseEventBody(body: Buffer, contentType: string | undefined): unknown[] {
-  const text = body.toString('utf8');
+  const text = decodeUtf8(body);
   if (isNdjson(contentType)) {
     const events: unknown[] = [];
     text.split('\n').forEach((line, i) => {
@@ -74,8 +85,9 @@ export function parseEventBody(body: Buffer, contentType: string | undefined): u
 export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const body = await readBody(req, limit);
   if (body.length === 0) return {};
+  const text = decodeUtf8(body);
   try {
-    return JSON.parse(body.toString('utf8'));
+    return JSON.parse(text);
   } catch (err) {
     throw new HttpError(400, 'ERR_BAD_JSON', `the body is not JSON: ${syntaxMessage(err)}`);
   }

@@ -2,6 +2,7 @@ import { SyncError } from '@crm-sync/core';
 import type { ContactStatus, DeadLetter, IngestResult, StatusCounts } from '../api';
 
 export const DEFAULT_DAEMON_URL = 'http://127.0.0.1:8080';
+const RATE_LIMIT_ATTEMPTS = 5;
 
 /** The daemon could not be reached, or answered with an error. `status` 0: no answer at all. */
 export class DaemonRequestError extends SyncError {
@@ -64,19 +65,26 @@ export class DaemonClient {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.token) headers.authorization = `Bearer ${this.token}`;
+    const text = body === undefined ? undefined : JSON.stringify(body);
     let res: Response;
-    try {
-      res = await fetch(this.base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new DaemonRequestError('ERR_DAEMON_UNREACHABLE', `cannot reach the daemon at ${this.base} (${cause?.code ?? cause?.message ?? (err as Error).message}); is \`crm-sync run\` running there?`, 0);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        res = await fetch(this.base + path, { method, headers, body: text });
+      } catch (err) {
+        const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+        throw new DaemonRequestError('ERR_DAEMON_UNREACHABLE', `cannot reach the daemon at ${this.base} (${cause?.code ?? cause?.message ?? (err as Error).message}); is \`crm-sync run\` running there?`, 0);
+      }
+      // The daemon limits requests per client (429 with Retry-After): wait as asked, a few times, before giving up.
+      if (res.status !== 429 || attempt >= RATE_LIMIT_ATTEMPTS) break;
+      await res.arrayBuffer();
+      await new Promise((r) => setTimeout(r, Math.min(Number(res.headers.get('retry-after')) || 1, 10) * 1000));
     }
-    const text = await res.text();
+    const answer = await res.text();
     let parsed: unknown;
     try {
-      parsed = text ? JSON.parse(text) : undefined;
+      parsed = answer ? JSON.parse(answer) : undefined;
     } catch {
-      parsed = text;
+      parsed = answer;
     }
     if (res.ok || acceptError?.(res.status, parsed)) return parsed as T;
     const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;

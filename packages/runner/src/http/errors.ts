@@ -2,7 +2,7 @@ import type { FieldError } from '@crm-sync/core';
 
 /** An answer other than success, with a stable code. Its message is shown to the client: never a stack or a secret. */
 export class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly errors?: FieldError[]) {
+  constructor(readonly status: number, readonly code: string, message: string, readonly errors?: FieldError[], readonly headers?: Record<string, string>) {
     super(message);
     this.name = 'HttpError';
   }

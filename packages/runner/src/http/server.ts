@@ -6,6 +6,7 @@ import type { ApiBackend } from './backend';
 import { parseEventBody, readBody, readJson } from './body';
 import { HttpError } from './errors';
 import { ingestEvents } from './ingest';
+import { ClientRateLimiter } from './rate-limit';
 
 export interface ApiServerOptions {
   backend: ApiBackend;
@@ -14,6 +15,8 @@ export interface ApiServerOptions {
   /** When set, every /v1 request needs `Authorization: Bearer <token>`. */
   ingestToken?: string;
   maxBodyBytes: number;
+  /** /v1 requests a second per client address (bursts of as many); 0 or absent: no limit. Over it: 429 with Retry-After. */
+  clientRequestsPerSecond?: number;
   metrics: Metrics;
   logger: Logger;
   /** /readyz: the store is open and the daemon is not draining. Ingest is refused (503) while not ready. */
@@ -24,6 +27,7 @@ interface Reply {
   status: number;
   body: unknown;
   contentType?: string;
+  headers?: Record<string, string>;
 }
 
 type Handler = (req: IncomingMessage, params: string[], url: URL) => Promise<Reply>;
@@ -41,6 +45,7 @@ const json = (status: number, body: unknown): Reply => ({ status, body });
 /** The daemon's HTTP API (docs/openapi.yaml). */
 export function createApiServer(opts: ApiServerOptions): http.Server {
   const { backend, metrics, logger } = opts;
+  const limiter = opts.clientRequestsPerSecond ? new ClientRateLimiter(opts.clientRequestsPerSecond) : undefined;
   const knownTenant = (name: string): string => {
     if (!opts.tenants.includes(name)) throw new HttpError(404, 'ERR_UNKNOWN_TENANT', `unknown tenant ${JSON.stringify(name)}`);
     return name;
@@ -103,6 +108,12 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
     if (matching.length === 0) throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${url.pathname}`);
     const hit = matching.find((x) => x.r.method === req.method);
     if (!hit) throw new HttpError(405, 'ERR_METHOD_NOT_ALLOWED', `${url.pathname} accepts ${[...new Set(matching.map((x) => x.r.method))].join(', ')}`);
+    // Counted before the token is checked, so guessing tokens is limited too. Probes and metrics are not limited.
+    const waitMs = hit.r.authenticated ? limiter?.take(req.socket.remoteAddress ?? 'unknown') ?? 0 : 0;
+    if (waitMs > 0) {
+      throw new HttpError(429, 'ERR_RATE_LIMITED', `more than ${opts.clientRequestsPerSecond} requests a second from this address; retry after ${Math.ceil(waitMs / 1000)} s`,
+        undefined, { 'retry-after': String(Math.ceil(waitMs / 1000)) });
+    }
     if (hit.r.authenticated && opts.ingestToken !== undefined && !bearerMatches(req.headers.authorization, opts.ingestToken)) {
       throw new HttpError(401, 'ERR_UNAUTHORIZED', 'missing or wrong Authorization: Bearer <ingest token>');
     }
@@ -120,7 +131,7 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
     dispatch(req).then(
       (reply) => send(res, reply),
       (err: unknown) => {
-        if (err instanceof HttpError) return send(res, json(err.status, err.toJSON()));
+        if (err instanceof HttpError) return send(res, { ...json(err.status, err.toJSON()), headers: err.headers });
         logger.error({ err: { message: (err as Error)?.message, code: (err as { code?: string })?.code }, method: req.method, path: req.url }, 'request failed');
         send(res, json(500, { error: { code: 'ERR_INTERNAL', message: 'internal error; see the daemon log' } }));
       },
@@ -146,6 +157,7 @@ function send(res: ServerResponse, reply: Reply): void {
     'content-type': reply.contentType ?? 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
+    ...reply.headers,
   });
   res.end(text);
 }
