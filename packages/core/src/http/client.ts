@@ -46,6 +46,9 @@ export interface NetworkPolicy {
   resolveHost?: (hostname: string, family?: number) => Promise<dns.LookupAddress[]>;
 }
 
+/** Node's codes for a certificate that failed verification (self-signed, expired, wrong name, unknown issuer). */
+const TLS_FAILURE = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS/;
+
 function hasHeader(headers: Record<string, string>, name: string): boolean {
   return Object.keys(headers).some((k) => k.toLowerCase() === name);
 }
@@ -109,6 +112,8 @@ export class GotHttpClient implements HttpClient {
       body: req.body,
       allowGetBody: true,
       agent: this.agent,
+      // Explicit, so NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment cannot turn verification off.
+      https: { rejectUnauthorized: true },
       timeout: { request: req.timeoutMs },
       retry: { limit: 0 },
       throwHttpErrors: false,
@@ -146,6 +151,9 @@ export class GotHttpClient implements HttpClient {
         throw new NetworkPolicyError(e.message);
       }
       if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') throw new RetryableError('ERR_TIMEOUT', `no answer within ${req.timeoutMs} ms`, { cause: err });
+      if (TLS_FAILURE.test(e.code ?? '')) {
+        throw new RetryableError('ERR_TLS', `the TLS certificate of ${url.host} was not accepted: ${e.message} (${e.code}); certificates are always verified`, { cause: err });
+      }
       throw new RetryableError('ERR_NETWORK', `network error: ${e.code ?? e.message}`, { cause: err });
     }
   }
