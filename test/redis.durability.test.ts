@@ -6,8 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { DaemonClient, DaemonRequestError } from '@crm-sync/runner';
+import { DaemonClient, DaemonRequestError, RedisStore } from '@crm-sync/runner';
 import { checkLeads, planStream, sliceStream, startReferenceCrm, type ReferenceCrm } from '@crm-sync/testkit';
 import { CRM_KEY, event, spawnDaemon, writeConfig, type ChildDaemon } from './daemon.support';
 import { describeWithRedis, RedisServer, sleep, startRunners, type Runners } from './redis.support';
@@ -47,7 +46,7 @@ describeWithRedis('Runners on Redis lose nothing', () => {
     };
     const [victim, survivor] = [await start(), await start()];
     const clients = [new DaemonClient(victim.url), new DaemonClient(survivor.url)];
-    const inspect = new Redis(redis.url());
+    const { redis: inspect } = await RedisStore.open(redis.url());
     /** The victim holds a lease (its pid is in the lease token) on a contact whose create is waiting for its answer. */
     const victimMidCreate = async () => {
       if (!crm.requests().some((r) => r.route === 'create' && r.status === 0)) return false;
