@@ -6,7 +6,7 @@ import { DaemonClient } from '@crm-sync/runner';
 import type { ReferenceCrm } from '@crm-sync/testkit';
 import { CRM_KEY, SEED_MAPPING, spawnDaemon, TENANT, type ChildDaemon } from './daemon.support';
 
-export { RedisServer, describeWithRedis } from '../packages/runner/src/__tests__/redis-server';
+export { RedisServer, describeWithRedis } from '@crm-sync/testkit';
 
 export interface Runners {
   all: ChildDaemon[];

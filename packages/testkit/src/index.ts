@@ -6,3 +6,5 @@ export * from './emulators';
 // Generated contact-event streams (bursts, redeliveries, out-of-order, bad events) and the check of the CRM's leads.
 export * from './stream';
 export { prng } from './prng';
+// A real redis-server on a free port for the scale-out tests and benchmarks.
+export { RedisServer, redisServerAvailable, describeWithRedis, type RedisServerOptions } from './redis-server';

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { redisWhere } from '../store/redis/connect';
 import { RedisStore } from '../store/redis/redis-store';
-import { RedisServer, describeWithRedis } from './redis-server';
+import { describeWithRedis, RedisServer } from '@crm-sync/testkit';
 import { contact, describeStore } from './store-suite';
 
 const T0 = Date.parse('2024-05-06T09:00:00.000Z');

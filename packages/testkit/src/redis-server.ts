@@ -1,5 +1,5 @@
 /**
- * A real redis-server for tests: its own temp dir and free loopback port, AOF on (`appendfsync everysec` unless a
+ * A real redis-server for tests and benchmarks: its own temp dir and free loopback port, AOF on (`appendfsync everysec` unless a
  * test asks for `always`), started before and stopped after. Kill and restart it on the same dir to test what AOF
  * keeps. Without redis-server the Redis tests skip with a message, except under CI=true, where they fail.
  */
