@@ -59,8 +59,9 @@ export const COUNTER_NAMES = ['pending', 'in-flight', 'retrying', 'dead', 'synce
 export type CounterName = (typeof COUNTER_NAMES)[number];
 
 /**
- * WAL with synchronous=FULL: every commit fsyncs the WAL, so "accepted" means on disk even after a power cut
- * (NORMAL would only survive a process crash). Group commit keeps that affordable.
+ * WAL with synchronous=FULL: a commit fsyncs the WAL, so "accepted" means on disk even after a power cut
+ * (NORMAL would only survive a process crash). Group commit keeps that affordable. Leases and attempt outcomes,
+ * which a power cut may cost only a repeated attempt, are committed with NORMAL (SqliteStore.withoutFsync).
  */
 export function openSchema(db: Database.Database): void {
   db.pragma('journal_mode = WAL');

@@ -37,6 +37,9 @@ interface ContactRow {
 
 type Status = 'pending' | 'in-flight' | 'retrying' | 'dead' | 'synced';
 
+/** A write that records an attempt's outcome (complete, fail), queued for the next group commit. */
+type SettleWrite = () => void;
+
 export interface SqliteStoreOptions {
   /** Rows per group-commit transaction at most. Default 5000. */
   maxBatch?: number;
@@ -69,6 +72,7 @@ export class SqliteStore implements Store {
   readonly db: Database.Database;
   private readonly stmts;
   private readonly acceptBatcher: GroupCommit<{ item: AcceptItem; now: number }, AcceptOutcome>;
+  private readonly settleBatcher: GroupCommit<SettleWrite, { error: unknown } | undefined>;
   private leaseSeq = 0;
   private readonly leasePrefix = randomUUID().slice(0, 8);
 
@@ -107,6 +111,7 @@ export class SqliteStore implements Store {
       pruneEvents: db.prepare('DELETE FROM seen_events WHERE accepted_at < ?'),
     };
     this.acceptBatcher = new GroupCommit((batch) => this.acceptBatch(batch), opts.maxBatch);
+    this.settleBatcher = new GroupCommit((writes) => this.settleBatch(writes), opts.maxBatch);
   }
 
   accept(items: readonly AcceptItem[], now: number): Promise<AcceptOutcome[]> {
@@ -158,7 +163,7 @@ export class SqliteStore implements Store {
 
   async claimDue(tenant: string, opts: ClaimOptions): Promise<Claim[]> {
     if (opts.limit <= 0) return [];
-    return this.db.transaction(() => {
+    return this.withoutFsync(() => this.db.transaction(() => {
       const deltas = new CounterDeltas();
       const claims = this.stmts.due.all(tenant, opts.now, opts.limit).map((row) => {
         const token = `${opts.owner}:${this.leasePrefix}:${++this.leaseSeq}`;
@@ -168,15 +173,16 @@ export class SqliteStore implements Store {
       });
       this.applyCounters(deltas);
       return claims;
-    }).immediate();
+    }).immediate());
   }
 
+  /** Committed with an fsync of its own, always: it is what keeps a lost create answer from becoming a second lead. */
   async markCreateIntent(claim: Claim, now: number): Promise<void> {
     this.stmts.intent.run(now, claim.tenant, claim.contactId);
   }
 
-  async complete(claim: Claim, input: CompleteInput, now: number): Promise<void> {
-    this.db.transaction(() => {
+  complete(claim: Claim, input: CompleteInput, now: number): Promise<void> {
+    return this.settleInGroup(() => {
       const row = this.stmts.get.get(claim.tenant, claim.contactId);
       if (!row) return;
       const deltas = new CounterDeltas();
@@ -200,11 +206,11 @@ export class SqliteStore implements Store {
       }
       this.recordAttempt(row, input.attempt);
       this.applyCounters(deltas);
-    }).immediate();
+    });
   }
 
-  async fail(claim: Claim, input: FailInput, now: number): Promise<void> {
-    this.db.transaction(() => {
+  fail(claim: Claim, input: FailInput, now: number): Promise<void> {
+    return this.settleInGroup(() => {
       const row = this.stmts.get.get(claim.tenant, claim.contactId);
       if (!row) return;
       const deltas = new CounterDeltas();
@@ -222,7 +228,7 @@ export class SqliteStore implements Store {
       }
       this.recordAttempt(row, input.attempt);
       this.applyCounters(deltas);
-    }).immediate();
+    });
   }
 
   async release(claim: Claim, now: number): Promise<void> {
@@ -284,7 +290,45 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     this.acceptBatcher.flush();
+    this.settleBatcher.flush();
     if (this.db.open) this.db.close();
+  }
+
+  /**
+   * Attempts that finish together (the same event-loop turn) are recorded in one transaction, so one commit serves
+   * them all; each resolves once that transaction commits. Each write runs in its own savepoint: one that throws is
+   * rolled back and fails alone.
+   */
+  private async settleInGroup(write: SettleWrite): Promise<void> {
+    const [outcome] = await this.settleBatcher.submit([write]);
+    if (outcome) throw outcome.error;
+  }
+
+  private settleBatch(writes: SettleWrite[]): Array<{ error: unknown } | undefined> {
+    return this.withoutFsync(() => this.db.transaction(() => writes.map((write) => {
+      try {
+        this.db.transaction(write)();
+        return undefined;
+      } catch (error) {
+        return { error };
+      }
+    })).immediate());
+  }
+
+  /**
+   * Leases and attempt outcomes are committed without an fsync of their own (synchronous=NORMAL for that
+   * transaction). In WAL mode they still survive a process crash, and the next fsync'd commit (an accept, a create
+   * intent) makes them durable too, since the WAL is written in order. A power cut can lose only the last few, and
+   * losing one costs a repeated attempt, never a change or a lead: the contact's state was fsync'd when it was
+   * accepted, and a create's intent is fsync'd before the create is sent, so a repeated attempt fetches first.
+   */
+  private withoutFsync<T>(transaction: () => T): T {
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return transaction();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
   }
 
   private settle(row: ContactRow, next: Pick<ContactRow, 'status' | 'due_at' | 'failures' | 'failing_since' | 'last_error' | 'dead_at' | 'dead_cause'>, deltas: CounterDeltas): void {
