@@ -5,9 +5,14 @@
 import { join } from 'node:path';
 import type { Benchmark } from './figure';
 import { mappingPipeline } from './benchmarks/mapping-pipeline';
+import { ingest } from './benchmarks/ingest';
+import { endToEnd } from './benchmarks/end-to-end';
+import { pendingRss } from './benchmarks/pending-rss';
+import { callsPerContact } from './benchmarks/calls-per-contact';
+import { rateLimit } from './benchmarks/rate-limit';
 import { toMarkdown, writeBetweenMarkers, type BenchResult } from './report';
 
-const BENCHMARKS: Benchmark[] = [mappingPipeline];
+const BENCHMARKS: Benchmark[] = [mappingPipeline, ingest, endToEnd, pendingRss, callsPerContact, rateLimit];
 const COMMAND = 'pnpm bench';
 
 async function main(): Promise<void> {
