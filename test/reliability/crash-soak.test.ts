@@ -8,9 +8,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { countKinds, planStream, prng, sliceStream, startReferenceCrm, type ReferenceCrm } from '@crm-sync/testkit';
+import { countKinds, planStream, prng, startReferenceCrm, type ReferenceCrm } from '@crm-sync/testkit';
 import { CRM_KEY, SEED_MAPPING } from '../daemon.support';
-import { AtLeastOnceSender, crmFigures, LONG, recordedAttempts, reportFigures, RestartableDaemon, sleep, writeSoakConfig } from './soak-support';
+import { AtLeastOnceSender, crmFigures, LONG, recordedAttempts, reportFigures, RestartableDaemon, sendStream, sleep, writeSoakConfig } from './soak-support';
 
 const MODE = LONG
   ? { contacts: 10_000, spanMs: 240_000, kills: 100, timeoutMs: 30 * 60_000 }
@@ -57,13 +57,7 @@ test(`crash soak: ${MODE.kills} × kill -9 during ${MODE.contacts} contacts' str
   const sender = new AtLeastOnceSender(() => live.client);
 
   const t0 = Date.now();
-  const stream = (async () => {
-    for (const [i, slice] of sliceStream(plan, SLICE_MS).entries()) {
-      await sleep(t0 + i * SLICE_MS - Date.now());
-      sender.enqueue(slice.map((p) => p.event));
-      await sender.flush();
-    }
-  })();
+  const stream = sendStream(plan, sender, { sliceMs: SLICE_MS });
   const chaos = (async () => {
     for (const at of killSchedule(MODE.kills, MODE.spanMs, SEED)) {
       await sleep(t0 + at - Date.now());

@@ -12,9 +12,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
-import { countKinds, planStream, sliceStream, startReferenceCrm, type Fault, type ReferenceCrm, type ReferenceCrmOptions } from '@crm-sync/testkit';
+import { countKinds, planStream, startReferenceCrm, type Fault, type ReferenceCrm, type ReferenceCrmOptions } from '@crm-sync/testkit';
 import { CRM_KEY, SEED_MAPPING } from '../daemon.support';
-import { AtLeastOnceSender, crmFigures, LONG, recordedAttempts, reportFigures, RestartableDaemon, sleep, writeSoakConfig } from './soak-support';
+import { AtLeastOnceSender, crmFigures, LONG, recordedAttempts, reportFigures, RestartableDaemon, sendStream, writeSoakConfig } from './soak-support';
 
 const MODE = LONG
   ? { contacts: 5_000, spanMs: 120_000, timeoutMs: 30 * 60_000 }
@@ -76,11 +76,7 @@ test(`CRM fault soak: ${MODE.contacts} contacts against 5xx, 429, slow answers, 
   const sender = new AtLeastOnceSender(() => daemon.client);
 
   const t0 = Date.now();
-  for (const [i, slice] of sliceStream(plan, SLICE_MS).entries()) {
-    await sleep(t0 + i * SLICE_MS - Date.now());
-    sender.enqueue(slice.map((p) => p.event));
-    await sender.flush();
-  }
+  await sendStream(plan, sender, { sliceMs: SLICE_MS });
   await sender.drain(10_000);
   const streamedMs = Date.now() - t0;
   const status = await daemon.client.waitUntilIdle({ timeoutMs: MODE.timeoutMs - (Date.now() - started) - 15_000 });

@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DaemonClient, DaemonRequestError, type IngestResult } from '@crm-sync/runner';
-import { checkLeads, type ContactState, type LeadCheck, type LoggedRequest, type ReferenceCrm } from '@crm-sync/testkit';
+import { checkLeads, sliceStream, type ContactState, type LeadCheck, type LoggedRequest, type PlannedEvent, type ReferenceCrm } from '@crm-sync/testkit';
 import { CRM_KEY, spawnDaemon, TENANT, type ChildDaemon } from '../daemon.support';
 
 /** `SOAK=long` (pnpm soak) runs the long mode; anything else the short CI mode. */
@@ -22,14 +22,16 @@ export interface SoakConfig {
   lease: string;
   retry: { base: string; max: string; budget: string };
   concurrency: number;
+  /** Default `<dir>/data`. */
+  dataDir?: string;
 }
 
-/** Writes `<dir>/crm-sync.yaml` for tenant `acme` with its data in `<dir>/data`. */
+/** Writes `<dir>/crm-sync.yaml` for tenant `acme`, with its data in `<dir>/data` unless `c.dataDir` says where. */
 export function writeSoakConfig(dir: string, c: SoakConfig): string {
   const file = join(dir, 'crm-sync.yaml');
   writeFileSync(file, [
     'listen: 127.0.0.1:0',
-    'dataDir: ./data',
+    `dataDir: ${JSON.stringify(c.dataDir ?? './data')}`,
     'allowHosts: [127.0.0.1]',
     'logLevel: info',
     `lease: ${c.lease}`,
@@ -48,6 +50,11 @@ export class RestartableDaemon {
 
   constructor(private readonly configFile: string) {}
 
+  /** The running process's id. */
+  get pid(): number | undefined {
+    return this.child?.proc.pid;
+  }
+
   get client(): DaemonClient {
     if (!this.child) throw new Error('the daemon is not running');
     return new DaemonClient(this.child.url);
@@ -62,6 +69,20 @@ export class RestartableDaemon {
     await this.kill();
     this.kills++;
     await this.start();
+  }
+
+  /** SIGTERM: resolves with how the process ended, or rejects if it is still running after `timeoutMs`. */
+  async terminate(timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    const child = this.child;
+    if (!child) throw new Error('the daemon is not running');
+    child.proc.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`the daemon did not exit within ${timeoutMs} ms of SIGTERM`)), timeoutMs); });
+    try {
+      return await Promise.race([child.exited, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async kill(): Promise<void> {
@@ -79,6 +100,8 @@ export class RestartableDaemon {
  */
 export class AtLeastOnceSender {
   readonly totals = { posts: 0, unanswered: 0, resentEvents: 0, accepted: 0, ignored: 0, rejected: 0 };
+  /** Answers: `202`, `400`, or the status and error code of a refusal (`503 ERR_STORE_UNAVAILABLE`; 0 = no answer). */
+  readonly answers: Record<string, number> = {};
   private readonly queue: Array<{ events: unknown[]; tries: number }> = [];
 
   constructor(private readonly client: () => DaemonClient) {}
@@ -102,17 +125,23 @@ export class AtLeastOnceSender {
       try {
         result = await this.client().ingest(batch.events);
       } catch (err) {
+        if (err instanceof DaemonRequestError) this.count(`${err.status} ${err.code}`);
         if (err instanceof DaemonRequestError && err.retryable) {
           this.totals.unanswered++;
           return;
         }
         throw err;
       }
+      this.count(result.accepted > 0 ? '202' : '400');
       this.queue.shift();
       this.totals.accepted += result.accepted;
       this.totals.ignored += result.ignored;
       this.totals.rejected += result.rejected.length;
     }
+  }
+
+  private count(answer: string): void {
+    this.answers[answer] = (this.answers[answer] ?? 0) + 1;
   }
 
   /** Flushes until the whole queue is acknowledged. */
@@ -124,6 +153,20 @@ export class AtLeastOnceSender {
       if (Date.now() > deadline) throw new Error(`${this.queue.length} batch(es) still unacknowledged after ${timeoutMs} ms`);
       await sleep(50);
     }
+  }
+}
+
+/**
+ * Posts the plan on its timeline, one batch per `sliceMs`, through the sender (unacknowledged batches go again first).
+ * `onSlice(i)` runs before slice i is sent: faults and repairs happen there, in step with the stream.
+ */
+export async function sendStream(plan: readonly PlannedEvent[], sender: AtLeastOnceSender, opts: { sliceMs: number; onSlice?: (i: number) => Promise<void> | void }): Promise<void> {
+  const t0 = Date.now();
+  for (const [i, slice] of sliceStream(plan, opts.sliceMs).entries()) {
+    await sleep(t0 + i * opts.sliceMs - Date.now());
+    await opts.onSlice?.(i);
+    sender.enqueue(slice.map((p) => p.event));
+    await sender.flush();
   }
 }
 
