@@ -22,7 +22,7 @@ export function mappingText(overrides: Record<string, unknown> = {}, secretEnv =
       create: { method: 'POST', url: '/crm/create' },
       update: { method: 'POST', url: '/crm/update/{{leadId}}' },
     },
-    responses: { notFound: 'status = 404 and body.status = "Not Found"' },
+    responses: { notFound: 'status = 404 and body.status = "Not Found"', failed: 'status >= 400 or $contains($string(body.status), "Failed")' },
     ...overrides,
   });
 }

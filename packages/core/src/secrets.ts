@@ -25,27 +25,39 @@ export const resolveSecretRef: SecretResolver = (ref) => {
 
 export const MASK = '***';
 
-// Spelling a secret four ways costs more than the masking itself, and every request masks the same few secrets.
-const spellingCache = new Map<string, string[]>();
+// Spelling a secret every way costs more than the masking itself, and every request masks the same few secrets.
+const spellingCache = new Map<string, Spellings>();
 const SPELLING_CACHE_MAX = 256;
 
-/** Every way a request may carry the secret: raw, percent-encoded, form-encoded, JSON-escaped. */
-function spellingsOf(secret: string): string[] {
-  let forms = spellingCache.get(secret);
-  if (!forms) {
-    forms = [...new Set([secret, encodeURIComponent(secret), new URLSearchParams({ s: secret }).toString().slice(2), JSON.stringify(secret).slice(1, -1)])];
-    if (spellingCache.size >= SPELLING_CACHE_MAX) spellingCache.clear();
-    spellingCache.set(secret, forms);
-  }
-  return forms;
+interface Spellings {
+  forms: string[];
+  /** The secret with any run of backslashes before its punctuation: JSON-escaped once, twice (an echo inside a JSON string), or in the \/ style. */
+  escaped: RegExp | undefined;
 }
 
-/** Replaces every spelling of each secret a request may carry (raw, percent-encoded, form-encoded) with ***. */
+/** Every way a request (or a CRM echoing it) may carry the secret: raw, percent-encoded, form-encoded, base64, escaped. */
+function spellingsOf(secret: string): Spellings {
+  let spellings = spellingCache.get(secret);
+  if (!spellings) {
+    const forms = [...new Set([secret, encodeURIComponent(secret), new URLSearchParams({ s: secret }).toString().slice(2), JSON.stringify(secret).slice(1, -1),
+      Buffer.from(secret).toString('base64'), Buffer.from(secret).toString('base64url')])];
+    const punctuated = /[^\p{L}\p{N}]/u.test(secret);
+    const pattern = [...secret].map((c) => (/[\p{L}\p{N}]/u.test(c) ? c : `\\\\*${c.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&')}`)).join('');
+    spellings = { forms, escaped: punctuated ? new RegExp(pattern, 'g') : undefined };
+    if (spellingCache.size >= SPELLING_CACHE_MAX) spellingCache.clear();
+    spellingCache.set(secret, spellings);
+  }
+  return spellings;
+}
+
+/** Replaces every spelling of each secret a request may carry (raw, percent-encoded, form-encoded, escaped) with ***. */
 export function maskSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const s of secrets) {
     if (!s) continue;
-    for (const form of spellingsOf(s)) if (out.includes(form)) out = out.split(form).join(MASK);
+    const { forms, escaped } = spellingsOf(s);
+    for (const form of forms) if (out.includes(form)) out = out.split(form).join(MASK);
+    if (escaped && out.includes('\\')) out = out.replace(escaped, MASK);
   }
   return out;
 }

@@ -260,15 +260,15 @@ class SyncRun {
     }
     if (id === undefined || id === null || id === '') return undefined;
     if (typeof id !== 'string' && typeof id !== 'number') {
-      throw new PermanentError('ERR_NO_LEAD_ID', `responses.leadId must give a string or number, got ${excerpt(id)}`, { context });
+      throw new PermanentError('ERR_NO_LEAD_ID', `responses.leadId must give a string or number, got ${this.maskedExcerpt(id)}`, { context });
     }
     return String(id);
   }
 
   private async throwIfFailed(res: ReaderInput, readers: CompiledEndpoint['readers'], context: ErrorContext): Promise<void> {
     if (!truthy(await readers.failed?.evaluate(res, context))) return;
-    const reason = excerpt(await readers.reason?.evaluate(res, context).catch(() => undefined)) ?? excerpt(res.body);
-    const ctx = { ...context, reason: reason && this.mask(reason) };
+    const reason = this.maskedExcerpt(await readers.reason?.evaluate(res, context).catch(() => undefined)) ?? this.maskedExcerpt(res.body);
+    const ctx = { ...context, reason };
     if (truthy(await readers.retryable?.evaluate(res, context))) {
       throw new RetryableError(res.status === 429 ? 'ERR_RATE_LIMITED' : 'ERR_CRM_UNAVAILABLE', `the CRM answered ${res.status}`,
         { context: ctx, retryAfterMs: retryAfterMs(res.headers['retry-after'], this.now()) });
@@ -279,6 +279,12 @@ class SyncRun {
 
   private mask(text: string): string {
     return this.secret ? maskSecrets(text, [this.secret]) : text;
+  }
+
+  /** The CRM's words cut to an excerpt, masked before the cut: a secret cut in half would escape the mask. */
+  private maskedExcerpt(v: unknown, max?: number): string | undefined {
+    if (v === undefined || v === null || v === '') return undefined;
+    return excerpt(this.mask(typeof v === 'string' ? v : JSON.stringify(v)), max);
   }
 
   /** Builds one request from an endpoint: URL template, query, headers, body, auth, encoding. */
@@ -341,7 +347,7 @@ class SyncRun {
     const record: CallRecord = { step, method: request.method, url: maskedUrl, status: http.status, durationMs: Math.round(http.durationMs * 10) / 10, at };
     this.calls.push(record);
     await this.readRateLimit(res, statusContext);
-    if (http.status >= 400) record.reason = this.mask(excerpt(await endpoint.readers.reason?.evaluate(res, statusContext).catch(() => undefined)) ?? excerpt(http.body, 200) ?? '');
+    if (http.status >= 400) record.reason = this.maskedExcerpt(await endpoint.readers.reason?.evaluate(res, statusContext).catch(() => undefined)) ?? this.maskedExcerpt(http.body, 200) ?? '';
     return { res, readers: endpoint.readers, context: statusContext };
   }
 
