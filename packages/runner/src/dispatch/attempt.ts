@@ -48,10 +48,10 @@ export async function runAttempt(claim: Claim, tenant: TenantSettings, deps: Att
     success = await syncOnce(claim, tenant, deps, at);
   } catch (err) {
     const details = failureDetails(err);
-    return recordFailure(claim, err, { calls: details?.calls ?? [], rateLimit: details?.rateLimit, at, started }, deps);
+    return recordFailure(claim, err, { calls: details?.calls ?? [], rateLimit: details?.rateLimit, at, started, concurrency: tenant.concurrency }, deps);
   }
   await store.complete(claim, success.input, clock.now());
-  return { record: success.input.attempt, durationMs: clock.now() - started, tenantPauseMs: exhaustedWindowMs(success.rateLimit) };
+  return { record: success.input.attempt, durationMs: clock.now() - started, tenantPauseMs: exhaustedWindowMs(success.rateLimit, tenant.concurrency * Math.max(1, success.input.attempt.calls.length)) };
 }
 
 /** The CRM side of an attempt: nothing is written to the store here except the create intent. */
@@ -74,7 +74,7 @@ async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps,
   return { input: { outcome: result.action, leadId: result.leadId, payloadHash: result.payloadHash, payload: result.payload, attempt }, rateLimit: result.rateLimit };
 }
 
-async function recordFailure(claim: Claim, err: unknown, ctx: { calls: CallRecord[]; rateLimit?: RateLimitInfo; at: string; started: number }, deps: AttemptDeps): Promise<AttemptResult> {
+async function recordFailure(claim: Claim, err: unknown, ctx: { calls: CallRecord[]; rateLimit?: RateLimitInfo; at: string; started: number; concurrency: number }, deps: AttemptDeps): Promise<AttemptResult> {
   const { store, clock } = deps;
   const error = describeError(err);
   const record = { at: ctx.at, outcome: 'failed' as const, leadId: claim.leadId, calls: ctx.calls, error };
@@ -96,14 +96,17 @@ async function recordFailure(claim: Claim, err: unknown, ctx: { calls: CallRecor
     }
   }
   // A 429 slows the whole tenant: for its Retry-After, else at least the first backoff step.
-  const pause = rateLimited ? retryAfterMs ?? deps.retry.baseMs : exhaustedWindowMs(ctx.rateLimit);
+  const pause = rateLimited ? retryAfterMs ?? deps.retry.baseMs : exhaustedWindowMs(ctx.rateLimit, ctx.concurrency * Math.max(1, ctx.calls.length));
   if (pause !== undefined) result.tenantPauseMs = pause;
   return result;
 }
 
-/** The CRM's rate-limit headers say the window is used up: wait for its reset. */
-function exhaustedWindowMs(info: RateLimitInfo | undefined): number | undefined {
-  return info && info.remaining !== undefined && info.remaining <= 0 && info.resetMs !== undefined && info.resetMs > 0 ? info.resetMs : undefined;
+/**
+ * The CRM's rate-limit headers say the window is (nearly) used up: wait for its reset. "Nearly": the other syncs in
+ * flight (up to the tenant's concurrency) may each still spend as many requests as this one did (`headroom`).
+ */
+function exhaustedWindowMs(info: RateLimitInfo | undefined, headroom: number): number | undefined {
+  return info && info.remaining !== undefined && info.remaining <= headroom && info.resetMs !== undefined && info.resetMs > 0 ? info.resetMs : undefined;
 }
 
 function describeError(err: unknown): AttemptError {
