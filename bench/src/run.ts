@@ -10,9 +10,10 @@ import { endToEnd } from './benchmarks/end-to-end';
 import { pendingRss } from './benchmarks/pending-rss';
 import { callsPerContact } from './benchmarks/calls-per-contact';
 import { rateLimit } from './benchmarks/rate-limit';
+import { scaleOut } from './benchmarks/scale-out';
 import { toMarkdown, writeBetweenMarkers, type BenchResult } from './report';
 
-const BENCHMARKS: Benchmark[] = [mappingPipeline, ingest, endToEnd, pendingRss, callsPerContact, rateLimit];
+const BENCHMARKS: Benchmark[] = [mappingPipeline, ingest, endToEnd, pendingRss, callsPerContact, rateLimit, scaleOut];
 const COMMAND = 'pnpm bench';
 
 async function main(): Promise<void> {
