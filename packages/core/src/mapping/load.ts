@@ -53,7 +53,13 @@ export function parseMapping(text: string, file?: string): MappingDefinition {
   if (doc.errors.length > 0) {
     throw new MappingError(doc.errors.map((e) => ({ field: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] })), { file, code: 'ERR_MAPPING_SYNTAX' });
   }
-  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // An alias without its anchor, or aliases that would expand without end (a "billion laughs" file).
+    throw new MappingError([{ field: '(document)', message: (err as Error).message }], { file, code: 'ERR_MAPPING_SYNTAX' });
+  }
   if (!validateMapping(data)) {
     const errors = formatAjvErrors(validateMapping.errors).map((e) => {
       const line = lineOf(doc, lines, e.field);

@@ -174,7 +174,14 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   if (doc.errors.length > 0) {
     throw new InvalidConfigError(file, doc.errors.map((e) => ({ field: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] })));
   }
-  return resolveConfig(doc.toJS({ maxAliasCount: 100 }), { name: file, baseDir: dirname(resolve(file)), labels: {} }, env);
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // An alias without its anchor, or aliases that would expand without end (a "billion laughs" file).
+    throw new InvalidConfigError(file, [{ field: '(document)', message: (err as Error).message }]);
+  }
+  return resolveConfig(raw, { name: file, baseDir: dirname(resolve(file)), labels: {} }, env);
 }
 
 /** The quick start: one tenant from `crm-sync run --mapping <file> …` flags. Errors name the flags. */
