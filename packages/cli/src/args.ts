@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { UsageError, type parseCommandArgs } from './command';
 
 export type Values = ReturnType<typeof parseCommandArgs>['values'];
@@ -54,4 +55,17 @@ export function portOption(values: Values, name: string, fallback: number): numb
   const port = Number(raw);
   if (!/^\d+$/.test(raw) || port > 65535) throw new UsageError(`--${name} must be a port number 0..65535, got ${JSON.stringify(raw)}`);
   return port;
+}
+
+/** Hosts that reach this machine only (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1' || /^::ffff:127\./.test(host);
+}
+
+/** `--allow-host` values, plus the `--base-url` host when it is loopback: pointing a command at a local CRM is the intent. */
+export function allowedHosts(baseUrl: URL | undefined, allowHost: readonly string[]): string[] {
+  return baseUrl && isLoopbackHost(baseUrl.hostname) ? [...allowHost, baseUrl.hostname.replace(/^\[|\]$/g, '').toLowerCase()] : [...allowHost];
 }

@@ -1,16 +1,8 @@
 import { failureDetails, GotHttpClient, RetryableError, SyncEngine, SyncError, toContact } from '@crm-sync/core';
-import { listOption } from '../args';
+import { allowedHosts, listOption } from '../args';
 import { EXIT, type Command } from '../command';
 import { PLUGIN_HELP } from '../mapping-file';
 import { readSyncInput, SYNC_INPUT_HELP, SYNC_INPUT_OPTIONS } from '../sync-input';
-
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
-
-/** `--allow-host` values, plus the `--base-url` host when it is loopback: pointing a sync at a local CRM is the intent. */
-function allowedHosts(baseUrl: URL | undefined, allowHost: string[]): string[] {
-  const host = baseUrl?.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return host !== undefined && LOOPBACK.has(host) ? [...allowHost, host] : allowHost;
-}
 
 /** The classified error as a script reads it: code, retryable, step, status, the CRM's reason, and the calls made. */
 function failureReport(err: SyncError): Record<string, unknown> {
@@ -33,7 +25,7 @@ from the mapping's reference (env:NAME or file:PATH). Prints {action, leadId, ca
 as JSON. A contact without "tenant" belongs to the tenant named like the mapping.
 
 Only https to public addresses is allowed, unless the host is allowed: --allow-host, or a
-loopback --base-url (127.0.0.1, localhost, ::1), which allows its own host.
+loopback --base-url (127.0.0.0/8, localhost, ::1), which allows its own host.
 
 On failure, prints the classified error as JSON to stderr: code, message, retryable, step,
 method, url, status, the CRM's reason, retryAfterMs when the CRM gave one, and the calls made.

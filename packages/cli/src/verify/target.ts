@@ -1,12 +1,6 @@
-import { isIP } from 'node:net';
+import { allowedHosts, isLoopbackHost } from '../args';
 
-/** Hosts that reach this machine only: verifying against them writes nothing anyone else sees. */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1' || /^::ffff:127\./.test(host);
-}
+export { isLoopbackHost };
 
 export interface TargetDecision {
   /** Hosts the HTTP client may reach over plain http and at private addresses. */
@@ -21,8 +15,9 @@ export interface TargetDecision {
  * HTTP client automatically; other private hosts need --allow-host, as for the runner.
  */
 export function decideTarget(baseUrl: URL, opts: { yes: boolean; allowHosts: readonly string[] }): TargetDecision {
+  // Loopback writes nothing anyone else sees.
   const loopback = isLoopbackHost(baseUrl.hostname);
-  const allowHosts = loopback ? [...opts.allowHosts, baseUrl.hostname] : [...opts.allowHosts];
+  const allowHosts = allowedHosts(baseUrl, opts.allowHosts);
   if (loopback || opts.yes) return { allowHosts };
   return {
     allowHosts,
