@@ -9,6 +9,9 @@ import type { MatchKey } from '../mapping/types';
 import { maskSecrets, resolveSecretRef, type SecretResolver } from '../secrets';
 import { applyClearedFields } from './cleared';
 
+/** A mapping's `timeoutMs` when it sets none: how long one CRM request may take. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
 export interface SyncOptions {
   /** The lead id stored for this contact. */
   knownLeadId?: string;
@@ -334,7 +337,7 @@ class SyncRun {
     try {
       http = await this.deps.http.send({
         step, method: request.method, url: request.url.toString(), headers: request.headers, body: encoded,
-        timeoutMs: this.mapping.definition.timeoutMs ?? 10_000, maxResponseBytes: this.mapping.definition.maxResponseBytes ?? 1_048_576,
+        timeoutMs: this.mapping.definition.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, maxResponseBytes: this.mapping.definition.maxResponseBytes ?? 1_048_576,
       });
     } catch (err) {
       const e = err instanceof SyncError ? err : new RetryableError('ERR_NETWORK', this.mask(String((err as Error)?.message ?? err)), { cause: err });

@@ -44,6 +44,21 @@ describe('SqliteStore specifics', () => {
     await second.close();
   });
 
+  it('a file made before lease owners were kept gets the column on open, and its old leases simply lapse', async () => {
+    const file = tmpFile();
+    const old = new SqliteStore(file);
+    await old.accept([{ contact: contact(), window: WINDOW }], T0);
+    await old.claimDue('acme', { now: T0 + 50, limit: 1, leaseMs: 1000, owner: 'a' });
+    old.db.exec('DROP INDEX contacts_lease_owner; ALTER TABLE contacts DROP COLUMN lease_owner');
+    await old.close();
+
+    const upgraded = new SqliteStore(file);
+    expect(await upgraded.leaseOwners('acme')).toEqual([]);
+    expect(await upgraded.claimDue('acme', { now: T0 + 1050, limit: 1, leaseMs: 1000, owner: 'b' })).toHaveLength(1);
+    expect(await upgraded.leaseOwners('acme')).toEqual(['b']);
+    await upgraded.close();
+  });
+
   it('accept resolves only once its rows are committed (visible to another connection)', async () => {
     const file = tmpFile();
     const store = new SqliteStore(file);
@@ -63,6 +78,7 @@ describe('SqliteStore specifics', () => {
     const plan = (sql: string, ...args: unknown[]) => (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as Array<{ detail: string }>).map((r) => r.detail).join('; ');
     expect(plan('SELECT * FROM contacts WHERE tenant = ? AND due_at <= ? ORDER BY due_at LIMIT ?', 'acme', T0, 10)).toMatch(/USING INDEX contacts_due/);
     expect(plan('SELECT min(due_at) AS due FROM contacts WHERE tenant = ? AND due_at IS NOT NULL', 'acme')).toMatch(/contacts_due/);
+    expect(plan('SELECT * FROM contacts WHERE tenant = ? AND lease_owner = ?', 'acme', 'o')).toMatch(/USING INDEX contacts_lease_owner/);
     await store.close();
   });
 });

@@ -27,8 +27,8 @@ export function describeStore(name: string, open: () => Promise<Store>): void {
     beforeEach(async () => { store = await open(); });
     afterEach(async () => { await store.close(); });
 
-    const claimOne = async (now: number, tenant = 'acme'): Promise<Claim> => {
-      const claims = await store.claimDue(tenant, { now, limit: 10, leaseMs: LEASE, owner: OWNER });
+    const claimOne = async (now: number, tenant = 'acme', owner = OWNER): Promise<Claim> => {
+      const claims = await store.claimDue(tenant, { now, limit: 10, leaseMs: LEASE, owner });
       expect(claims).toHaveLength(1);
       return claims[0];
     };
@@ -250,6 +250,83 @@ export function describeStore(name: string, open: () => Promise<Store>): void {
       await claimNone(T0 + 1100);
       await store.complete(current, { outcome: 'updated', leadId: 'L1', payloadHash: 'h', payload: {}, attempt: attempt('updated') }, T0 + 1200);
       expect(await store.contactStatus('acme', 'c1', T0 + 1200)).toMatchObject({ state: 'synced', payloadHash: 'h' });
+    });
+
+    it('renewing a held lease extends it: nobody claims the contact until the renewed lease lapses', async () => {
+      await store.accept([{ contact: contact(), window: WINDOW }], T0);
+      const claim = await claimOne(T0 + 50);
+      expect(await store.renewLease(claim, T0 + 900, LEASE)).toBe(true);
+      expect(await store.nextDueAt('acme')).toBe(T0 + 900 + LEASE);
+      await claimNone(T0 + 50 + LEASE);
+      expect(await store.contactStatus('acme', 'c1', T0 + 50 + LEASE)).toMatchObject({ state: 'in-flight' });
+      // A lease that lapsed but was taken by nobody is still held.
+      expect(await store.renewLease(claim, T0 + 2000, LEASE)).toBe(true);
+      await claimNone(T0 + 2000 + LEASE - 1);
+      await store.complete(claim, { outcome: 'created', leadId: 'L1', payloadHash: 'h', payload: {}, attempt: attempt('created') }, T0 + 2100);
+      expect(await store.contactStatus('acme', 'c1', T0 + 2100)).toMatchObject({ state: 'synced', leadId: 'L1' });
+      // A settled lease is not renewed back to life.
+      expect(await store.renewLease(claim, T0 + 2200, LEASE)).toBe(false);
+      expect(await store.nextDueAt('acme')).toBeUndefined();
+    });
+
+    it('renewing a lease that lapsed and was taken by another claim, or by a change, returns false and changes nothing', async () => {
+      await store.accept([{ contact: contact() }, { contact: contact({ contactId: 'c2' }) }].map((i) => ({ ...i, window: WINDOW })), T0);
+      const [stale, staleC2] = await store.claimDue('acme', { now: T0 + 50, limit: 10, leaseMs: LEASE, owner: 'old' });
+      const [current] = await store.claimDue('acme', { now: T0 + 50 + LEASE, limit: 1, leaseMs: LEASE, owner: 'new' });
+      expect(current.contactId).toBe(stale.contactId);
+      expect(await store.renewLease(stale, T0 + 1100, LEASE)).toBe(false);
+      expect(await store.nextDueAt('acme')).toBe(T0 + 50 + LEASE); // c2's lapsed lease; c1 is held until T0 + 50 + 2 * LEASE
+      expect(await store.leaseOwners('acme').then((o) => o.sort())).toEqual(['new', 'old']);
+      // c2's lapsed lease is taken back by a change: renewing it finds it gone too.
+      await store.accept([{ contact: contact({ contactId: 'c2', name: 'B' }), window: WINDOW }], T0 + 1100);
+      expect(await store.renewLease(staleC2, T0 + 1110, LEASE)).toBe(false);
+      expect(await store.contactStatus('acme', 'c2', T0 + 1110)).toMatchObject({ state: 'pending', dueAt: new Date(T0 + 1150).toISOString() });
+      expect(await store.leaseOwners('acme')).toEqual(['new']);
+      await store.complete(current, { outcome: 'created', leadId: 'L1', payloadHash: 'h', payload: {}, attempt: attempt('created') }, T0 + 1200);
+      expect(await store.contactStatus('acme', 'c1', T0 + 1200)).toMatchObject({ state: 'synced', leadId: 'L1' });
+      expect(await store.leaseOwners('acme')).toEqual([]);
+    });
+
+    it('releasing dead owners makes their contacts due now and leaves every other owner\'s lease alone', async () => {
+      await store.accept(['c1', 'c2', 'c3'].map((id) => ({ contact: contact({ contactId: id }), window: WINDOW })), T0);
+      await store.accept([{ contact: contact({ tenant: 'globex' }), window: WINDOW }], T0);
+      const [dead1] = await store.claimDue('acme', { now: T0 + 50, limit: 1, leaseMs: LEASE, owner: 'dead' });
+      const [alive] = await store.claimDue('acme', { now: T0 + 50, limit: 1, leaseMs: LEASE, owner: 'alive' });
+      const [dead2] = await store.claimDue('acme', { now: T0 + 50, limit: 1, leaseMs: LEASE, owner: 'dead' });
+      await store.claimDue('globex', { now: T0 + 50, limit: 1, leaseMs: LEASE, owner: 'dead' });
+      await store.fail(dead2, { attempt: failure(true), retryAt: T0 + 60 }, T0 + 55);
+      const [retried] = await store.claimDue('acme', { now: T0 + 60, limit: 1, leaseMs: LEASE, owner: 'dead' });
+      expect(retried.contactId).toBe(dead2.contactId);
+      expect(await store.leaseOwners('acme').then((o) => o.sort())).toEqual(['alive', 'dead']);
+
+      expect(await store.releaseOwners('acme', ['dead', 'gone'], { now: T0 + 70, createTimeoutMs: 500 })).toBe(2);
+      expect(await store.counts(T0 + 70)).toMatchObject({ pending: 1, retrying: 1, inFlight: 2 }); // alive's, and globex's
+      expect(await store.contactStatus('acme', dead1.contactId, T0 + 70)).toMatchObject({ state: 'pending', dueAt: new Date(T0 + 70).toISOString() });
+      expect(await store.contactStatus('acme', dead2.contactId, T0 + 70)).toMatchObject({ state: 'retrying' });
+      expect(await store.leaseOwners('acme')).toEqual(['alive']);
+      expect(await store.leaseOwners('globex')).toEqual(['dead']);
+      const reclaimed = await store.claimDue('acme', { now: T0 + 70, limit: 10, leaseMs: LEASE, owner: 'next' });
+      expect(reclaimed.map((c) => c.contactId).sort()).toEqual([dead1.contactId, dead2.contactId].sort());
+      expect(reclaimed.find((c) => c.contactId === dead2.contactId)).toMatchObject({ failures: 1 });
+      // The dead owner's late answers no longer settle anything; alive's lease still holds.
+      expect(await store.renewLease(dead1, T0 + 80, LEASE)).toBe(false);
+      expect(await store.renewLease(alive, T0 + 80, LEASE)).toBe(true);
+      expect(await store.releaseOwners('acme', ['dead'], { now: T0 + 90, createTimeoutMs: 500 })).toBe(0);
+    });
+
+    it('a dead owner\'s unconfirmed create is due once it has timed out, never later than its lease would have lapsed', async () => {
+      await store.accept([{ contact: contact() }, { contact: contact({ contactId: 'c2' }) }].map((i) => ({ ...i, window: WINDOW })), T0);
+      const [a, b] = await store.claimDue('acme', { now: T0 + 50, limit: 10, leaseMs: LEASE, owner: 'dead' });
+      await store.markCreateIntent(a, T0 + 55);
+      await store.markCreateIntent(b, T0 + 55);
+      expect(await store.releaseOwners('acme', ['dead'], { now: T0 + 60, createTimeoutMs: 300 })).toBe(1 + 1);
+      // Both had a create in flight; with a 300 ms timeout they are due at T0 + 355 ...
+      await claimNone(T0 + 354);
+      const retried = await store.claimDue('acme', { now: T0 + 355, limit: 10, leaseMs: LEASE, owner: 'next' });
+      expect(retried.map((c) => c.unconfirmedCreateAt)).toEqual([T0 + 55, T0 + 55]);
+      // ... and with a timeout longer than the lease, when the lease would have lapsed.
+      await store.releaseOwners('acme', ['next'], { now: T0 + 360, createTimeoutMs: 10 * LEASE });
+      expect(await store.nextDueAt('acme')).toBe(T0 + 355 + LEASE);
     });
 
     it('a change to a contact whose runner died waits for its window again', async () => {

@@ -6,7 +6,9 @@
  * - the latest accepted contact snapshot, and the newest event `ts` accepted (older events change nothing);
  * - a schedule: `dueAt` is when the dispatcher should look at the contact next. For a pending change it is
  *   min(lastChange + quietMs, firstChange + maxWaitMs) (see ../debounce/window.ts); for a retry, the retry time;
- *   while claimed, the lease's expiry, so a contact whose runner died is simply due again when the lease lapses;
+ *   while claimed, the lease's expiry, so a contact whose runner died is simply due again when the lease lapses
+ *   (the dispatcher renews a lease while its attempt runs, and a runner starting takes over at once the leases of
+ *   dead runners on its host: releaseOwners);
  * - the lead store: lead id, hash and JSON of the last synced payload, last outcome, the last N attempts;
  * - failure state: consecutive failures, when failing began, the last error, dead-letter time;
  * - the create intent: set right before a create is sent, cleared once its lead id is stored.
@@ -59,8 +61,18 @@ export interface ClaimOptions {
   /** At most this many contacts. */
   limit: number;
   leaseMs: number;
-  /** Who holds the leases (one id per runner process), for diagnostics. */
+  /** Who holds the leases (one id per runner, see ../dispatch/lease-owner.ts): kept with each lease, so a runner can
+   * tell which leases a dead process left behind (leaseOwners, releaseOwners). */
   owner: string;
+}
+
+export interface ReleaseOwnersOptions {
+  now: number;
+  /**
+   * How long a create may still be on its way to the CRM after it was sent (the tenant's request timeout). A dead
+   * owner's create may land after its death; a fetch before then would miss the lead and create a second one.
+   */
+  createTimeoutMs: number;
 }
 
 export interface CompleteInput {
@@ -101,6 +113,20 @@ export interface Store {
   fail(claim: Claim, input: FailInput, now: number): Promise<void>;
   /** Hands a claim back unfinished (shutdown): due again at once. */
   release(claim: Claim, now: number): Promise<void>;
+  /**
+   * Extends a held lease to `now + leaseMs` (and the contact's dueAt with it): the dispatcher's heartbeat while the
+   * attempt runs. A lease that lapsed but was taken by nobody is still held. False: the lease was lost (another
+   * claim, or a change after it lapsed, took the contact) or already ended; nothing changed.
+   */
+  renewLease(claim: Claim, now: number, leaseMs: number): Promise<boolean>;
+  /** The distinct owners (ClaimOptions.owner) of the tenant's current leases, lapsed or not. */
+  leaseOwners(tenant: string): Promise<string[]>;
+  /**
+   * Ends every lease these owners hold on the tenant's contacts, for owners known to be dead: their contacts need not
+   * wait for the leases to lapse. Each is due as `release` makes it (at `now`), except one whose create was sent and
+   * not confirmed: at unconfirmedCreateDueAt. Never touches another owner's lease. Returns how many.
+   */
+  releaseOwners(tenant: string, owners: readonly string[], opts: ReleaseOwnersOptions): Promise<number>;
   deadLetters(tenant?: string): Promise<DeadLetter[]>;
   /** Makes dead-lettered contacts due now with a fresh retry budget. Returns how many. */
   replay(tenant: string, contactId: string | 'all', now: number): Promise<number>;
@@ -109,4 +135,13 @@ export interface Store {
   /** Forgets eventIds accepted before `before` (redeliveries older than that are no longer recognised). Returns how many. */
   pruneEvents(before: number): Promise<number>;
   close(): Promise<void>;
+}
+
+/**
+ * When a dead owner's contact with an unconfirmed create (sent at `createIntentAt`) is due: once that create has
+ * timed out (as a live attempt would only retry after its timeout), but never later than its lease would have lapsed
+ * (`leaseUntil`), nor before `now`. The Redis store's RELEASE_OWNERS script mirrors it.
+ */
+export function unconfirmedCreateDueAt(createIntentAt: number, leaseUntil: number, opts: ReleaseOwnersOptions): number {
+  return Math.max(opts.now, Math.min(leaseUntil, createIntentAt + opts.createTimeoutMs));
 }

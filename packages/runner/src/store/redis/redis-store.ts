@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Contact } from '@crm-sync/core';
 import type { AttemptRecord, ContactStatus, DeadLetter, StatusCounts } from '../../api';
-import { HISTORY_LENGTH, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput, type Store } from '../types';
+import {
+  HISTORY_LENGTH, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput, type ReleaseOwnersOptions,
+  type Store,
+} from '../types';
 import type { RateLimitFactory } from '../../dispatch/rate-limit';
 import { checkRedis, connectRedis, type RedisPersistence } from './connect';
 import { redisRateLimits } from './redis-rate-limit';
@@ -73,7 +76,7 @@ export class RedisStore implements Store {
   async claimDue(tenant: string, opts: ClaimOptions): Promise<Claim[]> {
     if (opts.limit <= 0) return [];
     const base = `${opts.owner}:${this.leasePrefix}:${++this.leaseSeq}`;
-    const rows = (await this.run('crmSyncClaim', tenant, opts.now, opts.limit, opts.leaseMs, base)) as string[];
+    const rows = (await this.run('crmSyncClaim', tenant, opts.now, opts.limit, opts.leaseMs, base, opts.owner)) as string[];
     return rows.map((json) => toClaim(tenant, JSON.parse(json) as Row));
   }
 
@@ -93,6 +96,19 @@ export class RedisStore implements Store {
 
   async release(claim: Claim, now: number): Promise<void> {
     await this.run('crmSyncRelease', claim.tenant, claim.contactId, claim.leaseToken, now);
+  }
+
+  async renewLease(claim: Claim, now: number, leaseMs: number): Promise<boolean> {
+    return (await this.run('crmSyncRenew', claim.tenant, claim.contactId, claim.leaseToken, now, leaseMs)) === 1;
+  }
+
+  async leaseOwners(tenant: string): Promise<string[]> {
+    return [...new Set(await this.redis.hvals(this.key('leases', tenant)))];
+  }
+
+  async releaseOwners(tenant: string, owners: readonly string[], opts: ReleaseOwnersOptions): Promise<number> {
+    if (owners.length === 0) return 0;
+    return (await this.run('crmSyncReleaseOwners', tenant, opts.now, opts.createTimeoutMs, ...new Set(owners))) as number;
   }
 
   async deadLetters(tenant?: string): Promise<DeadLetter[]> {

@@ -8,6 +8,7 @@
  *   P h:<tenant>:<contactId>   list: attempt records, newest first, trimmed to HISTORY_LENGTH
  *   P due:<tenant>             zset: contactId → due_at (pending, retrying, and in-flight at its lease's expiry)
  *   P dead:<tenant>            zset: contactId → dead_at
+ *   P leases:<tenant>          hash: contactId → lease_owner, for every contact under a lease (lapsed or not)
  *   P seen:<tenant>            zset: eventId → accepted_at (redelivery de-dup; pruned by age)
  *   P tenants                  set of tenant names (for pruning and listing every tenant's dead letters)
  *   P counts                   hash: pending, in-flight, retrying, dead, synced, leads (the /v1/status counts)
@@ -47,6 +48,7 @@ local function move(from, to)
   if from then redis.call('HINCRBY', P .. 'counts', from, -1) end
   if to then redis.call('HINCRBY', P .. 'counts', to, 1) end
 end
+local function leases(t) return P .. 'leases:' .. t end
 local function index(t, id, due, deadAt)
   if due then redis.call('ZADD', P .. 'due:' .. t, str(due), id) else redis.call('ZREM', P .. 'due:' .. t, id) end
   if deadAt then redis.call('ZADD', P .. 'dead:' .. t, str(deadAt), id) else redis.call('ZREM', P .. 'dead:' .. t, id) end
@@ -55,8 +57,10 @@ end
 local function settle(t, id, row, nxt)
   nxt.lease_token = false
   nxt.lease_until = false
+  nxt.lease_owner = false
   nxt.claimed_version = false
   write(ckey(t, id), nxt)
+  redis.call('HDEL', leases(t), id)
   local deadAt = nxt.dead_at
   if deadAt == nil then deadAt = num(row.dead_at) or false end
   index(t, id, nxt.due_at, deadAt)
@@ -114,6 +118,8 @@ local function acceptOne(t, id, eventId, ts, contact, quiet, maxWait)
   end
   fields.lease_token = false
   fields.lease_until = false
+  fields.lease_owner = false
+  redis.call('HDEL', leases(t), id)
   if failing then
     fields.status = 'retrying'
     fields.due_at = math.max(num(row.due_at) or 0, pendingDue)
@@ -137,9 +143,9 @@ end
 return out
 `;
 
-/** ARGV: P, tenant, now, limit, leaseMs, token base. Returns each claimed row (as it was) as JSON, with its lease token. */
+/** ARGV: P, tenant, now, limit, leaseMs, token base, owner. Returns each claimed row (as it was) as JSON, with its lease token. */
 const CLAIM = `${LIBRARY}
-local t, now, limit, leaseMs, base = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local t, now, limit, leaseMs, base, owner = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7]
 local ids = redis.call('ZRANGEBYSCORE', P .. 'due:' .. t, '-inf', str(now), 'LIMIT', 0, limit)
 local out = {}
 for i, id in ipairs(ids) do
@@ -147,9 +153,10 @@ for i, id in ipairs(ids) do
   local row = load(key)
   local token = base .. ':' .. i
   local leaseUntil = now + leaseMs
-  write(key, { status = 'in-flight', lease_token = token, lease_until = leaseUntil, due_at = leaseUntil,
+  write(key, { status = 'in-flight', lease_token = token, lease_until = leaseUntil, due_at = leaseUntil, lease_owner = owner,
     claimed_version = row.version, pending_since = false, pending_due_at = false })
   redis.call('ZADD', P .. 'due:' .. t, str(leaseUntil), id)
+  redis.call('HSET', leases(t), id, owner)
   move(row.status, 'in-flight')
   row.contact_id = id
   row.lease_token = token
@@ -219,6 +226,45 @@ settle(t, id, row, { status = status, due_at = now })
 return 1
 `;
 
+/** ARGV: P, tenant, contactId, lease token, now, leaseMs. Returns 1 if the lease was still held (and is extended), else 0. */
+const RENEW = `${LIBRARY}
+local t, id, token, now, leaseMs = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local key = ckey(t, id)
+if redis.call('HGET', key, 'lease_token') ~= token then return 0 end
+local leaseUntil = now + leaseMs
+write(key, { lease_until = leaseUntil, due_at = leaseUntil })
+redis.call('ZADD', P .. 'due:' .. t, str(leaseUntil), id)
+return 1
+`;
+
+/**
+ * ARGV: P, tenant, now, createTimeoutMs, owner... Ends every lease of those owners on the tenant's contacts; a contact
+ * with an unconfirmed create is due as unconfirmedCreateDueAt (../types.ts) says. Returns how many.
+ */
+const RELEASE_OWNERS = `${LIBRARY}
+local t, now, createTimeoutMs = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local dead = {}
+for i = 5, #ARGV do dead[ARGV[i]] = true end
+local flat = redis.call('HGETALL', leases(t))
+local n = 0
+for i = 1, #flat, 2 do
+  local id, owner = flat[i], flat[i + 1]
+  if dead[owner] then
+    local row = load(ckey(t, id))
+    if row and row.lease_owner == owner then
+      local due = now
+      local intent = num(row.create_intent_at)
+      if intent then due = math.max(now, math.min(num(row.lease_until) or now, intent + createTimeoutMs)) end
+      local status = 'pending'
+      if (num(row.failures) or 0) > 0 then status = 'retrying' end
+      settle(t, id, row, { status = status, due_at = due })
+      n = n + 1
+    end
+  end
+end
+return n
+`;
+
 /** ARGV: P, tenant, contactId ('' = every dead letter of the tenant), now. Returns how many. */
 const REPLAY = `${LIBRARY}
 local t, id, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -249,6 +295,8 @@ export const STORE_SCRIPTS = {
   crmSyncComplete: COMPLETE,
   crmSyncFail: FAIL,
   crmSyncRelease: RELEASE,
+  crmSyncRenew: RENEW,
+  crmSyncReleaseOwners: RELEASE_OWNERS,
   crmSyncReplay: REPLAY,
   crmSyncCreateIntent: CREATE_INTENT,
 } as const;

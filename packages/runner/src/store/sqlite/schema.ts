@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS contacts (
   pending_due_at INTEGER,
   lease_token TEXT,
   lease_until INTEGER,
+  lease_owner TEXT,
   claimed_version INTEGER,
   failures INTEGER NOT NULL DEFAULT 0,
   failing_since INTEGER,
@@ -55,6 +56,14 @@ CREATE TABLE IF NOT EXISTS counters (
 ) WITHOUT ROWID;
 `;
 
+/** Columns added since the first release: a file made before them gets them on open (NULL in existing rows). */
+const ADDED_COLUMNS = [{ name: 'lease_owner', type: 'TEXT' }] as const;
+
+/** Indexes on added columns, created once the columns exist. Leases by owner: only the rows in flight. */
+const LATER_INDEXES = `
+CREATE INDEX IF NOT EXISTS contacts_lease_owner ON contacts (tenant, lease_owner) WHERE lease_owner IS NOT NULL;
+`;
+
 export const COUNTER_NAMES = ['pending', 'in-flight', 'retrying', 'dead', 'synced', 'leads'] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
 
@@ -69,6 +78,12 @@ export function openSchema(db: Database.Database): void {
   db.pragma('busy_timeout = 5000');
   db.pragma('cache_size = -32000');
   db.exec(SCHEMA);
+  // Immediate: two processes opening an older file at once must not both add a column.
+  db.transaction(() => {
+    const have = new Set((db.prepare("SELECT name FROM pragma_table_info('contacts')").all() as Array<{ name: string }>).map((c) => c.name));
+    for (const { name, type } of ADDED_COLUMNS) if (!have.has(name)) db.exec(`ALTER TABLE contacts ADD COLUMN ${name} ${type}`);
+    db.exec(LATER_INDEXES);
+  }).immediate();
   const seed = db.prepare('INSERT OR IGNORE INTO counters (name, n) VALUES (?, 0)');
   for (const name of COUNTER_NAMES) seed.run(name);
 }

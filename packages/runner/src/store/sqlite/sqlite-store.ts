@@ -6,7 +6,10 @@ import type { Contact } from '@crm-sync/core';
 import type { AttemptRecord, ContactStatus, DeadLetter, StatusCounts } from '../../api';
 import { debounceDueAt } from '../../debounce/window';
 import { GroupCommit } from '../group-commit';
-import { HISTORY_LENGTH, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput, type Store } from '../types';
+import {
+  HISTORY_LENGTH, unconfirmedCreateDueAt, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput,
+  type ReleaseOwnersOptions, type Store,
+} from '../types';
 import { COUNTER_NAMES, openSchema, type CounterName } from './schema';
 
 interface ContactRow {
@@ -21,6 +24,7 @@ interface ContactRow {
   pending_due_at: number | null;
   lease_token: string | null;
   lease_until: number | null;
+  lease_owner: string | null;
   claimed_version: number | null;
   failures: number;
   failing_since: number | null;
@@ -87,15 +91,18 @@ export class SqliteStore implements Store {
         VALUES (@tenant, @contact_id, @contact, @newest_ts, 1, 'pending', @due_at, @pending_since, @pending_due_at)`),
       acceptChange: db.prepare(`UPDATE contacts SET contact = @contact, newest_ts = @newest_ts, version = version + 1, status = @status,
         due_at = @due_at, pending_since = @pending_since, pending_due_at = @pending_due_at, failures = @failures,
-        failing_since = @failing_since, dead_at = @dead_at, dead_cause = @dead_cause, lease_token = @lease_token, lease_until = @lease_until
-        WHERE tenant = @tenant AND contact_id = @contact_id`),
+        failing_since = @failing_since, dead_at = @dead_at, dead_cause = @dead_cause, lease_token = @lease_token, lease_until = @lease_until,
+        lease_owner = @lease_owner WHERE tenant = @tenant AND contact_id = @contact_id`),
       markSeen: db.prepare('INSERT OR IGNORE INTO seen_events (tenant, event_id, accepted_at) VALUES (?, ?, ?)'),
       nextDue: db.prepare<[string], { due: number | null }>('SELECT min(due_at) AS due FROM contacts WHERE tenant = ? AND due_at IS NOT NULL'),
       due: db.prepare<[string, number, number], ContactRow>('SELECT * FROM contacts WHERE tenant = ? AND due_at <= ? ORDER BY due_at LIMIT ?'),
-      lease: db.prepare(`UPDATE contacts SET status = 'in-flight', lease_token = @token, lease_until = @until, due_at = @until,
+      lease: db.prepare(`UPDATE contacts SET status = 'in-flight', lease_token = @token, lease_until = @until, due_at = @until, lease_owner = @owner,
         claimed_version = version, pending_since = NULL, pending_due_at = NULL WHERE tenant = @tenant AND contact_id = @contact_id`),
+      renew: db.prepare('UPDATE contacts SET lease_until = @until, due_at = @until WHERE tenant = @tenant AND contact_id = @contact_id AND lease_token = @token'),
+      owners: db.prepare<[string], { owner: string }>('SELECT DISTINCT lease_owner AS owner FROM contacts WHERE tenant = ? AND lease_owner IS NOT NULL'),
+      ownedBy: db.prepare<[string, string], ContactRow>('SELECT * FROM contacts WHERE tenant = ? AND lease_owner = ?'),
       intent: db.prepare('UPDATE contacts SET create_intent_at = ? WHERE tenant = ? AND contact_id = ?'),
-      settle: db.prepare(`UPDATE contacts SET status = @status, due_at = @due_at, lease_token = NULL, lease_until = NULL,
+      settle: db.prepare(`UPDATE contacts SET status = @status, due_at = @due_at, lease_token = NULL, lease_until = NULL, lease_owner = NULL,
         claimed_version = NULL, failures = @failures, failing_since = @failing_since, last_error = @last_error, dead_at = @dead_at,
         dead_cause = @dead_cause WHERE tenant = @tenant AND contact_id = @contact_id`),
       storeLead: db.prepare(`UPDATE contacts SET lead_id = @lead_id, payload_hash = @payload_hash, last_payload = @last_payload,
@@ -148,11 +155,12 @@ export class SqliteStore implements Store {
     // still holds. Dead or synced: a new change starts over.
     const leased = row.status === 'in-flight' && (row.lease_until ?? 0) > now;
     const failing = row.status === 'retrying' || (row.status === 'in-flight' && row.failures > 0);
-    let next: Pick<ContactRow, 'status' | 'due_at' | 'failures' | 'failing_since' | 'dead_at' | 'dead_cause' | 'lease_token' | 'lease_until'>;
+    let next: Pick<ContactRow, 'status' | 'due_at' | 'failures' | 'failing_since' | 'dead_at' | 'dead_cause' | 'lease_token' | 'lease_until' | 'lease_owner'>;
+    const noLease = { lease_token: null, lease_until: null, lease_owner: null };
     if (leased) next = { ...row };
-    else if (failing) next = { ...row, status: 'retrying', due_at: Math.max(row.due_at ?? 0, pendingDue), lease_token: null, lease_until: null };
-    else next = { status: 'pending', due_at: pendingDue, failures: 0, failing_since: null, dead_at: null, dead_cause: null, lease_token: null, lease_until: null };
-    this.stmts.acceptChange.run({ ...base, ...pick(next), lease_token: next.lease_token, lease_until: next.lease_until });
+    else if (failing) next = { ...row, status: 'retrying', due_at: Math.max(row.due_at ?? 0, pendingDue), ...noLease };
+    else next = { status: 'pending', due_at: pendingDue, failures: 0, failing_since: null, dead_at: null, dead_cause: null, ...noLease };
+    this.stmts.acceptChange.run({ ...base, ...pick(next), lease_token: next.lease_token, lease_until: next.lease_until, lease_owner: next.lease_owner });
     deltas.move(row.status, next.status);
     return 'accepted';
   }
@@ -167,7 +175,7 @@ export class SqliteStore implements Store {
       const deltas = new CounterDeltas();
       const claims = this.stmts.due.all(tenant, opts.now, opts.limit).map((row) => {
         const token = `${opts.owner}:${this.leasePrefix}:${++this.leaseSeq}`;
-        this.stmts.lease.run({ token, until: opts.now + opts.leaseMs, tenant, contact_id: row.contact_id });
+        this.stmts.lease.run({ token, until: opts.now + opts.leaseMs, owner: opts.owner, tenant, contact_id: row.contact_id });
         deltas.move(row.status, 'in-flight');
         return toClaim(row, token);
       });
@@ -238,6 +246,31 @@ export class SqliteStore implements Store {
       const deltas = new CounterDeltas();
       this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: now }, deltas);
       this.applyCounters(deltas);
+    }).immediate();
+  }
+
+  async renewLease(claim: Claim, now: number, leaseMs: number): Promise<boolean> {
+    const { changes } = this.withoutFsync(() => this.stmts.renew.run({ until: now + leaseMs, tenant: claim.tenant, contact_id: claim.contactId, token: claim.leaseToken }));
+    return changes === 1;
+  }
+
+  async leaseOwners(tenant: string): Promise<string[]> {
+    return this.stmts.owners.all(tenant).map((r) => r.owner);
+  }
+
+  async releaseOwners(tenant: string, owners: readonly string[], opts: ReleaseOwnersOptions): Promise<number> {
+    return this.db.transaction(() => {
+      const deltas = new CounterDeltas();
+      let released = 0;
+      for (const owner of new Set(owners)) {
+        for (const row of this.stmts.ownedBy.all(tenant, owner)) {
+          const dueAt = row.create_intent_at === null ? opts.now : unconfirmedCreateDueAt(row.create_intent_at, row.lease_until ?? opts.now, opts);
+          this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: dueAt }, deltas);
+          released++;
+        }
+      }
+      this.applyCounters(deltas);
+      return released;
     }).immediate();
   }
 
