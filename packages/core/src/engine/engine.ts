@@ -21,6 +21,8 @@ export interface SyncOptions {
   baseUrl?: string;
   /** When (ms since epoch) a create was sent whose answer never arrived. With `searchLagMs`, a not-found within the lag is retried. */
   unconfirmedCreateAt?: number;
+  /** What `renderPayload` gave for this contact and knownLeadId, when the caller has it already: not rendered again. */
+  rendered?: { payload: unknown; hash: string };
   /** Awaited right before a create is sent: the runner records its create intent here. */
   onCreateIntent?: () => void | Promise<void>;
 }
@@ -156,7 +158,9 @@ class SyncRun {
   async execute(): Promise<SyncResult> {
     const { mapping, contact } = this;
     if (mapping.auth) this.secret = this.resolveSecret(String(mapping.definition.auth.secret));
-    this.payload = await mapping.payload.evaluate({ contact, leadId: this.options.knownLeadId, tenant: contact.tenant }, this.ctx({ step: 'map' }));
+    this.payload = this.options.rendered
+      ? this.options.rendered.payload
+      : await mapping.payload.evaluate({ contact, leadId: this.options.knownLeadId, tenant: contact.tenant }, this.ctx({ step: 'map' }));
     if (!this.payload || typeof this.payload !== 'object') {
       throw new PermanentError('ERR_PAYLOAD_INVALID', `the mapping's payload must be an object, got ${excerpt(this.payload) ?? 'nothing'}`, { context: this.ctx({ step: 'map' }) });
     }
@@ -176,7 +180,7 @@ class SyncRun {
       outcome = await mapping.flow.run(this.operations(undefined));
     }
     return {
-      action: outcome.action, leadId: outcome.leadId, payload: this.payload, payloadHash: hashPayload(this.payload),
+      action: outcome.action, leadId: outcome.leadId, payload: this.payload, payloadHash: this.options.rendered?.hash ?? hashPayload(this.payload),
       calls: this.calls, warnings: this.warnings, forgotLeadId, rateLimit: this.rateLimit,
     };
   }

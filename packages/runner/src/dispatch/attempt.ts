@@ -67,6 +67,7 @@ async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps,
     previousPayload: claim.lastPayload,
     baseUrl: tenant.baseUrl,
     unconfirmedCreateAt: claim.unconfirmedCreateAt,
+    rendered,
     onCreateIntent: () => store.markCreateIntent(claim, clock.now()),
   });
   // A stale stored id (a merged or deleted lead, result.forgotLeadId) is simply replaced by the id the sync matched.
