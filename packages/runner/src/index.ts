@@ -8,8 +8,10 @@ export { SqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-stor
 export { RedisStore, type RedisStoreOptions } from './store/redis/redis-store';
 export { RedisUnsuitableError, type RedisPersistence } from './store/redis/connect';
 export { localRateLimits, type RateLimitFactory, type TenantRateLimit } from './dispatch/rate-limit';
+export { leaseOwnerId, isDeadLocalOwner } from './dispatch/lease-owner';
+export { LeaseLostError } from './dispatch/lease-heartbeat';
 export { GroupCommit } from './store/group-commit';
-export { HISTORY_LENGTH, type Store, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput } from './store/types';
+export { HISTORY_LENGTH, type Store, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput, type ReleaseOwnersOptions } from './store/types';
 export type { SyncEngineLike } from './dispatch/attempt';
 // The daemon shell: config, HTTP API, metrics, logs, lifecycle.
 export { loadConfigFile, configFromFlags, resolveConfig, configSchema, InvalidConfigError, type ConfigFile, type RunFlags } from './config/load';

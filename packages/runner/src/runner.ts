@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import { parseContactEvent, type FieldError } from '@crm-sync/core';
 import type { ContactStatus, DeadLetter, IngestResult, RejectedEvent, RetryPolicy, RunnerHooks, RunnerLogger, StatusCounts, TenantSettings } from './api';
 import { systemClock, type Clock, type TimerHandle } from './clock';
 import type { SyncEngineLike } from './dispatch/attempt';
+import { leaseOwnerId } from './dispatch/lease-owner';
 import type { RateLimitFactory } from './dispatch/rate-limit';
 import { TenantDispatcher } from './dispatch/tenant-dispatcher';
 import { DEFAULT_RETRY_POLICY } from './retry';
@@ -19,7 +18,11 @@ export interface RunnerOptions {
   logger?: RunnerLogger;
   retry?: Partial<RetryPolicy>;
   hooks?: RunnerHooks;
-  /** How long a claimed contact is held; a runner that dies delays its contacts this long at most. Default 2 min. */
+  /**
+   * How long a claimed contact is held without renewal. The lease is renewed every third of it while the sync runs,
+   * so it bounds how long a runner that dies (on another host) delays its contacts, not how long a sync may take.
+   * Default 30 s.
+   */
   leaseMs?: number;
   /** Look at the store at least this often, for other processes' writes. Default 1 s. */
   recheckMs?: number;
@@ -39,6 +42,7 @@ export interface IngestOptions {
 }
 
 const PRUNE_EVERY_MS = 3_600_000;
+const DEFAULT_LEASE_MS = 30_000;
 const IDLE_POLL_MS = 50;
 const noop = () => undefined;
 const silentLogger: RunnerLogger = { debug: noop, info: noop, warn: noop, error: noop };
@@ -69,11 +73,11 @@ export class Runner {
     this.eventRetentionMs = options.eventRetentionMs ?? 7 * 24 * 3_600_000;
     this.hooks = this.withErrorLogging(options.hooks ?? {});
     const retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
-    const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    const owner = leaseOwnerId();
     for (const tenant of options.tenants) {
       this.dispatchers.set(tenant.name, new TenantDispatcher(tenant, {
         store: this.store, engine: options.engine, clock: this.clock, retry, random: options.random, hooks: this.hooks,
-        leaseMs: options.leaseMs ?? 120_000, recheckMs: options.recheckMs ?? 1000, owner, rateLimits: options.rateLimits, onSettled: () => this.checkIdle(),
+        leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS, recheckMs: options.recheckMs ?? 1000, owner, rateLimits: options.rateLimits, onSettled: () => this.checkIdle(),
       }));
     }
   }
@@ -112,13 +116,18 @@ export class Runner {
     return { accepted: outcomes.length, ignored, rejected };
   }
 
-  /** Starts dispatching: contacts already pending in the store (from before a restart) are synced when due. */
-  start(): void {
-    if (this.started) return;
+  /**
+   * Starts dispatching: contacts already pending in the store (from before a restart) are synced when due, and those
+   * that runners of this host which died (kill -9, a crash) still hold are taken over at once rather than when
+   * their leases lapse. Resolves once that take-over is done (dispatching has begun already).
+   */
+  start(): Promise<void> {
+    if (this.started) return Promise.resolve();
     this.started = true;
     for (const d of this.dispatchers.values()) d.start();
     this.schedulePrune();
     this.logger.info({ tenants: [...this.tenants.keys()] }, 'runner started');
+    return this.releaseDeadOwners();
   }
 
   /** Stops claiming; attempts in flight get drainMs to finish, the rest are handed back (due again at once). */
@@ -185,6 +194,18 @@ export class Runner {
     const tenant = this.tenants.get(contact.tenant)!;
     items.push({ contact, window: opts.immediate ? { quietMs: 0, maxWaitMs: 0 } : { quietMs: tenant.quietMs, maxWaitMs: tenant.maxWaitMs } });
     return undefined;
+  }
+
+  private async releaseDeadOwners(): Promise<void> {
+    await Promise.all([...this.dispatchers.values()].map(async (d) => {
+      const tenant = d.tenant.name;
+      try {
+        const { owners, contacts } = await d.releaseDeadOwners();
+        if (contacts > 0) this.logger.info({ tenant, owners, contacts }, 'took over the contacts of dead runners on this host');
+      } catch (error) {
+        this.hooks.onError?.({ error, tenant, during: 'release-dead-owners' });
+      }
+    }));
   }
 
   private schedulePrune(): void {

@@ -3,6 +3,7 @@ import type { AttemptRecord, DeadLetter, RetryPolicy, TenantSettings } from '../
 import type { Clock } from '../clock';
 import { decideRetry } from '../retry';
 import type { Claim, CompleteInput, Store } from '../store/types';
+import type { LeaseHeartbeat } from './lease-heartbeat';
 
 export type SyncEngineLike = Pick<SyncEngine, 'sync' | 'renderPayload'>;
 
@@ -38,8 +39,11 @@ export interface AttemptResult {
  * searches first and finds the lead the lost create made (and with `searchLagMs`, a not-found inside the lag is
  * retried rather than followed by a second create). A flow with no fetch endpoint cannot look before it creates:
  * the repeated create reaches the CRM, which must de-duplicate by phone/email itself (CONTRACT.md, "No Fetch endpoint").
+ *
+ * `heartbeat` keeps the claim's lease alive while the CRM is called; it stops before the outcome is written, which
+ * ends the lease.
  */
-export async function runAttempt(claim: Claim, tenant: TenantSettings, deps: AttemptDeps): Promise<AttemptResult> {
+export async function runAttempt(claim: Claim, tenant: TenantSettings, deps: AttemptDeps, heartbeat?: Pick<LeaseHeartbeat, 'stop'>): Promise<AttemptResult> {
   const { store, clock } = deps;
   const started = clock.now();
   const at = new Date(started).toISOString();
@@ -47,9 +51,11 @@ export async function runAttempt(claim: Claim, tenant: TenantSettings, deps: Att
   try {
     success = await syncOnce(claim, tenant, deps, at);
   } catch (err) {
+    heartbeat?.stop();
     const details = failureDetails(err);
     return recordFailure(claim, err, { calls: details?.calls ?? [], rateLimit: details?.rateLimit, at, started, concurrency: tenant.concurrency }, deps);
   }
+  heartbeat?.stop();
   await store.complete(claim, success.input, clock.now());
   return { record: success.input.attempt, durationMs: clock.now() - started, tenantPauseMs: exhaustedWindowMs(success.rateLimit, tenant.concurrency * Math.max(1, success.input.attempt.calls.length)) };
 }

@@ -1,12 +1,15 @@
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '@crm-sync/core';
 import type { RunnerHooks, TenantSettings } from '../api';
 import type { TimerHandle } from '../clock';
 import type { Claim } from '../store/types';
 import { runAttempt, type AttemptDeps, type AttemptResult } from './attempt';
+import { LeaseHeartbeat } from './lease-heartbeat';
+import { isDeadLocalOwner } from './lease-owner';
 import { localRateLimits, type RateLimitFactory, type TenantRateLimit } from './rate-limit';
 
 export interface DispatcherOptions extends AttemptDeps {
   hooks: RunnerHooks;
-  /** Lease per claim: a runner that dies holds a contact this long at most. */
+  /** Lease per claim, renewed while its attempt runs: a runner that dies holds a contact this long at most. */
   leaseMs: number;
   /** Look at the store at least this often, for changes other processes made. */
   recheckMs: number;
@@ -28,7 +31,7 @@ const CLAIM_BATCH = 64;
  */
 export class TenantDispatcher {
   private readonly rate: TenantRateLimit;
-  private readonly active = new Map<string, { claim: Claim; done: Promise<void> }>();
+  private readonly active = new Map<string, { claim: Claim; heartbeat: LeaseHeartbeat; done: Promise<void> }>();
   private running = false;
   /** The cycle in progress, if any: at most one at a time. */
   private cycling?: Promise<void>;
@@ -72,6 +75,20 @@ export class TenantDispatcher {
       });
   }
 
+  /**
+   * Ends the leases that runners of this host which no longer run (kill -9, a crash) left on the tenant's contacts,
+   * so those contacts are synced now rather than when the leases lapse. Returns whose leases, and how many.
+   */
+  async releaseDeadOwners(): Promise<{ owners: string[]; contacts: number }> {
+    const { store, clock } = this.opts;
+    const owners = (await store.leaseOwners(this.tenant.name)).filter(isDeadLocalOwner);
+    if (owners.length === 0) return { owners, contacts: 0 };
+    const createTimeoutMs = this.tenant.mapping.definition.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const contacts = await store.releaseOwners(this.tenant.name, owners, { now: clock.now(), createTimeoutMs });
+    if (contacts > 0) this.wake();
+    return { owners, contacts };
+  }
+
   /** Stops claiming; waits up to drainMs for attempts in flight, then hands the rest back to the store. */
   async stop(drainMs: number): Promise<void> {
     this.running = false;
@@ -84,8 +101,10 @@ export class TenantDispatcher {
     const timeout = new Promise<void>((resolve) => { timer = clock.setTimer(resolve, drainMs); });
     await Promise.race([Promise.all([...this.active.values()].map((a) => a.done)), timeout]);
     timer?.cancel();
-    await Promise.all([...this.active.values()].map(({ claim }) =>
-      this.opts.store.release(claim, clock.now()).catch((error) => this.report(error, 'release', claim))));
+    await Promise.all([...this.active.values()].map(({ claim, heartbeat }) => {
+      heartbeat.stop();
+      return this.opts.store.release(claim, clock.now()).catch((error) => this.report(error, 'release', claim));
+    }));
   }
 
   /** Claims and launches what is due; returns when to look next. */
@@ -113,15 +132,18 @@ export class TenantDispatcher {
   }
 
   private launch(claim: Claim): void {
-    const done = runAttempt(claim, this.tenant, this.opts)
+    const { store, clock, leaseMs } = this.opts;
+    const heartbeat = new LeaseHeartbeat(claim, { store, clock, leaseMs, onError: (error) => this.report(error, 'renew-lease', claim) });
+    const done = runAttempt(claim, this.tenant, this.opts, heartbeat)
       .then((result) => this.settled(claim, result))
       .catch((error) => this.report(error, 'attempt', claim))
       .finally(() => {
+        heartbeat.stop();
         this.active.delete(claim.leaseToken);
         this.opts.onSettled();
         this.wake();
       });
-    this.active.set(claim.leaseToken, { claim, done });
+    this.active.set(claim.leaseToken, { claim, heartbeat, done });
   }
 
   private settled(claim: Claim, result: AttemptResult): void {
