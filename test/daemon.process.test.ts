@@ -3,11 +3,11 @@
  * SIGTERM drain, and kill -9 in the middle of a stream.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DaemonClient, DaemonRequestError } from '@crm-sync/runner';
+import { DaemonClient, DaemonRequestError, SqliteStore } from '@crm-sync/runner';
 import { checkLeads, planStream, sliceStream } from '@crm-sync/testkit';
-import { BIN, CRM_KEY, event, spawnDaemon, testEnv, writeConfig, type ChildDaemon, type TestEnv } from './daemon.support';
+import { BIN, CRM_KEY, event, SEED_MAPPING, spawnDaemon, testEnv, writeConfig, type ChildDaemon, type TestEnv } from './daemon.support';
 
 let env: TestEnv;
 const children: ChildDaemon[] = [];
@@ -96,4 +96,45 @@ test('kill -9 during a stream (with a create sent and its id not yet stored), th
   await client.waitUntilIdle({ timeoutMs: 20_000 });
 
   expect(checkLeads(env.crm.leads(), expected).problems).toEqual([]);
+});
+
+test('kill -9 with the default lease, then restart: the contacts that were in flight are synced within seconds, no duplicate lead', async () => {
+  // The seed mapping with a 2 s request timeout: a create the dead process sent may still land for that long, so
+  // its contact is retried (fetch first) after it, rather than after the lease (30 s).
+  const mapping = join(env.dataDir, 'seed-2s.yaml');
+  const seed = readFileSync(SEED_MAPPING, 'utf8');
+  writeFileSync(mapping, seed.replace('timeoutMs: 10000', 'timeoutMs: 2000'));
+  expect(readFileSync(mapping, 'utf8')).not.toBe(seed);
+  const config = join(env.dataDir, 'default-lease.yaml');
+  writeFileSync(config, [
+    'listen: 127.0.0.1:0',
+    'dataDir: ./data',
+    'allowHosts: [127.0.0.1]',
+    'tenants:',
+    `  acme: { mapping: ${JSON.stringify(mapping)}, baseUrl: ${JSON.stringify(env.crm.url)}, quiet: 100ms }`,
+  ].join('\n'));
+  // Slow answers, so the kill finds syncs both before and after their create was sent.
+  env.crm.addFault({ route: 'fetch', latencyMs: 200 });
+  env.crm.addFault({ route: 'create', latencyMs: 300 });
+  const contacts = Array.from({ length: 12 }, (_, n) => event(n));
+  const daemon = await start(config);
+  await new DaemonClient(daemon.url).ingest(contacts);
+  await until('a create is waiting for its answer', () => env.crm.requests().some((r) => r.route === 'create' && r.status === 0));
+  daemon.proc.kill('SIGKILL');
+  await daemon.exited;
+
+  const file = join(env.dataDir, 'data', 'crm-sync.db');
+  const left = new SqliteStore(file);
+  expect((await left.counts(Date.now())).inFlight).toBeGreaterThan(0);
+  await left.close();
+
+  const restarted = Date.now();
+  const again = await start(config);
+  await new DaemonClient(again.url).waitUntilIdle({ timeoutMs: 10_000 });
+  expect(Date.now() - restarted).toBeLessThan(10_000);
+  const takeOver = again.stdout.filter((l) => l.includes('took over the contacts of dead runners')).map((l) => JSON.parse(l) as { contacts: number })[0];
+  expect(takeOver?.contacts).toBeGreaterThan(0);
+
+  const leads = env.crm.leads();
+  expect(leads.map((l) => l.email).sort()).toEqual(contacts.map((c) => c.email).sort());
 });

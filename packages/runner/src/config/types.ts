@@ -29,7 +29,7 @@ export interface DaemonConfig {
   /** API requests a second per client address (429 beyond); 0: no limit. */
   clientRequestsPerSecond: number;
   drainMs: number;
-  /** How long a claimed contact is held; after a crash its contacts resume once this lapses. */
+  /** How long a claimed contact is held without renewal (renewed while its sync runs); after a crash elsewhere its contacts resume once this lapses. */
   leaseMs: number;
   logLevel: LogLevel;
   allowHosts: string[];
@@ -50,7 +50,7 @@ export const DEFAULTS = {
   maxBodyBytes: 5 * 1024 * 1024,
   clientRequestsPerSecond: 200,
   drain: '10s',
-  lease: '2m',
+  lease: '30s',
   logLevel: 'info' as LogLevel,
   retry: { base: '10s', max: '1h', budget: '24h' },
 } as const;
