@@ -1,4 +1,5 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
+import { LRUCache } from 'lru-cache';
 import { ContactValidationError, type FieldError } from './errors';
 
 export type AttributeValue = string | number | boolean | null;
@@ -61,8 +62,28 @@ function timeOf(v: unknown): number | undefined {
   return wallClock.slice(0, 10) === m[1] && wallClock.slice(11, 13) === m[2] ? ms : undefined;
 }
 
+/**
+ * Phones normalized lately, by default country and raw spelling; '' for a spelling that is not a phone. Parsing with
+ * libphonenumber costs about as much as a durable insert, and a contact's events repeat its phone (bursts of
+ * snapshots, updates), so the answer for a spelling is kept. It is exactly what parsing would give again.
+ */
+const normalizedPhones = new LRUCache<string, string>({ max: 20_000 });
+/** Longer spellings are parsed every time, so a hostile sender cannot fill the cache with megabytes. */
+const MAX_CACHED_SPELLING = 64;
+
 /** Normalizes a phone as the platform sends it (`+91 98765 43210`, `919876543210`, `+91-987-654-3210`) to E.164. */
 export function normalizePhone(raw: string, defaultCountry?: CountryCode): string | undefined {
+  if (raw.length > MAX_CACHED_SPELLING) return parsePhone(raw, defaultCountry);
+  const key = `${defaultCountry ?? ''}:${raw}`;
+  let normalized = normalizedPhones.get(key);
+  if (normalized === undefined) {
+    normalized = parsePhone(raw, defaultCountry) ?? '';
+    normalizedPhones.set(key, normalized);
+  }
+  return normalized === '' ? undefined : normalized;
+}
+
+function parsePhone(raw: string, defaultCountry?: CountryCode): string | undefined {
   const trimmed = raw.trim();
   if (!/^[+\d][\d\s().-]*$/.test(trimmed)) return undefined;
   const digits = trimmed.replace(/\D/g, '');
