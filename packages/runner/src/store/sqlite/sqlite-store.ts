@@ -10,6 +10,7 @@ import {
   HISTORY_LENGTH, unconfirmedCreateDueAt, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput,
   type ReleaseOwnersOptions, type Store,
 } from '../types';
+import { contactKey, NewContactInserter, type NewContactRow } from './insert-new';
 import { COUNTER_NAMES, openSchema, type CounterName } from './schema';
 
 interface ContactRow {
@@ -50,6 +51,8 @@ export interface SqliteStoreOptions {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+/** The contact's source time in ms (its `ts` was validated as ISO 8601), or null. */
+const timeOf = (contact: Contact) => (contact.ts === undefined ? null : Date.parse(contact.ts));
 const orUndefined = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
 
 /** Status changes accumulated inside one transaction and written to `counters` once at its end. */
@@ -77,6 +80,7 @@ export class SqliteStore implements Store {
   private readonly stmts;
   private readonly acceptBatcher: GroupCommit<{ item: AcceptItem; now: number }, AcceptOutcome>;
   private readonly settleBatcher: GroupCommit<SettleWrite, { error: unknown } | undefined>;
+  private readonly inserter: NewContactInserter;
   private leaseSeq = 0;
   private readonly leasePrefix = randomUUID().slice(0, 8);
 
@@ -87,8 +91,6 @@ export class SqliteStore implements Store {
     const db = this.db;
     this.stmts = {
       get: db.prepare<[string, string], ContactRow>('SELECT * FROM contacts WHERE tenant = ? AND contact_id = ?'),
-      insert: db.prepare(`INSERT INTO contacts (tenant, contact_id, contact, newest_ts, version, status, due_at, pending_since, pending_due_at)
-        VALUES (@tenant, @contact_id, @contact, @newest_ts, 1, 'pending', @due_at, @pending_since, @pending_due_at)`),
       acceptChange: db.prepare(`UPDATE contacts SET contact = @contact, newest_ts = @newest_ts, version = version + 1, status = @status,
         due_at = @due_at, pending_since = @pending_since, pending_due_at = @pending_due_at, failures = @failures,
         failing_since = @failing_since, dead_at = @dead_at, dead_cause = @dead_cause, lease_token = @lease_token, lease_until = @lease_until,
@@ -117,6 +119,7 @@ export class SqliteStore implements Store {
       counters: db.prepare<[], { name: CounterName; n: number }>('SELECT name, n FROM counters'),
       pruneEvents: db.prepare('DELETE FROM seen_events WHERE accepted_at < ?'),
     };
+    this.inserter = new NewContactInserter(db);
     this.acceptBatcher = new GroupCommit((batch) => this.acceptBatch(batch), opts.maxBatch);
     this.settleBatcher = new GroupCommit((writes) => this.settleBatch(writes), opts.maxBatch);
   }
@@ -125,31 +128,58 @@ export class SqliteStore implements Store {
     return this.acceptBatcher.submit(items.map((item) => ({ item, now })));
   }
 
+  /**
+   * In three passes, which give what accepting the items one by one in order would: redelivered eventIds are
+   * dropped; each contact's first item is tried as a new row (many rows per statement, no read); the items left
+   * (contacts that exist, or a contact's later items in the batch) then update their rows in order.
+   */
   private acceptBatch(batch: Array<{ item: AcceptItem; now: number }>): AcceptOutcome[] {
     return this.db.transaction(() => {
       const deltas = new CounterDeltas();
-      const outcomes = batch.map(({ item, now }) => this.acceptOne(item.contact, item.window, now, deltas));
+      const outcomes: Array<AcceptOutcome | undefined> = batch.map(() => undefined);
+      const firsts: Array<{ at: number; row: NewContactRow }> = [];
+      const seen = new Set<string>();
+      batch.forEach(({ item: { contact, window }, now }, at) => {
+        const { tenant, contactId, eventId } = contact;
+        if (eventId !== undefined && this.stmts.markSeen.run(tenant, eventId, now).changes === 0) {
+          outcomes[at] = 'duplicate';
+          return;
+        }
+        const key = contactKey(tenant, contactId);
+        if (seen.has(key)) return;
+        seen.add(key);
+        const dueAt = debounceDueAt(now, now, window);
+        firsts.push({ at, row: { tenant, contactId, contact: JSON.stringify(contact), newestTs: timeOf(contact), dueAt, pendingSince: now } });
+      });
+      const inserted = this.inserter.insert(firsts.map((f) => f.row));
+      const json = new Map<number, string>();
+      firsts.forEach(({ at, row }, i) => {
+        if (inserted[i]) {
+          outcomes[at] = 'accepted';
+          deltas.move(undefined, 'pending');
+        } else json.set(at, row.contact);
+      });
+      const all = outcomes.map((outcome, at) => {
+        if (outcome !== undefined) return outcome;
+        const { item, now } = batch[at]!;
+        return this.acceptChange(item.contact, json.get(at) ?? JSON.stringify(item.contact), item.window, now, deltas);
+      });
       this.applyCounters(deltas);
-      return outcomes;
+      return all;
     }).immediate();
   }
 
-  private acceptOne(contact: Contact, window: AcceptItem['window'], now: number, deltas: CounterDeltas): AcceptOutcome {
-    const { tenant, contactId, eventId } = contact;
-    if (eventId !== undefined && this.stmts.markSeen.run(tenant, eventId, now).changes === 0) return 'duplicate';
-    const ts = contact.ts === undefined ? null : Date.parse(contact.ts);
-    const row = this.stmts.get.get(tenant, contactId);
-    if (row && ts !== null && row.newest_ts !== null && ts < row.newest_ts) return 'stale';
+  /** A contact whose row exists: newer state, or stale. */
+  private acceptChange(contact: Contact, json: string, window: AcceptItem['window'], now: number, deltas: CounterDeltas): AcceptOutcome {
+    const { tenant, contactId } = contact;
+    const ts = timeOf(contact);
+    const row = this.stmts.get.get(tenant, contactId)!;
+    if (ts !== null && row.newest_ts !== null && ts < row.newest_ts) return 'stale';
 
-    const pendingSince = row?.pending_since ?? now;
+    const pendingSince = row.pending_since ?? now;
     const pendingDue = debounceDueAt(pendingSince, now, window);
-    const newestTs = row?.newest_ts == null ? ts : ts === null ? row.newest_ts : Math.max(ts, row.newest_ts);
-    const base = { tenant, contact_id: contactId, contact: JSON.stringify(contact), newest_ts: newestTs, pending_since: pendingSince, pending_due_at: pendingDue };
-    if (!row) {
-      this.stmts.insert.run({ ...base, due_at: pendingDue });
-      deltas.move(undefined, 'pending');
-      return 'accepted';
-    }
+    const newestTs = row.newest_ts === null ? ts : ts === null ? row.newest_ts : Math.max(ts, row.newest_ts);
+    const base = { tenant, contact_id: contactId, contact: json, newest_ts: newestTs, pending_since: pendingSince, pending_due_at: pendingDue };
     // In flight: the claim's outcome decides when it is due again (complete/fail read pending_due_at). A lapsed
     // lease (its runner died) is taken back: the contact waits for its window like any other. Retrying: the backoff
     // still holds. Dead or synced: a new change starts over.
