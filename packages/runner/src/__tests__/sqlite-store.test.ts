@@ -26,6 +26,36 @@ describe('SqliteStore specifics', () => {
     await store.close();
   });
 
+  it('a large batch (multi-row inserts) gives what accepting its events one by one gives', async () => {
+    // 250 events: new contacts, a contact that exists inside a 100-row chunk, one in the 10-row chunks and one in the
+    // row-by-row tail, a contact twice in the batch (the second older: stale), and a redelivered eventId.
+    const events = (ts: (i: number) => string) => Array.from({ length: 250 }, (_, i) => contact({ contactId: `c${i}`, ts: ts(i), name: `n${i}` }));
+    const batch = events(() => '2024-05-06T09:00:10.000Z');
+    batch[120] = contact({ contactId: 'c7', ts: '2024-05-06T09:00:05.000Z', name: 'older' });
+    batch[130] = contact({ contactId: 'c8', eventId: 'seen', ts: '2024-05-06T09:00:10.000Z' });
+    const primed = async (store: SqliteStore) => {
+      await store.accept([50, 205, 247].map((i) => ({ contact: contact({ contactId: `c${i}`, ts: '2024-05-06T09:00:00.000Z', name: 'before' }), window: WINDOW })), T0);
+      await store.accept([{ contact: contact({ contactId: 'x', eventId: 'seen' }), window: WINDOW }], T0);
+      return store;
+    };
+    const together = await primed(new SqliteStore(tmpFile()));
+    const oneByOne = await primed(new SqliteStore(tmpFile()));
+    const outcomes = await together.accept(batch.map((c) => ({ contact: c, window: WINDOW })), T0 + 10);
+    const expected = [];
+    for (const c of batch) expected.push(...await oneByOne.accept([{ contact: c, window: WINDOW }], T0 + 10));
+    expect(outcomes).toEqual(expected);
+    expect(outcomes.filter((o) => o !== 'accepted')).toEqual(['stale', 'duplicate']);
+    const rows = (s: SqliteStore) => s.db.prepare('SELECT contact_id, contact, version, status, due_at, pending_since, newest_ts FROM contacts ORDER BY contact_id').all();
+    expect(rows(together)).toEqual(rows(oneByOne));
+    expect(await together.counts(T0 + 10)).toEqual(await oneByOne.counts(T0 + 10));
+    expect((await together.counts(T0 + 10)).pending).toBe(249); // c0…c249 but c120 and c130, and x
+    const c50 = together.db.prepare("SELECT version, contact FROM contacts WHERE contact_id = 'c50'").get() as { version: number; contact: string };
+    expect(c50.version).toBe(2);
+    expect(JSON.parse(c50.contact).name).toBe('n50');
+    await together.close();
+    await oneByOne.close();
+  });
+
   it('pending state and the lead store survive reopening the file', async () => {
     const file = tmpFile();
     const first = new SqliteStore(file);
