@@ -25,6 +25,16 @@ export interface SyncOptions {
   rendered?: { payload: unknown; hash: string };
   /** Awaited right before a create is sent: the runner records its create intent here. */
   onCreateIntent?: () => void | Promise<void>;
+  /** Told of every request: the runner paces a tenant's requests here (its rate limit, the CRM's quota). */
+  pacer?: RequestPacer;
+}
+
+/** Sees each request of a sync go out and come back. */
+export interface RequestPacer {
+  /** Awaited before the request is sent. */
+  beforeRequest(): void | Promise<void>;
+  /** The request was answered (with what the mapping's rateLimit readers read from the answer, if anything) or failed. */
+  afterResponse(rateLimit: RateLimitInfo | undefined): void;
 }
 
 export interface CallRecord {
@@ -336,6 +346,8 @@ class SyncRun {
     const { request, encoded, endpoint } = await this.buildRequest(step, vars);
     const maskedUrl = this.mask(request.url.toString());
     const context = this.ctx({ step, method: request.method, url: maskedUrl });
+    const pacer = this.options.pacer;
+    await pacer?.beforeRequest();
     const at = new Date(this.now()).toISOString();
     let http: HttpResponse;
     try {
@@ -344,6 +356,7 @@ class SyncRun {
         timeoutMs: this.mapping.definition.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, maxResponseBytes: this.mapping.definition.maxResponseBytes ?? 1_048_576,
       });
     } catch (err) {
+      pacer?.afterResponse(undefined);
       const e = err instanceof SyncError ? err : new RetryableError('ERR_NETWORK', this.mask(String((err as Error)?.message ?? err)), { cause: err });
       Object.assign(e.context, context);
       this.calls.push({ step, method: request.method, url: maskedUrl, durationMs: 0, reason: this.mask(e.message), at });
@@ -353,20 +366,23 @@ class SyncRun {
     const statusContext = { ...context, status: http.status };
     const record: CallRecord = { step, method: request.method, url: maskedUrl, status: http.status, durationMs: Math.round(http.durationMs * 10) / 10, at };
     this.calls.push(record);
-    await this.readRateLimit(res, statusContext);
+    pacer?.afterResponse(await this.readRateLimit(res, statusContext));
     if (http.status >= 400) record.reason = this.maskedExcerpt(await endpoint.readers.reason?.evaluate(res, statusContext).catch(() => undefined)) ?? this.maskedExcerpt(http.body, 200) ?? '';
     return { res, readers: endpoint.readers, context: statusContext };
   }
 
-  private async readRateLimit(res: ReaderInput, context: ErrorContext): Promise<void> {
+  /** What the mapping's rateLimit readers read from an answer; also kept as the sync's latest. */
+  private async readRateLimit(res: ReaderInput, context: ErrorContext): Promise<RateLimitInfo | undefined> {
     const { remaining, resetMs } = this.mapping.rateLimit;
-    if (!remaining && !resetMs) return;
+    if (!remaining && !resetMs) return undefined;
     const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
     const info: RateLimitInfo = {
       remaining: num(await remaining?.evaluate(res, context).catch(() => undefined)),
       resetMs: num(await resetMs?.evaluate(res, context).catch(() => undefined)),
     };
-    if (info.remaining !== undefined || info.resetMs !== undefined) this.rateLimit = info;
+    if (info.remaining === undefined && info.resetMs === undefined) return undefined;
+    this.rateLimit = info;
+    return info;
   }
 }
 

@@ -54,21 +54,23 @@ describeWithRedis('RedisStore', () => {
     it('runners on one Redis share each tenant\'s request budget and its 429 pause', async () => {
       const [a, b] = [await openFresh('rate:'), await openFresh('rate:')];
       const [ra, rb] = [a.rateLimits()('acme', 4, T0), b.rateLimits()('acme', 4, T0)];
-      expect(await ra.take(3, T0)).toBe(3);
-      expect(await rb.take(3, T0)).toBe(1);
-      await rb.refund(1, T0);
-      expect(await ra.take(5, T0)).toBe(1);
-      await ra.charge(2, T0); // a sync made 3 calls
-      expect(await rb.readyAt(T0)).toBe(T0 + 750); // from -2 back to 1 token at 4/s
-      expect(await rb.take(1, T0 + 750)).toBe(1);
+      // One token saved up, then one every 250 ms, whichever runner takes it: a request leaves with each.
+      expect(await ra.take(T0)).toBeUndefined();
+      expect(await rb.take(T0)).toBe(T0 + 250);
+      expect(await rb.readyAt(T0)).toBe(T0 + 250);
+      expect(await rb.take(T0 + 250)).toBeUndefined();
+      expect(await ra.take(T0 + 300)).toBe(T0 + 500);
+      expect(await ra.take(T0 + 5000)).toBeUndefined(); // idle for seconds: still one saved up, not twenty
+      expect(await rb.take(T0 + 5000)).toBe(T0 + 5250);
       // Another tenant has its own budget; a pause stops only its tenant, on every runner.
       const other = b.rateLimits()('globex', undefined, T0);
-      await ra.pause(T0 + 5000);
-      expect(await rb.take(1, T0 + 4000)).toBe(0);
-      expect(await rb.readyAt(T0 + 4000)).toBe(T0 + 5000);
-      expect(await other.take(7, T0 + 4000)).toBe(7);
+      await ra.pause(T0 + 9000);
+      expect(await rb.take(T0 + 8000)).toBe(T0 + 9000);
+      expect(await rb.readyAt(T0 + 8000)).toBe(T0 + 9000);
+      expect(await other.take(T0 + 8000)).toBeUndefined();
+      expect(await other.take(T0 + 8000)).toBeUndefined(); // unlimited
       await other.pause(T0 + 3000);
-      expect(await other.take(1, T0 + 2000)).toBe(0);
+      expect(await other.take(T0 + 2000)).toBe(T0 + 3000);
       expect(await other.readyAt(T0 + 2000)).toBe(T0 + 3000);
       await Promise.all([a.close(), b.close()]);
     });

@@ -11,10 +11,19 @@ describe('TokenBucket', () => {
     expect(b.available(10_000)).toBe(4);
   });
 
-  it('extra calls charged after a sync put it in debt', () => {
+  it('a burst of one: tokens evenly spaced at the rate, none saved up while idle', () => {
+    const b = new TokenBucket(40, 0, 1);
+    expect(b.available(0)).toBe(1);
+    b.take(1, 0);
+    expect(b.readyAt(0)).toBe(25);
+    expect(b.available(24)).toBe(0);
+    expect(b.available(10_000)).toBe(1);
+  });
+
+  it('taking more than there is goes into debt', () => {
     const b = new TokenBucket(2, 0);
     b.take(1, 0);
-    b.take(3, 0); // the sync made 4 calls
+    b.take(3, 0);
     expect(b.available(0)).toBe(0);
     expect(b.readyAt(0)).toBe(1500); // from -2 back to 1 token at 2/s
   });

@@ -1,4 +1,4 @@
-import { failureDetails, RetryableError, SyncError, type CallRecord, type RateLimitInfo, type SyncEngine } from '@crm-sync/core';
+import { failureDetails, RetryableError, SyncError, type CallRecord, type RequestPacer, type SyncEngine } from '@crm-sync/core';
 import type { AttemptRecord, DeadLetter, RetryPolicy, TenantSettings } from '../api';
 import type { Clock } from '../clock';
 import { decideRetry } from '../retry';
@@ -13,6 +13,8 @@ export interface AttemptDeps {
   clock: Clock;
   retry: RetryPolicy;
   random?: () => number;
+  /** Paces every CRM request of the attempt (the tenant's rate limit and the CRM's quota). */
+  pacer?: RequestPacer;
 }
 
 type AttemptError = NonNullable<AttemptRecord['error']>;
@@ -25,7 +27,7 @@ export interface AttemptResult {
   retry?: { delayMs: number };
   /** Set when the attempt sent the contact to the dead letters. */
   deadLetter?: NonNullable<DeadLetter['cause']>;
-  /** The CRM asked the whole tenant to hold off this long. */
+  /** The CRM asked the whole tenant to hold off this long (a 429). */
   tenantPauseMs?: number;
 }
 
@@ -47,26 +49,26 @@ export async function runAttempt(claim: Claim, tenant: TenantSettings, deps: Att
   const { store, clock } = deps;
   const started = clock.now();
   const at = new Date(started).toISOString();
-  let success: { input: CompleteInput; rateLimit?: RateLimitInfo };
+  let success: CompleteInput;
   try {
     success = await syncOnce(claim, tenant, deps, at);
   } catch (err) {
     heartbeat?.stop();
     const details = failureDetails(err);
-    return recordFailure(claim, err, { calls: details?.calls ?? [], rateLimit: details?.rateLimit, at, started, concurrency: tenant.concurrency }, deps);
+    return recordFailure(claim, err, { calls: details?.calls ?? [], at, started }, deps);
   }
   heartbeat?.stop();
-  await store.complete(claim, success.input, clock.now());
-  return { record: success.input.attempt, durationMs: clock.now() - started, tenantPauseMs: exhaustedWindowMs(success.rateLimit, tenant.concurrency * Math.max(1, success.input.attempt.calls.length)) };
+  await store.complete(claim, success, clock.now());
+  return { record: success.attempt, durationMs: clock.now() - started };
 }
 
 /** The CRM side of an attempt: nothing is written to the store here except the create intent. */
-async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps, at: string): Promise<{ input: CompleteInput; rateLimit?: RateLimitInfo }> {
+async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps, at: string): Promise<CompleteInput> {
   const { engine, store, clock } = deps;
   const rendered = await engine.renderPayload(tenant.mapping, claim.contact, claim.leadId);
   if (claim.leadId !== undefined && rendered.hash === claim.payloadHash) {
     const attempt: AttemptRecord = { at, outcome: 'unchanged', leadId: claim.leadId, calls: [] };
-    return { input: { outcome: 'unchanged', leadId: claim.leadId, payloadHash: rendered.hash, payload: rendered.payload, attempt } };
+    return { outcome: 'unchanged', leadId: claim.leadId, payloadHash: rendered.hash, payload: rendered.payload, attempt };
   }
   const result = await engine.sync(tenant.mapping, claim.contact, {
     knownLeadId: claim.leadId,
@@ -75,13 +77,14 @@ async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps,
     unconfirmedCreateAt: claim.unconfirmedCreateAt,
     rendered,
     onCreateIntent: () => store.markCreateIntent(claim, clock.now()),
+    pacer: deps.pacer,
   });
   // A stale stored id (a merged or deleted lead, result.forgotLeadId) is simply replaced by the id the sync matched.
   const attempt: AttemptRecord = { at, outcome: result.action, leadId: result.leadId, calls: result.calls };
-  return { input: { outcome: result.action, leadId: result.leadId, payloadHash: result.payloadHash, payload: result.payload, attempt }, rateLimit: result.rateLimit };
+  return { outcome: result.action, leadId: result.leadId, payloadHash: result.payloadHash, payload: result.payload, attempt };
 }
 
-async function recordFailure(claim: Claim, err: unknown, ctx: { calls: CallRecord[]; rateLimit?: RateLimitInfo; at: string; started: number; concurrency: number }, deps: AttemptDeps): Promise<AttemptResult> {
+async function recordFailure(claim: Claim, err: unknown, ctx: { calls: CallRecord[]; at: string; started: number }, deps: AttemptDeps): Promise<AttemptResult> {
   const { store, clock } = deps;
   const error = describeError(err);
   const record = { at: ctx.at, outcome: 'failed' as const, leadId: claim.leadId, calls: ctx.calls, error };
@@ -102,18 +105,10 @@ async function recordFailure(claim: Claim, err: unknown, ctx: { calls: CallRecor
       result = { record, durationMs: now - ctx.started, retry: { delayMs: decision.delayMs } };
     }
   }
-  // A 429 slows the whole tenant: for its Retry-After, else at least the first backoff step.
-  const pause = rateLimited ? retryAfterMs ?? deps.retry.baseMs : exhaustedWindowMs(ctx.rateLimit, ctx.concurrency * Math.max(1, ctx.calls.length));
-  if (pause !== undefined) result.tenantPauseMs = pause;
+  // A 429 slows the whole tenant: for its Retry-After, else at least the first backoff step. (A used-up quota in
+  // the CRM's headers pauses it as soon as it is read: see request-pacer.ts.)
+  if (rateLimited) result.tenantPauseMs = retryAfterMs ?? deps.retry.baseMs;
   return result;
-}
-
-/**
- * The CRM's rate-limit headers say the window is (nearly) used up: wait for its reset. "Nearly": the other syncs in
- * flight (up to the tenant's concurrency) may each still spend as many requests as this one did (`headroom`).
- */
-function exhaustedWindowMs(info: RateLimitInfo | undefined, headroom: number): number | undefined {
-  return info && info.remaining !== undefined && info.remaining <= headroom && info.resetMs !== undefined && info.resetMs > 0 ? info.resetMs : undefined;
 }
 
 function describeError(err: unknown): AttemptError {

@@ -1,20 +1,23 @@
 import { TokenBucket } from './token-bucket';
 
 /**
- * One tenant's CRM request budget, as the dispatcher uses it: it takes tokens before claiming (one per sync), gives
- * back what it could not use, charges a sync's further calls when it ends, and pauses the tenant when the CRM says
- * so (429). Asynchronous because the budget may be shared by every runner of a tenant (../store/redis).
+ * Tokens a tenant's budget saves up: one. Every CRM request takes a token as it leaves, so requests go out evenly
+ * spaced at the declared rate. A CRM counting requests in windows (fixed or sliding, aligned anywhere) then never
+ * sees more than the rate × its window in one; any burst on top of that would be its 429s.
+ */
+export const REQUEST_BURST = 1;
+
+/**
+ * One tenant's CRM request budget, as the runner uses it: every request takes a token before it is sent, and the
+ * tenant is paused when the CRM says so (a 429, a used-up quota). Asynchronous because the budget may be shared by
+ * every runner of a tenant (../store/redis).
  */
 export interface TenantRateLimit {
-  /** Takes up to `want` tokens now and returns how many it got (0 while paused). */
-  take(want: number, now: number): Promise<number>;
-  /** Gives back tokens taken but not used. */
-  refund(n: number, now: number): Promise<void>;
-  /** Charges calls already made; the budget may go into debt. */
-  charge(n: number, now: number): Promise<void>;
-  /** No calls until then (a shorter pause never shortens a longer one). */
+  /** Takes one token if there is one now (never while paused) and returns undefined; else when to ask again. */
+  take(now: number): Promise<number | undefined>;
+  /** No requests until then (a shorter pause never shortens a longer one). */
   pause(until: number): Promise<void>;
-  /** When at least one token will be available. */
+  /** When a token will be there (now or later; not before a pause ends). Takes nothing. */
   readyAt(now: number): Promise<number>;
 }
 
@@ -23,15 +26,13 @@ export type RateLimitFactory = (tenant: string, requestsPerSecond: number | unde
 
 /** The budget of one runner process: an in-memory token bucket. */
 export const localRateLimits: RateLimitFactory = (_tenant, requestsPerSecond, now) => {
-  const bucket = new TokenBucket(requestsPerSecond, now);
+  const bucket = new TokenBucket(requestsPerSecond, now, REQUEST_BURST);
   return {
-    async take(want, at) {
-      const n = Math.min(want, bucket.available(at));
-      bucket.take(n, at);
-      return n;
+    async take(at) {
+      if (bucket.available(at) < 1) return bucket.readyAt(at);
+      bucket.take(1, at);
+      return undefined;
     },
-    async refund(n, at) { bucket.take(-n, at); },
-    async charge(n, at) { bucket.take(n, at); },
     async pause(until) { bucket.pause(until); },
     async readyAt(at) { return bucket.readyAt(at); },
   };

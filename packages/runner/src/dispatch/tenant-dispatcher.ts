@@ -6,6 +6,7 @@ import { runAttempt, type AttemptDeps, type AttemptResult } from './attempt';
 import { LeaseHeartbeat } from './lease-heartbeat';
 import { isDeadLocalOwner } from './lease-owner';
 import { localRateLimits, type RateLimitFactory, type TenantRateLimit } from './rate-limit';
+import { TenantPacer } from './request-pacer';
 
 export interface DispatcherOptions extends AttemptDeps {
   hooks: RunnerHooks;
@@ -31,6 +32,8 @@ const CLAIM_BATCH = 64;
  */
 export class TenantDispatcher {
   private readonly rate: TenantRateLimit;
+  /** What an attempt needs, with every CRM request paced by the tenant's budget. */
+  private readonly attemptDeps: AttemptDeps;
   private readonly active = new Map<string, { claim: Claim; heartbeat: LeaseHeartbeat; done: Promise<void> }>();
   private running = false;
   /** The cycle in progress, if any: at most one at a time. */
@@ -41,6 +44,11 @@ export class TenantDispatcher {
   constructor(readonly tenant: TenantSettings, private readonly opts: DispatcherOptions) {
     const rps = tenant.requestsPerSecond ?? tenant.mapping.rateLimit.requestsPerSecond;
     this.rate = (opts.rateLimits ?? localRateLimits)(tenant.name, rps, opts.clock.now());
+    const pacer = new TenantPacer(this.rate, opts.clock, (pauseMs, paused) => {
+      paused.catch((error) => this.report(error, 'rate-limit'));
+      this.call(() => opts.hooks.onRateLimited?.({ tenant: tenant.name, pauseMs }));
+    });
+    this.attemptDeps = { ...opts, pacer };
   }
 
   get inFlight(): number {
@@ -113,13 +121,12 @@ export class TenantDispatcher {
     const name = this.tenant.name;
     while (this.running) {
       const now = clock.now();
-      const wanted = Math.min(this.tenant.concurrency - this.active.size, CLAIM_BATCH);
-      if (wanted <= 0) break;
-      // One token per sync, taken before claiming, so runners sharing a budget never overdraw it together.
-      const limit = await this.rate.take(wanted, now);
+      const limit = Math.min(this.tenant.concurrency - this.active.size, CLAIM_BATCH);
       if (limit <= 0) break;
+      // Requests take the tokens (one each, as they leave); a contact is claimed only while the budget has one, so
+      // a paused or spent tenant does not hold leases it cannot use.
+      if (await this.rate.readyAt(now) > now) break;
       const claims = await store.claimDue(name, { now, limit, leaseMs, owner });
-      if (claims.length < limit) await this.rate.refund(limit - claims.length, clock.now());
       for (const claim of claims) this.launch(claim);
       if (claims.length < limit) break;
     }
@@ -134,7 +141,7 @@ export class TenantDispatcher {
   private launch(claim: Claim): void {
     const { store, clock, leaseMs } = this.opts;
     const heartbeat = new LeaseHeartbeat(claim, { store, clock, leaseMs, onError: (error) => this.report(error, 'renew-lease', claim) });
-    const done = runAttempt(claim, this.tenant, this.opts, heartbeat)
+    const done = runAttempt(claim, this.tenant, this.attemptDeps, heartbeat)
       .then((result) => this.settled(claim, result))
       .catch((error) => this.report(error, 'attempt', claim))
       .finally(() => {
@@ -151,8 +158,6 @@ export class TenantDispatcher {
     const tenant = this.tenant.name;
     const { contactId } = claim;
     const calls = result.record.calls;
-    // The sync took one token when it started; its further requests are paid now.
-    if (calls.length > 1) this.rate.charge(calls.length - 1, clock.now()).catch((error) => this.report(error, 'rate-limit', claim));
     if (result.tenantPauseMs !== undefined) {
       this.rate.pause(clock.now() + result.tenantPauseMs).catch((error) => this.report(error, 'rate-limit', claim));
       this.call(() => hooks.onRateLimited?.({ tenant, pauseMs: result.tenantPauseMs! }));

@@ -1,7 +1,6 @@
 /**
- * A per-tenant requests-per-second limiter. Each sync takes one token before it starts and is charged for its extra
- * calls when it ends (the bucket may go into debt), so the average request rate holds without wrapping the HTTP
- * client. `pause` stops the whole tenant, e.g. for a 429's Retry-After.
+ * A requests-per-second limiter: `perSecond` tokens a second, at most `burst` of them saved up. `pause` stops
+ * everything until a time, e.g. for a 429's Retry-After.
  */
 export class TokenBucket {
   private tokens: number;
@@ -9,9 +8,9 @@ export class TokenBucket {
   private pausedUntil = 0;
   private readonly capacity: number;
 
-  /** `perSecond` undefined: unlimited (only pauses apply). */
-  constructor(private readonly perSecond: number | undefined, now: number) {
-    this.capacity = perSecond === undefined ? Infinity : Math.max(1, perSecond);
+  /** `perSecond` undefined: unlimited (only pauses apply). `burst` defaults to one second's worth. */
+  constructor(private readonly perSecond: number | undefined, now: number, burst = perSecond) {
+    this.capacity = perSecond === undefined ? Infinity : Math.max(1, burst ?? perSecond);
     this.tokens = this.capacity;
     this.updatedAt = now;
   }

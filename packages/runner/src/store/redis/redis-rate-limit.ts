@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { RateLimitFactory, TenantRateLimit } from '../../dispatch/rate-limit';
+import { REQUEST_BURST, type RateLimitFactory, type TenantRateLimit } from '../../dispatch/rate-limit';
 
 /**
  * The token bucket of ../../dispatch/token-bucket.ts, kept in one Redis hash per tenant (`P rate:<tenant>`: tokens,
@@ -7,60 +7,60 @@ import type { RateLimitFactory, TenantRateLimit } from '../../dispatch/rate-limi
  * Each operation is one script: refill by elapsed time, then act. Times are the runners' clocks (keep them in sync
  * with NTP; a runner whose clock is behind simply refills later).
  *
- * ARGV: P, tenant, op, now, perSecond ('' = unlimited), n.
+ * ARGV: P, tenant, op, now, perSecond ('' = unlimited), burst, n. `take` answers -1 when it took a token, else
+ * when to ask again.
  */
 const RATE = `
 local key = ARGV[1] .. 'rate:' .. ARGV[2]
-local op, now, perSecond, n = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local op, now, perSecond, burst, n = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local state = redis.call('HMGET', key, 'tokens', 'updated', 'paused_until')
 local paused = tonumber(state[3]) or 0
 if op == 'pause' then
   if n > paused then redis.call('HSET', key, 'paused_until', string.format('%d', n)) end
   return 0
 end
-if not perSecond then
-  if op == 'take' then if now < paused then return 0 end return n end
-  if op == 'ready' then return string.format('%d', math.max(now, paused)) end
-  return 0
+local function readyAt(tokens)
+  local at = math.max(now, paused)
+  if perSecond and tokens < 1 then at = math.max(at, now + math.ceil((1 - tokens) / perSecond * 1000)) end
+  return string.format('%d', at)
 end
-local capacity = math.max(1, perSecond)
+if not perSecond then
+  if op == 'take' and now >= paused then return -1 end
+  return readyAt(1)
+end
+local capacity = math.max(1, burst)
 local tokens = tonumber(state[1]) or capacity
 local updated = tonumber(state[2]) or now
 if now > updated then
   tokens = math.min(capacity, tokens + (now - updated) / 1000 * perSecond)
   updated = now
 end
-local result = 0
-if op == 'take' then
-  if now >= paused then result = math.min(n, math.max(0, math.floor(tokens))) end
-  tokens = tokens - result
-elseif op == 'charge' then
-  tokens = tokens - n
-elseif op == 'refund' then
-  tokens = math.min(capacity, tokens + n)
-elseif op == 'ready' then
-  local at = math.max(now, paused)
-  if tokens < 1 then at = math.max(at, now + math.ceil((1 - tokens) / perSecond * 1000)) end
-  result = string.format('%d', at)
+local result
+if op == 'take' and now >= paused and tokens >= 1 then
+  tokens = tokens - 1
+  result = -1
+else
+  result = readyAt(tokens)
 end
 redis.call('HSET', key, 'tokens', string.format('%.6f', tokens), 'updated', string.format('%d', updated))
 return result
 `;
 
-type Op = 'take' | 'charge' | 'refund' | 'pause' | 'ready';
+type Op = 'take' | 'pause' | 'ready';
 
 /** Per-tenant budgets shared by every runner on this Redis (same key prefix). */
 export function redisRateLimits(redis: Redis, prefix: string): RateLimitFactory {
   redis.defineCommand('crmSyncRate', { numberOfKeys: 0, lua: RATE });
   const call = (redis as unknown as { crmSyncRate(...args: Array<string | number>): Promise<number | string> }).crmSyncRate.bind(redis);
   return (tenant, requestsPerSecond): TenantRateLimit => {
-    const run = (op: Op, now: number, n: number) => call(prefix, tenant, op, now, requestsPerSecond ?? '', n);
+    const run = async (op: Op, now: number, n = 0) => Number(await call(prefix, tenant, op, now, requestsPerSecond ?? '', REQUEST_BURST, n));
     return {
-      take: async (want, now) => Number(await run('take', now, want)),
-      refund: async (n, now) => { await run('refund', now, n); },
-      charge: async (n, now) => { await run('charge', now, n); },
+      take: async (now) => {
+        const answer = await run('take', now);
+        return answer < 0 ? undefined : answer;
+      },
       pause: async (until) => { await run('pause', until, until); },
-      readyAt: async (now) => Number(await run('ready', now, 0)),
+      readyAt: (now) => run('ready', now),
     };
   };
 }
