@@ -3,11 +3,11 @@
  * SIGTERM drain, and kill -9 in the middle of a stream.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DaemonClient, DaemonRequestError, SqliteStore } from '@crm-sync/runner';
 import { checkLeads, planStream, sliceStream } from '@crm-sync/testkit';
-import { BIN, CRM_KEY, event, SEED_MAPPING, spawnDaemon, testEnv, writeConfig, type ChildDaemon, type TestEnv } from './daemon.support';
+import { BIN, CRM_KEY, event, seedMappingWithTimeout, spawnDaemon, testEnv, writeConfig, type ChildDaemon, type TestEnv } from './daemon.support';
 
 let env: TestEnv;
 const children: ChildDaemon[] = [];
@@ -101,10 +101,7 @@ test('kill -9 during a stream (with a create sent and its id not yet stored), th
 test('kill -9 with the default lease, then restart: the contacts that were in flight are synced within seconds, no duplicate lead', async () => {
   // The seed mapping with a 2 s request timeout: a create the dead process sent may still land for that long, so
   // its contact is retried (fetch first) after it, rather than after the lease (30 s).
-  const mapping = join(env.dataDir, 'seed-2s.yaml');
-  const seed = readFileSync(SEED_MAPPING, 'utf8');
-  writeFileSync(mapping, seed.replace('timeoutMs: 10000', 'timeoutMs: 2000'));
-  expect(readFileSync(mapping, 'utf8')).not.toBe(seed);
+  const mapping = seedMappingWithTimeout(env.dataDir, 2000);
   const config = join(env.dataDir, 'default-lease.yaml');
   writeFileSync(config, [
     'listen: 127.0.0.1:0',

@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createLogger, resolveConfig, type DaemonConfig, type Logger } from '@crm-sync/runner';
 import { startReferenceCrm, type ReferenceCrm } from '@crm-sync/testkit';
+import { SEED_MAPPING, seedMappingText } from './seed-mapping';
 
 export const REPO = resolve(__dirname, '..');
-export const SEED_MAPPING = join(REPO, 'mappings/seed-contract.yaml');
+export { SEED_MAPPING };
 export const CRM_KEY = 'daemon-test-key';
 export const TENANT = 'acme';
 
@@ -108,8 +109,15 @@ export function spawnDaemon(args: string[], env: NodeJS.ProcessEnv = {}): Promis
   });
 }
 
+/** The seed mapping with another request timeout (see seedMappingText), written into `dir`. */
+export function seedMappingWithTimeout(dir: string, timeoutMs: number): string {
+  const file = join(dir, `seed-${timeoutMs}ms.yaml`);
+  writeFileSync(file, seedMappingText(timeoutMs));
+  return file;
+}
+
 /** Writes a crm-sync.yaml for tenant `acme` on the reference CRM, with short windows, lease and retries. */
-export function writeConfig(dir: string, crmUrl: string, extra: string[] = []): string {
+export function writeConfig(dir: string, crmUrl: string, extra: string[] = [], mappingFile = SEED_MAPPING): string {
   const file = join(dir, 'crm-sync.yaml');
   writeFileSync(file, [
     'listen: 127.0.0.1:0',
@@ -120,7 +128,7 @@ export function writeConfig(dir: string, crmUrl: string, extra: string[] = []): 
     'retry: { base: 100ms, max: 500ms, budget: 1m }',
     ...extra,
     'tenants:',
-    `  ${TENANT}: { mapping: ${JSON.stringify(SEED_MAPPING)}, baseUrl: ${JSON.stringify(crmUrl)}, quiet: 100ms, maxWait: 1s }`,
+    `  ${TENANT}: { mapping: ${JSON.stringify(mappingFile)}, baseUrl: ${JSON.stringify(crmUrl)}, quiet: 100ms, maxWait: 1s }`,
   ].join('\n'));
   return file;
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DaemonClient, DaemonRequestError, RedisStore } from '@crm-sync/runner';
 import { checkLeads, planStream, sliceStream, startReferenceCrm, type ReferenceCrm } from '@crm-sync/testkit';
-import { CRM_KEY, event, spawnDaemon, writeConfig, type ChildDaemon } from './daemon.support';
+import { CRM_KEY, event, seedMappingWithTimeout, spawnDaemon, writeConfig, type ChildDaemon } from './daemon.support';
 import { describeWithRedis, RedisServer, sleep, startRunners, type Runners } from './redis.support';
 
 let redis: RedisServer;
@@ -38,7 +38,8 @@ describeWithRedis('Runners on Redis lose nothing', () => {
     redis = await RedisServer.start();
     const dir = mkdtempSync(join(tmpdir(), 'crm-sync-redis-kill-'));
     // lease 1s: the survivor takes over the dead runner's contacts a second after their claim.
-    const config = writeConfig(dir, crm.url, [`store: ${redis.url()}`]);
+    // A 1 s request timeout: the victim's last writes settle within 3 s (the settle window), its creates within 1 s.
+    const config = writeConfig(dir, crm.url, [`store: ${redis.url()}`], seedMappingWithTimeout(dir, 1000));
     const start = async () => {
       const child = await spawnDaemon(['--config', config], { SEED_CRM_AUTH_KEY: CRM_KEY });
       children.push(child);

@@ -1,4 +1,4 @@
-import { event, RunnerHarness, sleep } from './runner.fixtures';
+import { event, RunnerHarness, seedContract, sleep } from './runner.fixtures';
 
 let h: RunnerHarness;
 afterEach(async () => { await h?.close(); });
@@ -104,15 +104,21 @@ describe('Runner against the reference CRM: failures', () => {
   });
 
   it('the lost answer: create committed but the connection reset → the retry finds the lead, no duplicate', async () => {
-    h = await RunnerHarness.start({ tenant: { quietMs: 50 } });
+    // A 1 s request timeout, so a 3 s settle window (twice it, at least 3 s).
+    h = await RunnerHarness.start({ tenant: { quietMs: 50, mapping: seedContract(1000) } });
     h.crm.addFault({ route: 'create', resetAfterCommit: true, times: 1 });
     h.runner.start();
     await h.runner.ingest([event('c1', { name: 'Priya' })]);
     await h.runner.whenIdle();
-    expect(h.routes()).toEqual(['fetch', 'create', 'fetch', 'update']);
+    // The lost answer left a write whose outcome was unknown: the update that follows is sent again once the settle
+    // window has passed, and only then is the contact synced.
+    expect(h.routes()).toEqual(['fetch', 'create', 'fetch', 'update', 'update']);
     expect(h.crm.leads()).toEqual([expect.objectContaining({ lead_id: 'L000001', name: 'Priya' })]);
     const status = await h.runner.contact('acme', 'c1');
     expect(status).toMatchObject({ leadId: 'L000001', state: 'synced' });
-    expect(status?.history.map((a) => [a.outcome, a.error?.code])).toEqual([['updated', undefined], ['failed', 'ERR_NETWORK']]);
+    expect(status?.history.map((a) => [a.outcome, a.error?.code])).toEqual([['updated', undefined], ['updated', undefined], ['failed', 'ERR_NETWORK']]);
+    const [recheck, first] = status!.history;
+    expect(Date.parse(recheck!.at) - Date.parse(status!.history[2]!.at)).toBeGreaterThanOrEqual(3000);
+    expect(Date.parse(first!.at)).toBeLessThan(Date.parse(recheck!.at));
   });
 });

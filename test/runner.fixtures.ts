@@ -2,21 +2,21 @@
  * A Runner wired as the daemon wires it — real engine, the seed-contract mapping pointed at a reference CRM over
  * HTTP, a SQLite file in a temp dir — with short windows so each test reads like a timeline.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileMapping, GotHttpClient, SyncEngine, type CompiledMapping } from '@crm-sync/core';
 import { registerBuiltinAdapters, Runner, SqliteStore, type RunnerHooks, type RunnerOptions, type TenantSettings } from '@crm-sync/runner';
 import { startReferenceCrm, type ReferenceCrm, type ReferenceCrmOptions } from '@crm-sync/testkit';
+import { SEED_MAPPING, seedMappingText } from './seed-mapping';
 
 export const CRM_KEY = 'runner-e2e-key';
 process.env.SEED_CRM_AUTH_KEY = CRM_KEY;
 
-const MAPPING_FILE = join(__dirname, '..', 'mappings', 'seed-contract.yaml');
-
-export function seedContract(): CompiledMapping {
+/** The seed-contract mapping, compiled; with another request timeout when `timeoutMs` is given (seedMappingText). */
+export function seedContract(timeoutMs?: number): CompiledMapping {
   registerBuiltinAdapters();
-  return compileMapping(readFileSync(MAPPING_FILE, 'utf8'), { file: MAPPING_FILE });
+  return compileMapping(seedMappingText(timeoutMs), { file: SEED_MAPPING });
 }
 
 export interface HarnessOptions {

@@ -97,8 +97,56 @@ describe('leases (manual clock)', () => {
     expect(synced()).toEqual(['dead', 'dead-create']);
     expect(h.routes().filter((r) => r === 'fetch')).toHaveLength(2); // the retry fetched before it created
     await clock.advance(LEASE - 10_000);
+    await waitFor('the lapsed leases\' contacts', () => ['elsewhere', 'live'].every((id) => synced().includes(id)));
+    // Every lease that ended without an outcome may have left a write on its way: each contact is synced once more
+    // after the settle window (twice the mapping's 10 s timeout).
+    await clock.advance(20_000);
     await h.runner.whenIdle();
-    expect(synced()).toEqual(['dead', 'dead-create', 'elsewhere', 'live']);
+    expect(synced()).toEqual(['dead', 'dead', 'dead-create', 'dead-create', 'elsewhere', 'elsewhere', 'live', 'live']);
     expect(h.crm.leads()).toHaveLength(4);
+  });
+});
+
+describe('a dead runner\'s write whose outcome never reached the store (manual clock)', () => {
+  /**
+   * The crash soak's lost change (contact-0725, seed 20241106): the contact was synced as A; a runner sent B, and the
+   * CRM applied it, but the runner was killed before it recorded the outcome; the contact then changed back to A. The
+   * runner that took over compared A's payload with the stored hash (still A's) and skipped it as unchanged: the CRM
+   * kept B for good.
+   */
+  it('after taking over, a change back to the last recorded payload is still sent', async () => {
+    await start();
+    const a = { name: 'Ananya Nair', attributes: { city: 'Chennai', stage: 'qualified' } };
+    const b = { name: 'Kabir Nair', attributes: { city: 'Delhi', stage: 'new' } };
+    void h.runner.start();
+    await h.runner.ingest([event('c1', { ...a, ts: '2024-05-06T08:00:01Z' })]);
+    await clock.advance(100);
+    await h.runner.whenIdle();
+    await h.runner.stop({ drainMs: 0 });
+    expect(h.crm.leads().map((l) => l.name)).toEqual([a.name]);
+
+    // The dead runner: claims B and sends it (the CRM applies it), then dies before recording the outcome.
+    const dead = leaseOwnerId(spawnSync(process.execPath, ['-e', '']).pid!);
+    await h.runner.ingest([event('c1', { ...b, ts: '2024-05-06T08:00:02Z' })]);
+    await clock.advance(100);
+    const [claim] = await h.store.claimDue('acme', { now: clock.now(), limit: 1, leaseMs: LEASE, owner: dead });
+    await h.engine.sync(h.tenant().mapping, claim.contact, { knownLeadId: claim.leadId, baseUrl: h.crm.url });
+    expect(h.crm.leads().map((l) => l.name)).toEqual([b.name]);
+    // Back to A, while the dead runner's lease is still on the contact.
+    await h.runner.ingest([event('c1', { ...a, ts: '2024-05-06T08:00:03Z' })]);
+
+    const next = secondRunner();
+    await next.runner.start();
+    await waitFor('the taken-over sync', () => next.hookLog.of('onSync').length === 1);
+    expect(next.hookLog.of('onSync')[0]).toMatchObject({ contactId: 'c1', outcome: 'updated' });
+    expect(h.crm.leads().map((l) => l.name)).toEqual([a.name]);
+    // The dead runner's write might still have been on its way: once it can no longer land (the settle window, twice
+    // the mapping's 10 s timeout), the contact is synced once more, and only then counts as synced.
+    expect(await next.runner.contact('acme', 'c1')).toMatchObject({ state: 'pending' });
+    await clock.advance(20_000);
+    await next.runner.whenIdle();
+    expect(next.hookLog.of('onSync').map((s) => s.outcome)).toEqual(['updated', 'updated']);
+    expect(await next.runner.contact('acme', 'c1')).toMatchObject({ state: 'synced' });
+    expect(h.crm.leads().map((l) => l.name)).toEqual([a.name]);
   });
 });

@@ -1,4 +1,10 @@
-import { event, RunnerHarness, sleep, waitFor } from './runner.fixtures';
+import { event, RunnerHarness, seedContract, sleep, waitFor } from './runner.fixtures';
+
+/**
+ * A 1 s request timeout: a sync that a stop or a crash ends without an outcome marks its contact, which is synced once
+ * more at the end of the settle window (twice the timeout, at least 3 s) rather than 20 s later.
+ */
+const mapping = seedContract(1000);
 
 let h: RunnerHarness;
 afterEach(async () => { await h?.close(); });
@@ -21,7 +27,7 @@ describe('Runner restarts on the same SQLite file', () => {
   });
 
   it('stop hands back a sync that does not finish within drainMs; the next runner completes it without a duplicate', async () => {
-    h = await RunnerHarness.start({ tenant: { quietMs: 30 } });
+    h = await RunnerHarness.start({ tenant: { quietMs: 30, mapping } });
     h.crm.addFault({ route: 'create', latencyMs: 400, times: 1 });
     h.runner.start();
     await h.runner.ingest([event('c1', { name: 'Priya' })]);
@@ -38,7 +44,7 @@ describe('Runner restarts on the same SQLite file', () => {
   });
 
   it('a runner that dies between sending a create and storing its id: the next one fetches first, no duplicate lead', async () => {
-    h = await RunnerHarness.start({ tenant: { quietMs: 30 }, runner: { leaseMs: 600 } });
+    h = await RunnerHarness.start({ tenant: { quietMs: 30, mapping }, runner: { leaseMs: 600 } });
     h.crm.addFault({ route: 'create', latencyMs: 300, times: 1 });
     h.runner.start();
     await h.runner.ingest([event('c1', { name: 'Priya' })]);
@@ -54,12 +60,13 @@ describe('Runner restarts on the same SQLite file', () => {
     next.start();
     await next.whenIdle();
     expect(h.crm.leads()).toEqual([expect.objectContaining({ lead_id: 'L000001', name: 'Priya Sharma' })]);
-    expect(h.routes()).toEqual(['fetch', 'create', 'fetch', 'update']);
+    // The update, and the same again once the dead runner's create can no longer land (the settle window).
+    expect(h.routes()).toEqual(['fetch', 'create', 'fetch', 'update', 'update']);
     expect(h.hookLog.of('onError').map((e) => e.during)).toEqual(expect.arrayContaining(['attempt']));
   });
 
   it('the dead runner\'s claim is taken over only after its lease lapses', async () => {
-    h = await RunnerHarness.start({ tenant: { quietMs: 30 }, runner: { leaseMs: 500 } });
+    h = await RunnerHarness.start({ tenant: { quietMs: 30, mapping }, runner: { leaseMs: 500 } });
     h.crm.addFault({ route: 'fetch', hang: true, times: 1 });
     h.runner.start();
     await h.runner.ingest([event('c1')]);

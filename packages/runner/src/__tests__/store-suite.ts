@@ -248,8 +248,63 @@ export function describeStore(name: string, open: () => Promise<Store>): void {
       expect(await store.counts(T0 + 1100)).toMatchObject({ inFlight: 1, deadLetters: 0, leads: 1 });
       await store.release(stale, T0 + 1100);
       await claimNone(T0 + 1100);
+      // The stale create may have landed after the current holder's write began: its success is not the last word.
       await store.complete(current, { outcome: 'updated', leadId: 'L1', payloadHash: 'h', payload: {}, attempt: attempt('updated') }, T0 + 1200);
-      expect(await store.contactStatus('acme', 'c1', T0 + 1200)).toMatchObject({ state: 'synced', payloadHash: 'h' });
+      expect(await store.contactStatus('acme', 'c1', T0 + 1200)).toMatchObject({ state: 'pending', dueAt: new Date(T0 + 1200).toISOString() });
+      const again = await claimOne(T0 + 1200);
+      expect(again.unconfirmedWriteAt).toBe(T0 + 1100);
+      await store.complete(again, { outcome: 'updated', leadId: 'L1', payloadHash: 'h', payload: {}, attempt: attempt('updated') }, T0 + 1300);
+      expect(await store.contactStatus('acme', 'c1', T0 + 1300)).toMatchObject({ state: 'synced', payloadHash: 'h' });
+      await claimNone(T0 + 1300);
+    });
+
+    it('a write with an unknown outcome marks the contact: a success inside the settle window is rechecked, one after it clears the mark', async () => {
+      await store.accept([{ contact: contact() }, { contact: contact({ contactId: 'c2' }) }].map((i) => ({ ...i, window: WINDOW })), T0);
+      const [timedOut, refused] = await store.claimDue('acme', { now: T0 + 50, limit: 10, leaseMs: LEASE, owner: OWNER });
+      expect(timedOut.unconfirmedWriteAt).toBeUndefined();
+      await store.fail(timedOut, { attempt: failure(true), retryAt: T0 + 100, unconfirmedWrite: true }, T0 + 60);
+      await store.fail(refused, { attempt: failure(true), retryAt: T0 + 100 }, T0 + 60);
+      const [retry, plain] = await store.claimDue('acme', { now: T0 + 100, limit: 10, leaseMs: LEASE, owner: OWNER });
+      expect([retry.contactId, retry.unconfirmedWriteAt, plain.contactId, plain.unconfirmedWriteAt]).toEqual(['c1', T0 + 60, 'c2', undefined]);
+
+      // Success within the window: synced once more at recheckAt, and the mark stays for that sync.
+      await store.complete(retry, { outcome: 'updated', leadId: 'L1', payloadHash: 'h', payload: {}, attempt: attempt('updated'), recheckAt: T0 + 3060 }, T0 + 120);
+      await store.complete(plain, { outcome: 'updated', leadId: 'L2', payloadHash: 'h', payload: {}, attempt: attempt('updated') }, T0 + 120);
+      expect(await store.contactStatus('acme', 'c1', T0 + 120)).toMatchObject({ state: 'pending', dueAt: new Date(T0 + 3060).toISOString(), payloadHash: 'h' });
+      expect(await store.counts(T0 + 120)).toMatchObject({ pending: 1, inFlight: 0, retrying: 0 });
+      await claimNone(T0 + 3059);
+      const recheck = await claimOne(T0 + 3060);
+      expect(recheck.unconfirmedWriteAt).toBe(T0 + 60);
+      // A change while the recheck runs keeps its own window; the recheck's success, begun after the window, clears the mark.
+      await store.accept([{ contact: contact({ name: 'B' }), window: WINDOW }], T0 + 3070);
+      await store.complete(recheck, { outcome: 'updated', leadId: 'L1', payloadHash: 'h', payload: {}, attempt: attempt('updated') }, T0 + 3080);
+      expect(await store.contactStatus('acme', 'c1', T0 + 3080)).toMatchObject({ state: 'pending', dueAt: new Date(T0 + 3120).toISOString() });
+      const next = await claimOne(T0 + 3120);
+      expect(next.unconfirmedWriteAt).toBeUndefined();
+      await store.complete(next, { outcome: 'updated', leadId: 'L1', payloadHash: 'h2', payload: {}, attempt: attempt('updated') }, T0 + 3130);
+      expect(await store.contactStatus('acme', 'c1', T0 + 3130)).toMatchObject({ state: 'synced' });
+    });
+
+    it('a lease that ends without an outcome marks the contact: release, dead owners, a lapsed lease claimed or taken back by a change', async () => {
+      await store.accept(['c1', 'c2', 'c3', 'c4'].map((id) => ({ contact: contact({ contactId: id }), window: WINDOW })), T0);
+      const [released] = await store.claimDue('acme', { now: T0 + 50, limit: 1, leaseMs: LEASE, owner: OWNER });
+      const [orphaned] = await store.claimDue('acme', { now: T0 + 50, limit: 1, leaseMs: LEASE, owner: 'dead' });
+      const [lapsed, takenBack] = await store.claimDue('acme', { now: T0 + 50, limit: 2, leaseMs: LEASE, owner: 'stalled' });
+      await store.release(released, T0 + 60);
+      await store.releaseOwners('acme', ['dead'], { now: T0 + 70, createTimeoutMs: 500 });
+      await store.accept([{ contact: contact({ contactId: takenBack.contactId, name: 'B' }), window: WINDOW }], T0 + 50 + LEASE);
+      const claims = await store.claimDue('acme', { now: T0 + 50 + LEASE + 50, limit: 10, leaseMs: LEASE, owner: 'next' });
+      const marks = Object.fromEntries(claims.map((c) => [c.contactId, c.unconfirmedWriteAt]));
+      expect(marks).toEqual({
+        [released.contactId]: T0 + 60, [orphaned.contactId]: T0 + 70, [lapsed.contactId]: T0 + 50 + LEASE + 50, [takenBack.contactId]: T0 + 50 + LEASE,
+      });
+      // The stalled runner's late success wrote to the CRM after the contact was claimed again: a newer mark, so the
+      // new holder's success is followed by another sync at once.
+      await store.complete(lapsed, { outcome: 'updated', leadId: 'L1', payloadHash: 'h-old', payload: {}, attempt: attempt('updated') }, T0 + 50 + LEASE + 60);
+      const current = claims.find((c) => c.contactId === lapsed.contactId)!;
+      await store.complete(current, { outcome: 'updated', leadId: 'L1', payloadHash: 'h', payload: {}, attempt: attempt('updated') }, T0 + 50 + LEASE + 70);
+      const again = await claimOne(T0 + 50 + LEASE + 70);
+      expect(again).toMatchObject({ contactId: lapsed.contactId, unconfirmedWriteAt: T0 + 50 + LEASE + 60 });
     });
 
     it('renewing a held lease extends it: nobody claims the contact until the renewed lease lapses', async () => {

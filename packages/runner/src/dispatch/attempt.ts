@@ -4,6 +4,7 @@ import type { Clock } from '../clock';
 import { decideRetry } from '../retry';
 import type { Claim, CompleteInput, Store } from '../store/types';
 import type { LeaseHeartbeat } from './lease-heartbeat';
+import { isUnknownWriteOutcome, recheckAt } from './unconfirmed-write';
 
 export type SyncEngineLike = Pick<SyncEngine, 'sync' | 'renderPayload'>;
 
@@ -42,6 +43,11 @@ export interface AttemptResult {
  * retried rather than followed by a second create). A flow with no fetch endpoint cannot look before it creates:
  * the repeated create reaches the CRM, which must de-duplicate by phone/email itself (CONTRACT.md, "No Fetch endpoint").
  *
+ * A write whose outcome is unknown (a timeout or network error once a create, update or upsert was sent) marks the
+ * contact; so does a lease that ended without an outcome. While marked, the contact is never skipped as unchanged, and
+ * a success begun within the settle window after the mark is followed by one more sync when the window ends
+ * (./unconfirmed-write.ts): a late write that lands over a newer one is overwritten again.
+ *
  * `heartbeat` keeps the claim's lease alive while the CRM is called; it stops before the outcome is written, which
  * ends the lease.
  */
@@ -58,7 +64,7 @@ export async function runAttempt(claim: Claim, tenant: TenantSettings, deps: Att
     return recordFailure(claim, err, { calls: details?.calls ?? [], at, started }, deps);
   }
   heartbeat?.stop();
-  await store.complete(claim, success, clock.now());
+  await store.complete(claim, { ...success, recheckAt: recheckAt(claim, started, tenant) }, clock.now());
   return { record: success.attempt, durationMs: clock.now() - started };
 }
 
@@ -66,7 +72,8 @@ export async function runAttempt(claim: Claim, tenant: TenantSettings, deps: Att
 async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps, at: string): Promise<CompleteInput> {
   const { engine, store, clock } = deps;
   const rendered = await engine.renderPayload(tenant.mapping, claim.contact, claim.leadId);
-  if (claim.leadId !== undefined && rendered.hash === claim.payloadHash) {
+  // Never while a write is unconfirmed: the CRM may hold something else than the stored hash says.
+  if (claim.leadId !== undefined && rendered.hash === claim.payloadHash && claim.unconfirmedWriteAt === undefined) {
     const attempt: AttemptRecord = { at, outcome: 'unchanged', leadId: claim.leadId, calls: [] };
     return { outcome: 'unchanged', leadId: claim.leadId, payloadHash: rendered.hash, payload: rendered.payload, attempt };
   }
@@ -91,17 +98,18 @@ async function recordFailure(claim: Claim, err: unknown, ctx: { calls: CallRecor
   const now = clock.now();
   const retryAfterMs = err instanceof RetryableError ? err.retryAfterMs : undefined;
   const rateLimited = error.code === 'ERR_RATE_LIMITED' || error.status === 429;
+  const unconfirmedWrite = isUnknownWriteOutcome(err);
   let result: AttemptResult;
   if (!error.retryable) {
-    await store.fail(claim, { attempt: record, deadCause: 'permanent' }, now);
+    await store.fail(claim, { attempt: record, deadCause: 'permanent', unconfirmedWrite }, now);
     result = { record, durationMs: now - ctx.started, deadLetter: 'permanent' };
   } else {
     const decision = decideRetry({ policy: deps.retry, failures: claim.failures + 1, failingSince: claim.failingSince ?? now, now, retryAfterMs, random: deps.random });
     if ('deadLetter' in decision) {
-      await store.fail(claim, { attempt: record, deadCause: 'retries-exhausted' }, now);
+      await store.fail(claim, { attempt: record, deadCause: 'retries-exhausted', unconfirmedWrite }, now);
       result = { record, durationMs: now - ctx.started, deadLetter: 'retries-exhausted' };
     } else {
-      await store.fail(claim, { attempt: record, retryAt: decision.retryAt }, now);
+      await store.fail(claim, { attempt: record, retryAt: decision.retryAt, unconfirmedWrite }, now);
       result = { record, durationMs: now - ctx.started, retry: { delayMs: decision.delayMs } };
     }
   }

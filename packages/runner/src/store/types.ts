@@ -11,7 +11,12 @@
  *   dead runners on its host: releaseOwners);
  * - the lead store: lead id, hash and JSON of the last synced payload, last outcome, the last N attempts;
  * - failure state: consecutive failures, when failing began, the last error, dead-letter time;
- * - the create intent: set right before a create is sent, cleared once its lead id is stored.
+ * - the create intent: set right before a create is sent, cleared once its lead id is stored;
+ * - the unconfirmed-write mark: when the CRM last may have been sent a write whose outcome nobody recorded (a write
+ *   that timed out or lost its answer, or a lease that ended without an outcome: a dead or stalled runner's attempt).
+ *   The CRM may still apply such a write later, over a newer one, and the stored payload hash no longer says what the
+ *   CRM holds. While it is set, syncs are never skipped as unchanged, and a success counts only once it was sent after
+ *   the settle window (CompleteInput.recheckAt); then the mark is cleared.
  *
  * All times are milliseconds since the epoch and are passed in by the caller (the runner's clock), so a store never
  * reads the wall clock and tests can run on a manual one.
@@ -50,6 +55,8 @@ export interface Claim {
   lastPayload?: unknown;
   /** A create was sent at this time and its lead id never stored: the answer may have been lost. */
   unconfirmedCreateAt?: number;
+  /** A write whose outcome is unknown may have been sent up to this time (the unconfirmed-write mark, see above). */
+  unconfirmedWriteAt?: number;
   /** Consecutive failed attempts before this one. */
   failures: number;
   /** When the current run of failures began. */
@@ -81,6 +88,12 @@ export interface CompleteInput {
   payloadHash: string;
   payload: unknown;
   attempt: AttemptRecord;
+  /**
+   * The claim carried an unconfirmed-write mark and this attempt began before that write's settle window ended: the
+   * late write may still land over this one. The contact is synced once more at this time (sooner if it changes),
+   * and the mark stays until a sync begun after the window succeeds.
+   */
+  recheckAt?: number;
 }
 
 export interface FailInput {
@@ -89,29 +102,37 @@ export interface FailInput {
   retryAt?: number;
   /** Why it is dead-lettered (with no retryAt). */
   deadCause?: DeadLetter['cause'];
+  /** A write (create, update, upsert) was sent and its outcome is unknown (timeout, lost answer): sets the unconfirmed-write mark. */
+  unconfirmedWrite?: boolean;
 }
 
 export interface Store {
   /**
    * Makes contact snapshots durable: resolves only after they are committed (a backend may batch concurrent calls
    * into one commit). Outcomes are in input order; items are applied in order, so a batch may hold the same
-   * contact or eventId twice.
+   * contact or eventId twice. A change to a contact whose lease lapsed takes it back, marked as an unconfirmed write.
    */
   accept(items: readonly AcceptItem[], now: number): Promise<AcceptOutcome[]>;
   /** The earliest dueAt of the tenant's contacts (including expired leases), if any. */
   nextDueAt(tenant: string): Promise<number | undefined>;
-  /** Claims up to `limit` of the tenant's contacts due at `now`, earliest first, each with a lease. */
+  /**
+   * Claims up to `limit` of the tenant's contacts due at `now`, earliest first, each with a lease. A contact whose
+   * lease lapsed without an outcome is marked (unconfirmed write at `now`) as it is claimed again.
+   */
   claimDue(tenant: string, opts: ClaimOptions): Promise<Claim[]>;
   /** Records that a create is about to be sent for the claimed contact (durable before it resolves). */
   markCreateIntent(claim: Claim, now: number): Promise<void>;
   /**
    * A sync succeeded (or was unchanged): stores the lead, clears failures and the create intent. If the contact
-   * changed while claimed, it is pending again with the window of those changes (never due before `now`).
+   * changed while claimed, it is pending again with the window of those changes (never due before `now`). With an
+   * unconfirmed-write mark, the mark is cleared only when the success is confirmed (no `recheckAt`, and no newer mark
+   * set while claimed); otherwise the contact is pending again (at recheckAt, or at once for a newer mark). A complete
+   * whose lease was lost keeps the lead id, and marks the contact when it wrote to the CRM.
    */
   complete(claim: Claim, input: CompleteInput, now: number): Promise<void>;
   /** A sync failed: retry at `retryAt`, or dead letter. A change that arrived while claimed makes it pending instead of dead. */
   fail(claim: Claim, input: FailInput, now: number): Promise<void>;
-  /** Hands a claim back unfinished (shutdown): due again at once. */
+  /** Hands a claim back unfinished (shutdown): due again at once, with the unconfirmed-write mark set (its write may be on its way). */
   release(claim: Claim, now: number): Promise<void>;
   /**
    * Extends a held lease to `now + leaseMs` (and the contact's dueAt with it): the dispatcher's heartbeat while the
@@ -123,8 +144,9 @@ export interface Store {
   leaseOwners(tenant: string): Promise<string[]>;
   /**
    * Ends every lease these owners hold on the tenant's contacts, for owners known to be dead: their contacts need not
-   * wait for the leases to lapse. Each is due as `release` makes it (at `now`), except one whose create was sent and
-   * not confirmed: at unconfirmedCreateDueAt. Never touches another owner's lease. Returns how many.
+   * wait for the leases to lapse. Each is due as `release` makes it (at `now`, marked as an unconfirmed write), except
+   * one whose create was sent and not confirmed: at unconfirmedCreateDueAt. Never touches another owner's lease.
+   * Returns how many.
    */
   releaseOwners(tenant: string, owners: readonly string[], opts: ReleaseOwnersOptions): Promise<number>;
   deadLetters(tenant?: string): Promise<DeadLetter[]>;
@@ -144,4 +166,16 @@ export interface Store {
  */
 export function unconfirmedCreateDueAt(createIntentAt: number, leaseUntil: number, opts: ReleaseOwnersOptions): number {
   return Math.max(opts.now, Math.min(leaseUntil, createIntentAt + opts.createTimeoutMs));
+}
+
+/**
+ * Whether a successful attempt leaves its contact's unconfirmed-write mark (`mark`, as the store holds it now) in
+ * place, and when the contact is synced again if so; undefined: the success confirms what the CRM holds, and the mark
+ * is cleared. A mark other than the claim's was set while the attempt ran (a write of a lost lease): sync again at
+ * once. Otherwise the attempt's own `recheckAt`. The Redis store's COMPLETE script mirrors it.
+ */
+export function unconfirmedRecheckAt(mark: number | null, claim: Claim, input: CompleteInput, now: number): number | undefined {
+  if (mark === null) return undefined;
+  if (mark !== claim.unconfirmedWriteAt) return now;
+  return input.recheckAt === undefined ? undefined : Math.max(now, input.recheckAt);
 }

@@ -19,7 +19,7 @@ export interface RedisStoreOptions {
 /** A contact's hash as the scripts store it: the SQLite columns, every value a string, NULL = absent. */
 type Row = Partial<Record<
   'contact_id' | 'contact' | 'status' | 'due_at' | 'lease_token' | 'lease_until' | 'failures' | 'failing_since' | 'last_error' |
-  'dead_at' | 'dead_cause' | 'create_intent_at' | 'lead_id' | 'payload_hash' | 'last_payload' | 'last_outcome' | 'attempts', string>>;
+  'dead_at' | 'dead_cause' | 'create_intent_at' | 'unconfirmed_write_at' | 'lead_id' | 'payload_hash' | 'last_payload' | 'last_outcome' | 'attempts', string>>;
 
 type ScriptArg = string | number;
 
@@ -86,12 +86,13 @@ export class RedisStore implements Store {
 
   async complete(claim: Claim, input: CompleteInput, now: number): Promise<void> {
     await this.run('crmSyncComplete', claim.tenant, claim.contactId, claim.leaseToken, now, input.outcome, input.leadId ?? '',
-      input.payloadHash, JSON.stringify(input.payload ?? null), JSON.stringify(input.attempt), input.attempt.outcome);
+      input.payloadHash, JSON.stringify(input.payload ?? null), JSON.stringify(input.attempt), input.attempt.outcome, input.recheckAt ?? '',
+      claim.unconfirmedWriteAt ?? '');
   }
 
   async fail(claim: Claim, input: FailInput, now: number): Promise<void> {
     await this.run('crmSyncFail', claim.tenant, claim.contactId, claim.leaseToken, now, input.retryAt ?? '', input.deadCause ?? 'permanent',
-      JSON.stringify(input.attempt.error), JSON.stringify(input.attempt), input.attempt.outcome);
+      JSON.stringify(input.attempt.error), JSON.stringify(input.attempt), input.attempt.outcome, input.unconfirmedWrite ? '1' : '');
   }
 
   async release(claim: Claim, now: number): Promise<void> {
@@ -199,6 +200,7 @@ function toClaim(tenant: string, row: Row): Claim {
   if (row.payload_hash !== undefined) claim.payloadHash = row.payload_hash;
   if (row.last_payload !== undefined) claim.lastPayload = JSON.parse(row.last_payload);
   if (row.create_intent_at !== undefined) claim.unconfirmedCreateAt = Number(row.create_intent_at);
+  if (row.unconfirmed_write_at !== undefined) claim.unconfirmedWriteAt = Number(row.unconfirmed_write_at);
   if (row.failing_since !== undefined) claim.failingSince = Number(row.failing_since);
   return claim;
 }

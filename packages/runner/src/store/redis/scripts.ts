@@ -66,6 +66,12 @@ local function settle(t, id, row, nxt)
   index(t, id, nxt.due_at, deadAt)
   move(row.status, nxt.status)
 end
+-- Sets the unconfirmed-write mark (../types.ts) to at, never back.
+local function markUnconfirmed(key, row, at)
+  local mark = math.max(at, num(row.unconfirmed_write_at) or at)
+  redis.call('HSET', key, 'unconfirmed_write_at', str(mark))
+  row.unconfirmed_write_at = str(mark)
+end
 local function recordAttempt(t, id, attempt, outcome)
   local key = ckey(t, id)
   redis.call('HINCRBY', key, 'attempts', 1)
@@ -110,12 +116,13 @@ local function acceptOne(t, id, eventId, ts, contact, quiet, maxWait)
   local leased = row.status == 'in-flight' and (num(row.lease_until) or 0) > now
   local failing = row.status == 'retrying' or (row.status == 'in-flight' and failures > 0)
   -- In flight: the claim's outcome decides when it is due again (complete/fail read pending_due_at). A lapsed lease
-  -- (its runner died) is taken back: the contact waits for its window like any other. Retrying: the backoff still
-  -- holds. Dead or synced: a new change starts over.
+  -- (its runner died) is taken back, marked as an unconfirmed write: the contact waits for its window like any other.
+  -- Retrying: the backoff still holds. Dead or synced: a new change starts over.
   if leased then
     write(key, fields)
     return 'accepted'
   end
+  if row.status == 'in-flight' then markUnconfirmed(key, row, now) end
   fields.lease_token = false
   fields.lease_until = false
   fields.lease_owner = false
@@ -153,6 +160,8 @@ for i, id in ipairs(ids) do
   local row = load(key)
   local token = base .. ':' .. i
   local leaseUntil = now + leaseMs
+  -- Still in flight: its lease lapsed without an outcome, so its runner may have sent a write nobody recorded.
+  if row.status == 'in-flight' then markUnconfirmed(key, row, now) end
   write(key, { status = 'in-flight', lease_token = token, lease_until = leaseUntil, due_at = leaseUntil, lease_owner = owner,
     claimed_version = row.version, pending_since = false, pending_due_at = false })
   redis.call('ZADD', P .. 'due:' .. t, str(leaseUntil), id)
@@ -165,7 +174,10 @@ end
 return out
 `;
 
-/** ARGV: P, tenant, contactId, lease token, now, outcome, leadId ('' none), payload hash, payload JSON, attempt JSON, attempt outcome. */
+/**
+ * ARGV: P, tenant, contactId, lease token, now, outcome, leadId ('' none), payload hash, payload JSON, attempt JSON,
+ * attempt outcome, recheckAt ('' none), the claim's unconfirmedWriteAt ('' none).
+ */
 const COMPLETE = `${LIBRARY}
 local t, id, token, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local key = ckey(t, id)
@@ -176,26 +188,41 @@ if ARGV[7] ~= '' then leadId = ARGV[7] end
 if leadId and not row.lead_id then redis.call('HINCRBY', P .. 'counts', 'leads', 1) end
 if row.lease_token == token then
   write(key, { lead_id = leadId or false, payload_hash = ARGV[8], last_payload = ARGV[9], last_outcome = ARGV[6], create_intent_at = false })
-  if row.version ~= row.claimed_version then
-    settle(t, id, row, { status = 'pending', due_at = math.max(now, num(row.pending_due_at) or now), failures = 0,
-      failing_since = false, last_error = false, dead_at = false, dead_cause = false })
-  else
-    settle(t, id, row, { status = 'synced', due_at = false, failures = 0, failing_since = false, last_error = false,
-      dead_at = false, dead_cause = false })
+  -- unconfirmedRecheckAt (../types.ts)
+  local mark, recheckAt = num(row.unconfirmed_write_at), nil
+  if mark then
+    if mark ~= num(ARGV[13]) then recheckAt = now
+    elseif ARGV[12] ~= '' then recheckAt = math.max(now, tonumber(ARGV[12])) end
+    if not recheckAt then redis.call('HDEL', key, 'unconfirmed_write_at') end
   end
-elseif leadId ~= row.lead_id then
-  -- The lease lapsed and someone else holds the contact now: keep only what prevents a duplicate lead.
-  redis.call('HSET', key, 'lead_id', leadId)
+  local clean = { failures = 0, failing_since = false, last_error = false, dead_at = false, dead_cause = false }
+  if row.version ~= row.claimed_version then
+    clean.status, clean.due_at = 'pending', math.max(now, num(row.pending_due_at) or now)
+  elseif recheckAt then
+    clean.status, clean.due_at = 'pending', recheckAt
+  else
+    clean.status, clean.due_at = 'synced', false
+  end
+  settle(t, id, row, clean)
+else
+  -- The lease lapsed and someone else holds the contact now: keep only what prevents a duplicate lead, and mark a
+  -- write this attempt made, which may have landed after the new holder's.
+  if leadId ~= row.lead_id then redis.call('HSET', key, 'lead_id', leadId) end
+  if ARGV[6] ~= 'unchanged' then markUnconfirmed(key, row, now) end
 end
 recordAttempt(t, id, ARGV[10], ARGV[11])
 return 1
 `;
 
-/** ARGV: P, tenant, contactId, lease token, now, retryAt ('' = dead letter), dead cause, error JSON, attempt JSON, attempt outcome. */
+/**
+ * ARGV: P, tenant, contactId, lease token, now, retryAt ('' = dead letter), dead cause, error JSON, attempt JSON, attempt
+ * outcome, '1' when a write's outcome is unknown.
+ */
 const FAIL = `${LIBRARY}
 local t, id, token, now, retryAt = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
 local row = load(ckey(t, id))
 if not row then return 0 end
+if ARGV[11] == '1' then markUnconfirmed(ckey(t, id), row, now) end
 if row.lease_token == token then
   local failures = (num(row.failures) or 0) + 1
   local since = num(row.failing_since) or now
@@ -220,6 +247,8 @@ const RELEASE = `${LIBRARY}
 local t, id, token, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local row = load(ckey(t, id))
 if not row or row.lease_token ~= token then return 0 end
+-- Its attempt may still have a write on its way.
+markUnconfirmed(ckey(t, id), row, now)
 local status = 'pending'
 if (num(row.failures) or 0) > 0 then status = 'retrying' end
 settle(t, id, row, { status = status, due_at = now })
@@ -255,6 +284,8 @@ for i = 1, #flat, 2 do
       local due = now
       local intent = num(row.create_intent_at)
       if intent then due = math.max(now, math.min(num(row.lease_until) or now, intent + createTimeoutMs)) end
+      -- The dead owner may have sent a write before it died that the CRM has yet to apply.
+      markUnconfirmed(ckey(t, id), row, now)
       local status = 'pending'
       if (num(row.failures) or 0) > 0 then status = 'retrying' end
       settle(t, id, row, { status = status, due_at = due })

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS contacts (
   dead_at INTEGER,
   dead_cause TEXT,
   create_intent_at INTEGER,
+  unconfirmed_write_at INTEGER,
   lead_id TEXT,
   payload_hash TEXT,
   last_payload TEXT,
@@ -57,7 +58,7 @@ CREATE TABLE IF NOT EXISTS counters (
 `;
 
 /** Columns added since the first release: a file made before them gets them on open (NULL in existing rows). */
-const ADDED_COLUMNS = [{ name: 'lease_owner', type: 'TEXT' }] as const;
+const ADDED_COLUMNS = [{ name: 'lease_owner', type: 'TEXT' }, { name: 'unconfirmed_write_at', type: 'INTEGER' }] as const;
 
 /** Indexes on added columns, created once the columns exist. Leases by owner: only the rows in flight. */
 const LATER_INDEXES = `

@@ -7,7 +7,7 @@ import type { AttemptRecord, ContactStatus, DeadLetter, StatusCounts } from '../
 import { debounceDueAt } from '../../debounce/window';
 import { GroupCommit } from '../group-commit';
 import {
-  HISTORY_LENGTH, unconfirmedCreateDueAt, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput,
+  HISTORY_LENGTH, unconfirmedCreateDueAt, unconfirmedRecheckAt, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput,
   type ReleaseOwnersOptions, type Store,
 } from '../types';
 import { contactKey, NewContactInserter, type NewContactRow } from './insert-new';
@@ -33,6 +33,7 @@ interface ContactRow {
   dead_at: number | null;
   dead_cause: string | null;
   create_intent_at: number | null;
+  unconfirmed_write_at: number | null;
   lead_id: string | null;
   payload_hash: string | null;
   last_payload: string | null;
@@ -104,6 +105,7 @@ export class SqliteStore implements Store {
       owners: db.prepare<[string], { owner: string }>('SELECT DISTINCT lease_owner AS owner FROM contacts WHERE tenant = ? AND lease_owner IS NOT NULL'),
       ownedBy: db.prepare<[string, string], ContactRow>('SELECT * FROM contacts WHERE tenant = ? AND lease_owner = ?'),
       intent: db.prepare('UPDATE contacts SET create_intent_at = ? WHERE tenant = ? AND contact_id = ?'),
+      unconfirmedWrite: db.prepare<[number | null, string, string]>('UPDATE contacts SET unconfirmed_write_at = ? WHERE tenant = ? AND contact_id = ?'),
       settle: db.prepare(`UPDATE contacts SET status = @status, due_at = @due_at, lease_token = NULL, lease_until = NULL, lease_owner = NULL,
         claimed_version = NULL, failures = @failures, failing_since = @failing_since, last_error = @last_error, dead_at = @dead_at,
         dead_cause = @dead_cause WHERE tenant = @tenant AND contact_id = @contact_id`),
@@ -181,9 +183,10 @@ export class SqliteStore implements Store {
     const newestTs = row.newest_ts === null ? ts : ts === null ? row.newest_ts : Math.max(ts, row.newest_ts);
     const base = { tenant, contact_id: contactId, contact: json, newest_ts: newestTs, pending_since: pendingSince, pending_due_at: pendingDue };
     // In flight: the claim's outcome decides when it is due again (complete/fail read pending_due_at). A lapsed
-    // lease (its runner died) is taken back: the contact waits for its window like any other. Retrying: the backoff
-    // still holds. Dead or synced: a new change starts over.
+    // lease (its runner died) is taken back, marked as an unconfirmed write: the contact waits for its window like any
+    // other. Retrying: the backoff still holds. Dead or synced: a new change starts over.
     const leased = row.status === 'in-flight' && (row.lease_until ?? 0) > now;
+    if (row.status === 'in-flight' && !leased) this.markUnconfirmedWrite(row, now);
     const failing = row.status === 'retrying' || (row.status === 'in-flight' && row.failures > 0);
     let next: Pick<ContactRow, 'status' | 'due_at' | 'failures' | 'failing_since' | 'dead_at' | 'dead_cause' | 'lease_token' | 'lease_until' | 'lease_owner'>;
     const noLease = { lease_token: null, lease_until: null, lease_owner: null };
@@ -206,6 +209,8 @@ export class SqliteStore implements Store {
       const claims = this.stmts.due.all(tenant, opts.now, opts.limit).map((row) => {
         const token = `${opts.owner}:${this.leasePrefix}:${++this.leaseSeq}`;
         this.stmts.lease.run({ token, until: opts.now + opts.leaseMs, owner: opts.owner, tenant, contact_id: row.contact_id });
+        // Still in flight: its lease lapsed without an outcome, so its runner may have sent a write nobody recorded.
+        if (row.status === 'in-flight') this.markUnconfirmedWrite(row, opts.now);
         deltas.move(row.status, 'in-flight');
         return toClaim(row, token);
       });
@@ -232,15 +237,21 @@ export class SqliteStore implements Store {
           tenant: claim.tenant, contact_id: claim.contactId, lead_id: leadId, payload_hash: input.payloadHash,
           last_payload: JSON.stringify(input.payload ?? null), last_outcome: input.outcome, create_intent_at: null,
         });
+        const recheckAt = unconfirmedRecheckAt(row.unconfirmed_write_at, claim, input, now);
+        if (row.unconfirmed_write_at !== null && recheckAt === undefined) this.stmts.unconfirmedWrite.run(null, claim.tenant, claim.contactId);
         const changed = row.version !== row.claimed_version;
-        const status: Status = changed ? 'pending' : 'synced';
-        this.settle(row, { status, due_at: changed ? Math.max(now, row.pending_due_at ?? now) : null, failures: 0, failing_since: null, last_error: null, dead_at: null, dead_cause: null }, deltas);
-      } else if (leadId !== row.lead_id) {
-        // The lease lapsed and someone else holds the contact now: keep only what prevents a duplicate lead.
-        this.stmts.storeLead.run({
-          tenant: claim.tenant, contact_id: claim.contactId, lead_id: leadId, payload_hash: row.payload_hash,
-          last_payload: row.last_payload, last_outcome: row.last_outcome, create_intent_at: row.create_intent_at,
-        });
+        const dueAt = changed ? Math.max(now, row.pending_due_at ?? now) : recheckAt ?? null;
+        this.settle(row, { status: dueAt === null ? 'synced' : 'pending', due_at: dueAt, failures: 0, failing_since: null, last_error: null, dead_at: null, dead_cause: null }, deltas);
+      } else {
+        // The lease lapsed and someone else holds the contact now: keep only what prevents a duplicate lead, and mark
+        // a write this attempt made, which may have landed after the new holder's.
+        if (leadId !== row.lead_id) {
+          this.stmts.storeLead.run({
+            tenant: claim.tenant, contact_id: claim.contactId, lead_id: leadId, payload_hash: row.payload_hash,
+            last_payload: row.last_payload, last_outcome: row.last_outcome, create_intent_at: row.create_intent_at,
+          });
+        }
+        if (input.outcome !== 'unchanged') this.markUnconfirmedWrite(row, now);
       }
       this.recordAttempt(row, input.attempt);
       this.applyCounters(deltas);
@@ -252,6 +263,7 @@ export class SqliteStore implements Store {
       const row = this.stmts.get.get(claim.tenant, claim.contactId);
       if (!row) return;
       const deltas = new CounterDeltas();
+      if (input.unconfirmedWrite) this.markUnconfirmedWrite(row, now);
       if (row.lease_token === claim.leaseToken) {
         const failure = { failures: row.failures + 1, failing_since: row.failing_since ?? now, last_error: JSON.stringify(input.attempt.error) };
         const changed = row.version !== row.claimed_version;
@@ -274,6 +286,8 @@ export class SqliteStore implements Store {
       const row = this.stmts.get.get(claim.tenant, claim.contactId);
       if (!row || row.lease_token !== claim.leaseToken) return;
       const deltas = new CounterDeltas();
+      // Its attempt may still have a write on its way.
+      this.markUnconfirmedWrite(row, now);
       this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: now }, deltas);
       this.applyCounters(deltas);
     }).immediate();
@@ -295,6 +309,8 @@ export class SqliteStore implements Store {
       for (const owner of new Set(owners)) {
         for (const row of this.stmts.ownedBy.all(tenant, owner)) {
           const dueAt = row.create_intent_at === null ? opts.now : unconfirmedCreateDueAt(row.create_intent_at, row.lease_until ?? opts.now, opts);
+          // The dead owner may have sent a write before it died that the CRM has yet to apply.
+          this.markUnconfirmedWrite(row, opts.now);
           this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: dueAt }, deltas);
           released++;
         }
@@ -394,6 +410,13 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** Sets the unconfirmed-write mark (see ../types.ts) to `at`, never back. */
+  private markUnconfirmedWrite(row: ContactRow, at: number): void {
+    const mark = Math.max(at, row.unconfirmed_write_at ?? at);
+    this.stmts.unconfirmedWrite.run(mark, row.tenant, row.contact_id);
+    row.unconfirmed_write_at = mark;
+  }
+
   private settle(row: ContactRow, next: Pick<ContactRow, 'status' | 'due_at' | 'failures' | 'failing_since' | 'last_error' | 'dead_at' | 'dead_cause'>, deltas: CounterDeltas): void {
     this.stmts.settle.run({ tenant: row.tenant, contact_id: row.contact_id, ...pick(next), last_error: next.last_error });
     deltas.move(row.status, next.status);
@@ -421,6 +444,7 @@ function toClaim(row: ContactRow, leaseToken: string): Claim {
   if (row.payload_hash !== null) claim.payloadHash = row.payload_hash;
   if (row.last_payload !== null) claim.lastPayload = JSON.parse(row.last_payload);
   if (row.create_intent_at !== null) claim.unconfirmedCreateAt = row.create_intent_at;
+  if (row.unconfirmed_write_at !== null) claim.unconfirmedWriteAt = row.unconfirmed_write_at;
   if (row.failing_since !== null) claim.failingSince = row.failing_since;
   return claim;
 }
