@@ -1,6 +1,7 @@
 /** One measured number in the report. Ratios are measured in one run, so they survive a slower or busier machine. */
 export interface Figure {
   name: string;
+  /** NaN for a described figure: its `note` is the value shown. */
   value: number;
   unit: string;
   /** The goal, e.g. `≤ 1.3×`; `met` says whether this run reached it. */

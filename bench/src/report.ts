@@ -24,7 +24,10 @@ export function toMarkdown(results: BenchResult[], command: string, date = new D
     lines.push(`### ${r.name}`, '', r.description, '', '| Figure | Value | Target |', '| --- | ---: | --- |');
     for (const f of r.figures) {
       const target = f.target ? `${f.target} ${f.met ? '(met)' : '(**not met**)'}` : '';
-      lines.push(`| ${f.name}${f.note ? ` (${f.note})` : ''} | ${number(f.value)} ${f.unit} | ${target} |`);
+      // A figure without a number (NaN) is a described one: its note is the value.
+      const value = Number.isNaN(f.value) ? f.note ?? '' : `${number(f.value)} ${f.unit}`;
+      const note = !Number.isNaN(f.value) && f.note ? ` (${f.note})` : '';
+      lines.push(`| ${f.name}${note} | ${value} | ${target} |`);
     }
     lines.push('');
   }

@@ -11,9 +11,10 @@ import { pendingRss } from './benchmarks/pending-rss';
 import { callsPerContact } from './benchmarks/calls-per-contact';
 import { rateLimit } from './benchmarks/rate-limit';
 import { scaleOut } from './benchmarks/scale-out';
+import { soaks } from './benchmarks/soaks';
 import { toMarkdown, writeBetweenMarkers, type BenchResult } from './report';
 
-const BENCHMARKS: Benchmark[] = [mappingPipeline, ingest, endToEnd, pendingRss, callsPerContact, rateLimit, scaleOut];
+const BENCHMARKS: Benchmark[] = [mappingPipeline, ingest, endToEnd, pendingRss, callsPerContact, rateLimit, scaleOut, soaks];
 const COMMAND = 'pnpm bench';
 
 async function main(): Promise<void> {
