@@ -366,7 +366,9 @@ class SyncRun {
     const statusContext = { ...context, status: http.status };
     const record: CallRecord = { step, method: request.method, url: maskedUrl, status: http.status, durationMs: Math.round(http.durationMs * 10) / 10, at };
     this.calls.push(record);
-    pacer?.afterResponse(await this.readRateLimit(res, statusContext));
+    // Read even without a pacer: `pacer?.afterResponse(await …)` would skip evaluating its argument.
+    const rateLimit = await this.readRateLimit(res, statusContext);
+    pacer?.afterResponse(rateLimit);
     if (http.status >= 400) record.reason = this.maskedExcerpt(await endpoint.readers.reason?.evaluate(res, statusContext).catch(() => undefined)) ?? this.maskedExcerpt(http.body, 200) ?? '';
     return { res, readers: endpoint.readers, context: statusContext };
   }
