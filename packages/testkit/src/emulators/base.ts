@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { maskSecrets } from '@crm-sync/core';
 import { sendJson as send, TestServer, trackRequest, type JsonReply } from '../http-server';
 import { parseBody, readBody, type ParsedBody } from '../reference-crm/body';
-import { FaultList } from '../reference-crm/faults';
+import { FaultList, playFault } from '../reference-crm/faults';
 import type { CrmRoute, Fault, LoggedRequest } from '../reference-crm/types';
 
 /**
@@ -169,17 +169,8 @@ export class EmulatorServer<R> implements Emulator<R> {
     this.log.push(entry);
     trackRequest(entry, res, started);
 
-    // Faults stand for the network and proxies in front of the CRM, so they act before auth.
     const fault = this.faults.take(route);
-    if (fault?.latencyMs) await this.server.delay(fault.latencyMs);
-    if (this.server.closed || fault?.hang) return;
-    if (fault?.reset) return void req.socket.destroy();
-    if (fault?.status) {
-      const reply = this.vendor.failure(route, fault.status, 'injected fault');
-      if (fault.retryAfterSec !== undefined) reply.headers = { ...reply.headers, 'retry-after': String(fault.retryAfterSec) };
-      return send(res, reply);
-    }
-    if (fault?.failInBody) return send(res, this.vendor.failure(route, 200, 'injected fault'));
+    if (await playFault(fault, { server: this.server, req, res, failure: (status) => this.vendor.failure(route, status, 'injected fault') })) return;
 
     let reply: Reply;
     if (!matched) reply = this.vendor.unknownRoute(method, url.pathname);

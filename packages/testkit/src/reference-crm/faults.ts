@@ -1,3 +1,5 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendJson, type JsonReply, type TestServer } from '../http-server';
 import { prng } from '../prng';
 import { isPlainObject } from './body';
 import type { Fault, LoggedRequest } from './types';
@@ -63,4 +65,32 @@ export class FaultList {
     }
     return undefined;
   }
+}
+
+/**
+ * Plays the part of a fault that comes before the CRM's own answer: added latency, a hang, a reset, an injected
+ * status (with Retry-After) or a failure inside a 200. Faults stand for the network and proxies in front of the CRM,
+ * so this runs before auth. Resolves to true when the request has been answered or dropped; the caller stops there.
+ * (`resetAfterCommit` is the caller's: it processes the request, then drops the answer.)
+ */
+export async function playFault(fault: Fault | undefined, ctx: {
+  server: TestServer; req: IncomingMessage; res: ServerResponse; failure: (status: number) => JsonReply;
+}): Promise<boolean> {
+  if (fault?.latencyMs) await ctx.server.delay(fault.latencyMs);
+  if (ctx.server.closed || fault?.hang) return true;
+  if (fault?.reset) {
+    ctx.req.socket.destroy();
+    return true;
+  }
+  if (fault?.status) {
+    const reply = ctx.failure(fault.status);
+    if (fault.retryAfterSec !== undefined) reply.headers = { ...reply.headers, 'retry-after': String(fault.retryAfterSec) };
+    sendJson(ctx.res, reply);
+    return true;
+  }
+  if (fault?.failInBody) {
+    sendJson(ctx.res, ctx.failure(200));
+    return true;
+  }
+  return false;
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sameSecret, sendJson as send, TestServer, trackRequest } from '../http-server';
 import { isPlainObject, parseBody, readBody, type ParsedBody, type RawBody } from './body';
-import { FaultList, faultError } from './faults';
+import { FaultList, faultError, playFault } from './faults';
 import { LeadStore, validateLead, type LeadQuery } from './store';
 import type { CrmRoute, Fault, Lead, LoggedRequest, ReferenceCrm, ReferenceCrmAuth, ReferenceCrmOptions } from './types';
 
@@ -132,19 +132,9 @@ class ReferenceCrmServer implements ReferenceCrm {
     this.log.push(entry);
     trackRequest(entry, res, started);
 
-    // Faults stand for the network and proxies in front of the CRM, so they act before auth.
     const fault = this.faults.take(route);
-    if (fault?.latencyMs) await this.server.delay(fault.latencyMs);
-    if (this.server.closed) return;
-    if (fault?.hang) return;
-    if (fault?.reset) return void req.socket.destroy();
     const incoming: Incoming = { route, method, pathId, headers: req.headers, query, raw, parsed };
-    if (fault?.status) {
-      const headers: Record<string, string> = {};
-      if (fault.retryAfterSec !== undefined) headers['retry-after'] = String(fault.retryAfterSec);
-      return send(res, { ...failure(incoming, fault.status, 'injected'), headers });
-    }
-    if (fault?.failInBody) return send(res, { ...failure(incoming, 200, 'injected') });
+    if (await playFault(fault, { server: this.server, req, res, failure: (status) => failure(incoming, status, 'injected') })) return;
 
     const reply = this.process(incoming);
     if (fault?.resetAfterCommit) return void req.socket.destroy();
