@@ -142,6 +142,28 @@ describe('Runner against the reference CRM: debounce and the lead store', () => 
   });
 });
 
+describe('Runner: claims', () => {
+  it('attempts that settle together free their slots for one claim, not one claim each', async () => {
+    h = await RunnerHarness.start({ tenant: { concurrency: 4 } });
+    h.runner.start();
+    const ids = Array.from({ length: 8 }, (_, i) => `c${i}`);
+    await h.runner.ingest(ids.map((id) => event(id)), { immediate: true });
+    await h.runner.whenIdle();
+    // The same state again: every attempt ends as unchanged without a CRM call, so the four in flight settle in one turn.
+    const claimed: number[] = [];
+    const claimDue = h.store.claimDue.bind(h.store);
+    h.store.claimDue = async (tenant, opts) => {
+      const claims = await claimDue(tenant, opts);
+      if (claims.length > 0) claimed.push(claims.length);
+      return claims;
+    };
+    await h.runner.ingest(ids.map((id) => event(id)), { immediate: true });
+    await h.runner.whenIdle();
+    expect(h.hookLog.of('onSync').slice(8).map((e) => e.outcome)).toEqual(Array(8).fill('unchanged'));
+    expect(claimed).toEqual([4, 4]);
+  });
+});
+
 describe('Runner against the reference CRM: a stale lead id', () => {
   it('the CRM no longer has the stored lead → matched again, and the new id is stored and used', async () => {
     h = await RunnerHarness.start({ tenant: { quietMs: 30 } });

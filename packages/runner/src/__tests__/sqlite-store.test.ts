@@ -56,6 +56,23 @@ describe('SqliteStore specifics', () => {
     await oneByOne.close();
   });
 
+  it('an outcome that fails in a group commit is rolled back alone, counters included', async () => {
+    const store = new SqliteStore(tmpFile());
+    await store.accept(['a', 'b'].map((contactId) => ({ contact: contact({ contactId }), window: WINDOW })), T0);
+    const [a, b] = await store.claimDue('acme', { now: T0 + 50, limit: 2, leaseMs: 1000, owner: 'o' });
+    const attempt = { at: 'x', outcome: 'created' as const, calls: [] };
+    const [good, bad] = await Promise.allSettled([
+      store.complete(a!, { outcome: 'created', leadId: 'L1', payloadHash: 'h', payload: {}, attempt }, T0 + 60),
+      // A payload that cannot be serialised: this write throws inside the batch's transaction.
+      store.complete(b!, { outcome: 'created', leadId: 'L2', payloadHash: 'h', payload: { n: 1n }, attempt }, T0 + 60),
+    ]);
+    expect(good.status).toBe('fulfilled');
+    expect(bad.status).toBe('rejected');
+    expect(await store.counts(T0 + 60)).toEqual({ pending: 0, inFlight: 1, retrying: 0, deadLetters: 0, leads: 1 });
+    expect(await store.contactStatus('acme', 'b', T0 + 60)).toMatchObject({ state: 'in-flight', attempts: 0 });
+    await store.close();
+  });
+
   it('pending state and the lead store survive reopening the file', async () => {
     const file = tmpFile();
     const first = new SqliteStore(file);

@@ -40,6 +40,8 @@ export class TenantDispatcher {
   private cycling?: Promise<void>;
   private again = false;
   private timer?: TimerHandle;
+  /** A wake queued for the end of this event-loop turn (see wakeAfterTurn). */
+  private wakeQueued = false;
 
   constructor(readonly tenant: TenantSettings, private readonly opts: DispatcherOptions) {
     const rps = tenant.requestsPerSecond ?? tenant.mapping.rateLimit.requestsPerSecond;
@@ -81,6 +83,19 @@ export class TenantDispatcher {
           this.timer = this.opts.clock.setTimer(() => this.wake(), at - this.opts.clock.now());
         }
       });
+  }
+
+  /**
+   * Wakes once the attempts settling in this event-loop turn have all settled: outcomes are group-committed, so
+   * several attempts end together, and one claim for all their free slots costs one transaction instead of several.
+   */
+  private wakeAfterTurn(): void {
+    if (this.wakeQueued) return;
+    this.wakeQueued = true;
+    setImmediate(() => {
+      this.wakeQueued = false;
+      this.wake();
+    });
   }
 
   /**
@@ -148,7 +163,7 @@ export class TenantDispatcher {
         heartbeat.stop();
         this.active.delete(claim.leaseToken);
         this.opts.onSettled();
-        this.wake();
+        this.wakeAfterTurn();
       });
     this.active.set(claim.leaseToken, { claim, heartbeat, done });
   }

@@ -43,8 +43,8 @@ interface ContactRow {
 
 type Status = 'pending' | 'in-flight' | 'retrying' | 'dead' | 'synced';
 
-/** A write that records an attempt's outcome (complete, fail), queued for the next group commit. */
-type SettleWrite = () => void;
+/** A write that records an attempt's outcome (complete, fail), queued for the next group commit; its status changes go to `deltas`. */
+type SettleWrite = (deltas: CounterDeltas) => void;
 
 export interface SqliteStoreOptions {
   /** Rows per group-commit transaction at most. Default 5000. */
@@ -66,6 +66,10 @@ class CounterDeltas {
   }
   add(name: CounterName, n: number): void {
     this.deltas.set(name, (this.deltas.get(name) ?? 0) + n);
+  }
+  /** Adds another transaction's (or savepoint's) changes to these. */
+  addAll(other: CounterDeltas): void {
+    for (const [name, n] of other.deltas) this.add(name, n);
   }
   entries(): Array<[CounterName, number]> {
     return [...this.deltas].filter(([, n]) => n !== 0);
@@ -225,10 +229,9 @@ export class SqliteStore implements Store {
   }
 
   complete(claim: Claim, input: CompleteInput, now: number): Promise<void> {
-    return this.settleInGroup(() => {
+    return this.settleInGroup((deltas) => {
       const row = this.stmts.get.get(claim.tenant, claim.contactId);
       if (!row) return;
-      const deltas = new CounterDeltas();
       const own = row.lease_token === claim.leaseToken;
       const leadId = input.leadId ?? row.lead_id;
       if (leadId !== null && row.lead_id === null) deltas.add('leads', 1);
@@ -254,15 +257,13 @@ export class SqliteStore implements Store {
         if (input.outcome !== 'unchanged') this.markUnconfirmedWrite(row, now);
       }
       this.recordAttempt(row, input.attempt);
-      this.applyCounters(deltas);
     });
   }
 
   fail(claim: Claim, input: FailInput, now: number): Promise<void> {
-    return this.settleInGroup(() => {
+    return this.settleInGroup((deltas) => {
       const row = this.stmts.get.get(claim.tenant, claim.contactId);
       if (!row) return;
-      const deltas = new CounterDeltas();
       if (input.unconfirmedWrite) this.markUnconfirmedWrite(row, now);
       if (row.lease_token === claim.leaseToken) {
         const failure = { failures: row.failures + 1, failing_since: row.failing_since ?? now, last_error: JSON.stringify(input.attempt.error) };
@@ -277,7 +278,6 @@ export class SqliteStore implements Store {
         }
       }
       this.recordAttempt(row, input.attempt);
-      this.applyCounters(deltas);
     });
   }
 
@@ -376,7 +376,7 @@ export class SqliteStore implements Store {
   /**
    * Attempts that finish together (the same event-loop turn) are recorded in one transaction, so one commit serves
    * them all; each resolves once that transaction commits. Each write runs in its own savepoint: one that throws is
-   * rolled back and fails alone.
+   * rolled back and fails alone (its status changes are left out of the counters, which are written once per batch).
    */
   private async settleInGroup(write: SettleWrite): Promise<void> {
     const [outcome] = await this.settleBatcher.submit([write]);
@@ -384,14 +384,21 @@ export class SqliteStore implements Store {
   }
 
   private settleBatch(writes: SettleWrite[]): Array<{ error: unknown } | undefined> {
-    return this.withoutFsync(() => this.db.transaction(() => writes.map((write) => {
-      try {
-        this.db.transaction(write)();
+    return this.withoutFsync(() => this.db.transaction(() => {
+      const batchDeltas = new CounterDeltas();
+      const outcomes = writes.map((write) => {
+        const deltas = new CounterDeltas();
+        try {
+          this.db.transaction(write)(deltas);
+        } catch (error) {
+          return { error };
+        }
+        batchDeltas.addAll(deltas);
         return undefined;
-      } catch (error) {
-        return { error };
-      }
-    })).immediate());
+      });
+      this.applyCounters(batchDeltas);
+      return outcomes;
+    }).immediate());
   }
 
   /**
