@@ -63,22 +63,27 @@ function timeOf(v: unknown): number | undefined {
 }
 
 /**
- * Phones normalized lately, by default country and raw spelling; '' for a spelling that is not a phone. Parsing with
+ * Phones normalized lately, per default country, by raw spelling; '' for a spelling that is not a phone. Parsing with
  * libphonenumber costs about as much as a durable insert, and a contact's events repeat its phone (bursts of
- * snapshots, updates), so the answer for a spelling is kept. It is exactly what parsing would give again.
+ * snapshots, updates), so the answer for a spelling is kept. It is exactly what parsing would give again. One cache
+ * per default country (as many as the tenants configure) keys its entries by the spelling itself: a key joined from
+ * the two would be a new string to build and hash on every event.
  */
-const normalizedPhones = new LRUCache<string, string>({ max: 20_000 });
+const normalizedPhones = new Map<string, LRUCache<string, string>>();
+const PHONE_CACHE_SIZE = 20_000;
 /** Longer spellings are parsed every time, so a hostile sender cannot fill the cache with megabytes. */
 const MAX_CACHED_SPELLING = 64;
 
 /** Normalizes a phone as the platform sends it (`+91 98765 43210`, `919876543210`, `+91-987-654-3210`) to E.164. */
 export function normalizePhone(raw: string, defaultCountry?: CountryCode): string | undefined {
   if (raw.length > MAX_CACHED_SPELLING) return parsePhone(raw, defaultCountry);
-  const key = `${defaultCountry ?? ''}:${raw}`;
-  let normalized = normalizedPhones.get(key);
+  const country = defaultCountry ?? '';
+  let cache = normalizedPhones.get(country);
+  if (cache === undefined) normalizedPhones.set(country, cache = new LRUCache({ max: PHONE_CACHE_SIZE }));
+  let normalized = cache.get(raw);
   if (normalized === undefined) {
     normalized = parsePhone(raw, defaultCountry) ?? '';
-    normalizedPhones.set(key, normalized);
+    cache.set(raw, normalized);
   }
   return normalized === '' ? undefined : normalized;
 }
@@ -95,29 +100,37 @@ function parsePhone(raw: string, defaultCountry?: CountryCode): string | undefin
   return parsed.number;
 }
 
+/** Whether an optional field counts as absent: missing, null or the empty string. */
+function isAbsent(v: unknown): boolean {
+  return v === undefined || v === null || v === '';
+}
+
+/**
+ * The value `v` of a string field, or undefined (absent, or wrong, with its error pushed). Callers read the field by
+ * name (`e.email`, not `e[field]`), which stays a fast property load however many fields there are.
+ */
+function stringField(v: unknown, field: string, max: number, required: boolean, errors: FieldError[]): string | undefined {
+  if (isAbsent(v)) {
+    if (required) errors.push({ field, message: 'is required' });
+    return undefined;
+  }
+  if (typeof v !== 'string') { errors.push({ field, message: `must be a string, got ${describe(v)}` }); return undefined; }
+  if (v.length > max) { errors.push({ field, message: `must be at most ${max} characters` }); return undefined; }
+  return v;
+}
+
 /** Validates one contact event (CONTRACT.md, "The contact event crm-sync ingests"). Never throws. */
 export function parseContactEvent(input: unknown, options: ContactParseOptions = {}): ParseResult {
   const errors: FieldError[] = [];
   if (!isPlainObject(input)) return { ok: false, errors: [{ field: '(event)', message: `must be a JSON object, got ${describe(input)}` }] };
   const e = input;
 
-  const str = (field: string, max: number, required: boolean): string | undefined => {
-    const v = e[field];
-    if (v === undefined || v === null || v === '') {
-      if (required) errors.push({ field, message: 'is required' });
-      return undefined;
-    }
-    if (typeof v !== 'string') { errors.push({ field, message: `must be a string, got ${describe(v)}` }); return undefined; }
-    if (v.length > max) { errors.push({ field, message: `must be at most ${max} characters` }); return undefined; }
-    return v;
-  };
+  const eventId = stringField(e.eventId, 'eventId', MAX_ID, false, errors);
+  const contactId = stringField(e.contactId, 'contactId', MAX_ID, true, errors);
 
-  const eventId = str('eventId', MAX_ID, false);
-  const contactId = str('contactId', MAX_ID, true);
-
-  let tenant = str('tenant', MAX_ID, false);
+  let tenant = stringField(e.tenant, 'tenant', MAX_ID, false, errors);
   const tenants = options.tenants;
-  if (tenant === undefined && !errors.some((x) => x.field === 'tenant')) {
+  if (isAbsent(e.tenant)) {
     tenant = options.defaultTenant ?? (tenants?.length === 1 ? tenants[0] : undefined);
     if (tenant === undefined) errors.push({ field: 'tenant', message: 'is required when more than one tenant is configured' });
   } else if (tenant !== undefined && tenants && !tenants.includes(tenant)) {
@@ -126,34 +139,38 @@ export function parseContactEvent(input: unknown, options: ContactParseOptions =
 
   let phone: string | undefined;
   const rawPhone = e.phone;
-  if (rawPhone === undefined || rawPhone === null || rawPhone === '') errors.push({ field: 'phone', message: 'is required' });
+  if (isAbsent(rawPhone)) errors.push({ field: 'phone', message: 'is required' });
   else if (typeof rawPhone !== 'string' && typeof rawPhone !== 'number') errors.push({ field: 'phone', message: `must be a string, got ${describe(rawPhone)}` });
   else {
     phone = normalizePhone(String(rawPhone), options.defaultCountry);
     if (!phone) errors.push({ field: 'phone', message: `${JSON.stringify(String(rawPhone).slice(0, 40))} is not a phone number with a country code` });
   }
 
-  let email = str('email', 254, false);
+  let email = stringField(e.email, 'email', 254, false, errors);
   if (email !== undefined) {
     email = email.trim();
     if (!EMAIL.test(email)) { errors.push({ field: 'email', message: `${JSON.stringify(email.slice(0, 80))} is not a valid email address` }); email = undefined; }
   }
 
-  const name = str('name', MAX_TEXT, false)?.trim();
+  const name = stringField(e.name, 'name', MAX_TEXT, false, errors)?.trim();
 
   const tags: string[] = [];
-  if (e.tags !== undefined && e.tags !== null) {
-    if (!Array.isArray(e.tags)) errors.push({ field: 'tags', message: `must be an array of strings, got ${describe(e.tags)}` });
-    else e.tags.forEach((t, i) => {
+  const rawTags = e.tags;
+  if (rawTags !== undefined && rawTags !== null) {
+    if (!Array.isArray(rawTags)) errors.push({ field: 'tags', message: `must be an array of strings, got ${describe(rawTags)}` });
+    else for (let i = 0; i < rawTags.length; i++) {
+      const t: unknown = rawTags[i];
       if (typeof t !== 'string') errors.push({ field: `tags[${i}]`, message: `must be a string, got ${describe(t)}` });
       else tags.push(t);
-    });
+    }
   }
 
   const attributes: Record<string, AttributeValue> = {};
-  if (e.attributes !== undefined) {
-    if (!isPlainObject(e.attributes)) errors.push({ field: 'attributes', message: `must be an object of scalar values, got ${describe(e.attributes)}` });
-    else for (const [k, v] of Object.entries(e.attributes)) {
+  const rawAttributes = e.attributes;
+  if (rawAttributes !== undefined) {
+    if (!isPlainObject(rawAttributes)) errors.push({ field: 'attributes', message: `must be an object of scalar values, got ${describe(rawAttributes)}` });
+    else for (const k of Object.keys(rawAttributes)) {
+      const v = rawAttributes[k];
       if (v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) attributes[k] = v;
       else errors.push({ field: `attributes.${k}`, message: `must be a string, number, boolean or null, got ${describe(v)}` });
     }

@@ -25,6 +25,15 @@ describe('phones', () => {
     expect(normalizePhone('98765 43210')).toBeUndefined();
   });
 
+  it('gives a spelling seen before the answer for its own default country (answers are kept per country)', () => {
+    for (let round = 0; round < 2; round++) {
+      expect(normalizePhone('020 7946 0958', 'GB')).toBe('+442079460958');
+      expect(normalizePhone('020 7946 0958', 'IN')).toBe('+912079460958');
+      expect(normalizePhone('020 7946 0958')).toBeUndefined();
+      expect(normalizePhone('+44 20 7946 0958', 'IN')).toBe('+442079460958');
+    }
+  });
+
   it.each([
     ['missing', undefined, 'is required'],
     ['empty', '', 'is required'],
@@ -109,6 +118,12 @@ describe('ids, tenants and sizes', () => {
     expect(toContact(base, { tenants: ['acme'] }).tenant).toBe('acme');
     expect(errorsOf({ ...base, tenant: 'globex' }, { tenants: ['acme'] })).toEqual([{ field: 'tenant', message: 'unknown tenant "globex"' }]);
     expect(errorsOf(base, { tenants: ['acme', 'globex'] })).toEqual([{ field: 'tenant', message: expect.stringContaining('is required') }]);
+  });
+
+  it('uses the default tenant only for an absent tenant, not for one of the wrong type', () => {
+    expect(toContact({ ...base, tenant: '' }, { defaultTenant: 'acme' }).tenant).toBe('acme');
+    expect(toContact({ ...base, tenant: null }, { defaultTenant: 'acme' }).tenant).toBe('acme');
+    expect(errorsOf({ ...base, tenant: 7 }, { defaultTenant: 'acme' })).toEqual([{ field: 'tenant', message: 'must be a string, got a number' }]);
   });
 
   it.each([['contactId', 257], ['eventId', 257], ['name', 1025], ['email', 255]])('refuses a %s longer than its limit', (field, length) => {
