@@ -1,6 +1,7 @@
 import { parseContactEvent, type FieldError } from '@crm-sync/core';
 import type { ContactStatus, DeadLetter, IngestResult, RejectedEvent, RetryPolicy, RunnerHooks, RunnerLogger, StatusCounts, TenantSettings } from './api';
 import { systemClock, type Clock, type TimerHandle } from './clock';
+import type { DebounceWindow } from './debounce/window';
 import type { SyncEngineLike } from './dispatch/attempt';
 import { leaseOwnerId } from './dispatch/lease-owner';
 import type { RateLimitFactory } from './dispatch/rate-limit';
@@ -46,6 +47,8 @@ const DEFAULT_LEASE_MS = 30_000;
 const IDLE_POLL_MS = 50;
 const noop = () => undefined;
 const silentLogger: RunnerLogger = { debug: noop, info: noop, warn: noop, error: noop };
+/** The window of an `immediate` (backfill) ingest: due at once. */
+const IMMEDIATE: DebounceWindow = Object.freeze({ quietMs: 0, maxWaitMs: 0 });
 
 /**
  * The runner: accepts contact events durably, and syncs each contact once it goes quiet (or its max wait passes),
@@ -58,6 +61,9 @@ export class Runner {
   private readonly logger: RunnerLogger;
   private readonly hooks: RunnerHooks;
   private readonly tenants: Map<string, TenantSettings>;
+  private readonly tenantNames: readonly string[];
+  /** Each tenant's debounce window, one object shared by all its accepted events. */
+  private readonly windows: Map<string, DebounceWindow>;
   private readonly dispatchers = new Map<string, TenantDispatcher>();
   private readonly idleWaiters = new Set<() => void>();
   private readonly eventRetentionMs: number;
@@ -70,6 +76,8 @@ export class Runner {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.tenants = new Map(options.tenants.map((t) => [t.name, t]));
+    this.tenantNames = [...this.tenants.keys()];
+    this.windows = new Map(options.tenants.map((t) => [t.name, Object.freeze({ quietMs: t.quietMs, maxWaitMs: t.maxWaitMs })]));
     this.eventRetentionMs = options.eventRetentionMs ?? 7 * 24 * 3_600_000;
     this.hooks = this.withErrorLogging(options.hooks ?? {});
     const retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
@@ -87,32 +95,32 @@ export class Runner {
    * and are reported by index and eventId with every field's reason.
    */
   async ingest(events: readonly unknown[], opts: IngestOptions = {}): Promise<IngestResult> {
-    const names = [...this.tenants.keys()];
     const rejected: RejectedEvent[] = [];
     const items: AcceptItem[] = [];
-    events.forEach((event, index) => {
-      const errors = this.validate(event, names, opts, items);
+    for (let index = 0; index < events.length; index++) {
+      const event = events[index];
+      const errors = this.validate(event, opts, items);
       if (errors) {
         const eventId = (event as { eventId?: unknown } | null)?.eventId;
         rejected.push({ index, ...(typeof eventId === 'string' ? { eventId } : {}), errors });
       }
-    });
+    }
     const now = this.clock.now();
     const outcomes = await this.store.accept(items, now);
     const perTenant = new Map<string, { accepted: number; ignored: number }>();
-    outcomes.forEach((outcome, i) => {
+    let ignored = 0;
+    for (let i = 0; i < outcomes.length; i++) {
       const t = items[i].contact.tenant;
-      const c = perTenant.get(t) ?? { accepted: 0, ignored: 0 };
+      let c = perTenant.get(t);
+      if (c === undefined) perTenant.set(t, c = { accepted: 0, ignored: 0 });
       c.accepted++;
-      if (outcome !== 'accepted') c.ignored++;
-      perTenant.set(t, c);
-    });
+      if (outcomes[i] !== 'accepted') { c.ignored++; ignored++; }
+    }
     for (const [tenant, c] of perTenant) {
       this.callHook(() => this.hooks.onAccepted?.({ tenant, ...c }));
       if (c.accepted > c.ignored) this.dispatchers.get(tenant)?.wake();
     }
     if (rejected.length > 0) this.callHook(() => this.hooks.onRejected?.({ count: rejected.length }));
-    const ignored = outcomes.filter((o) => o !== 'accepted').length;
     return { accepted: outcomes.length, ignored, rejected };
   }
 
@@ -126,7 +134,7 @@ export class Runner {
     this.started = true;
     for (const d of this.dispatchers.values()) d.start();
     this.schedulePrune();
-    this.logger.info({ tenants: [...this.tenants.keys()] }, 'runner started');
+    this.logger.info({ tenants: this.tenantNames }, 'runner started');
     return this.releaseDeadOwners();
   }
 
@@ -180,19 +188,18 @@ export class Runner {
   }
 
   /** Returns the field errors of a bad event, or queues the good one. */
-  private validate(event: unknown, names: string[], opts: IngestOptions, items: AcceptItem[]): FieldError[] | undefined {
+  private validate(event: unknown, opts: IngestOptions, items: AcceptItem[]): FieldError[] | undefined {
     const pathTenant = opts.tenant;
     if (pathTenant !== undefined && !this.tenants.has(pathTenant)) return [{ field: 'tenant', message: `unknown tenant ${JSON.stringify(pathTenant)}` }];
     const named = (event as { tenant?: unknown } | null)?.tenant;
-    const settings = this.tenants.get(typeof named === 'string' ? named : pathTenant ?? (names.length === 1 ? names[0] : ''));
-    const parsed = parseContactEvent(event, { tenants: names, defaultTenant: pathTenant, defaultCountry: settings?.defaultCountry });
+    const settings = this.tenants.get(typeof named === 'string' ? named : pathTenant ?? (this.tenantNames.length === 1 ? this.tenantNames[0] : ''));
+    const parsed = parseContactEvent(event, { tenants: this.tenantNames, defaultTenant: pathTenant, defaultCountry: settings?.defaultCountry });
     if (!parsed.ok) return parsed.errors;
     const { contact } = parsed;
     if (pathTenant !== undefined && contact.tenant !== pathTenant) {
       return [{ field: 'tenant', message: `must be ${JSON.stringify(pathTenant)} (the tenant in the URL), got ${JSON.stringify(contact.tenant)}` }];
     }
-    const tenant = this.tenants.get(contact.tenant)!;
-    items.push({ contact, window: opts.immediate ? { quietMs: 0, maxWaitMs: 0 } : { quietMs: tenant.quietMs, maxWaitMs: tenant.maxWaitMs } });
+    items.push({ contact, window: opts.immediate ? IMMEDIATE : this.windows.get(contact.tenant)! });
     return undefined;
   }
 
