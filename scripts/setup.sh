@@ -9,14 +9,19 @@ if ! command -v pnpm >/dev/null 2>&1; then
   npm i -g pnpm@12 >/dev/null
 fi
 
-# redis-server is only needed by the distributed (Redis + BullMQ) tests; the daemon's default store is embedded SQLite.
-if [ "${CRM_SYNC_SKIP_REDIS:-}" != "1" ] && ! command -v redis-server >/dev/null 2>&1; then
+# Debian packages the tests use: redis-server (the scale-out tests; the daemon's default store is embedded SQLite),
+# openssl (a self-signed certificate for the TLS test), e2fsprogs (mkfs.ext4 for the disk-fault test).
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v mkfs.ext4 >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.ext4 ] || missing+=(e2fsprogs)
+if [ "${CRM_SYNC_SKIP_APT:-}" != "1" ] && [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
-    echo "setup: installing redis-server (for the scale-out tests)"
+    echo "setup: installing ${missing[*]} (used by the tests)"
     apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
   else
-    echo "setup: redis-server not found and cannot apt-get it; the Redis tests will fail" >&2
+    echo "setup: ${missing[*]} not found and cannot apt-get it; the tests that need it will fail or skip" >&2
   fi
 fi
 
