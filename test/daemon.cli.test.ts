@@ -2,9 +2,8 @@
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '@crm-sync/cli';
-import { startDaemon, type Daemon } from '@crm-sync/runner';
 import { checkLeads, planStream } from '@crm-sync/testkit';
-import { TENANT, SEED_MAPPING, event, silentLogger, testEnv, type TestEnv } from './daemon.support';
+import { TENANT, SEED_MAPPING, event, useDaemonEnv } from './daemon.support';
 
 async function cli(argv: string[], signal?: AbortSignal): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -13,14 +12,7 @@ async function cli(argv: string[], signal?: AbortSignal): Promise<{ code: number
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
-let env: TestEnv;
-let daemon: Daemon | undefined;
-beforeEach(async () => { env = await testEnv(); });
-afterEach(async () => {
-  await daemon?.stop();
-  daemon = undefined;
-  await env.cleanup();
-});
+const fixture = useDaemonEnv();
 
 test('crm-sync demo: streams changes through the daemon and checks every lead against the final states', async () => {
   const r = await cli(['demo', '--contacts', '40', '--seed', '5']);
@@ -47,20 +39,20 @@ test('the demo\'s check fails on a duplicate lead, a missing lead, or a field th
 });
 
 test('crm-sync ingest: sends the file in batches; rejections by line number; exit 1 when any is rejected', async () => {
-  daemon = await startDaemon(env.config(), { logger: silentLogger() });
-  const file = join(env.dataDir, 'events.ndjson');
+  const daemon = await fixture.start(fixture.env.config());
+  const file = join(fixture.env.dataDir, 'events.ndjson');
   writeFileSync(file, [JSON.stringify(event(1)), '', JSON.stringify(event(2, { eventId: 'bad', phone: '' })), '{oops', JSON.stringify(event(3))].join('\n'));
   const r = await cli(['ingest', file, '--url', daemon.url, '--batch', '1']);
   expect(r.code).toBe(1);
   expect(r.out).toBe('sent 3 events: accepted 2 (0 changed nothing), rejected 2');
   expect(r.err.split('\n')).toEqual(['line 3 (eventId bad): phone: is required', expect.stringMatching(/^line 4: \(line\): not JSON: /)]);
   await daemon.runner.whenIdle();
-  expect(env.crm.leads()).toHaveLength(2);
+  expect(fixture.env.crm.leads()).toHaveLength(2);
 });
 
 test('crm-sync status and dead-letters list / replay, through the daemon\'s API', async () => {
-  daemon = await startDaemon(env.config(), { logger: silentLogger() });
-  env.crm.addFault({ route: 'create', status: 400 });
+  const daemon = await fixture.start(fixture.env.config());
+  fixture.env.crm.addFault({ route: 'create', status: 400 });
   await fetch(`${daemon.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event(1)) });
   await daemon.runner.whenIdle();
 
@@ -70,11 +62,11 @@ test('crm-sync status and dead-letters list / replay, through the daemon\'s API'
   const status = await cli(['status', TENANT, 'c1', '--url', daemon.url]);
   expect(status.out).toContain('state:        dead-letter');
 
-  env.crm.clearFaults();
+  fixture.env.crm.clearFaults();
   expect((await cli(['dead-letters', 'replay', TENANT, 'c1', '--url', daemon.url])).out).toBe('replayed 1 contact(s)');
   await daemon.runner.whenIdle();
   const after = await cli(['status', TENANT, 'c1', '--url', daemon.url]);
-  expect(after.out).toContain(`lead id:      ${env.crm.leads()[0]!.lead_id}`);
+  expect(after.out).toContain(`lead id:      ${fixture.env.crm.leads()[0]!.lead_id}`);
   expect(after.out).toMatch(/create +POST http:\/\/127\.0\.0\.1:\d+\/crm\/create → 200/);
   expect((await cli(['status', '--url', daemon.url])).out).toBe('pending 0 · in flight 0 · retrying 0 · dead letters 0 · leads 1');
   expect((await cli(['status', TENANT, 'nobody', '--url', daemon.url])).code).toBe(1);
@@ -84,29 +76,29 @@ test('crm-sync status and dead-letters list / replay, through the daemon\'s API'
 });
 
 test('crm-sync backfill: syncs a CSV or NDJSON file now; interrupted, it resumes after the last done batch without duplicates', async () => {
-  const flags = ['--mapping', SEED_MAPPING, '--tenant', TENANT, '--base-url', env.crm.url, '--allow-host', '127.0.0.1', '--data', env.dataDir];
-  const csv = join(env.dataDir, 'contacts.csv');
+  const flags = ['--mapping', SEED_MAPPING, '--tenant', TENANT, '--base-url', fixture.env.crm.url, '--allow-host', '127.0.0.1', '--data', fixture.env.dataDir];
+  const csv = join(fixture.env.dataDir, 'contacts.csv');
   writeFileSync(csv, 'contactId,phone,name,email,tags,city\nk1,+919876500001,"Iyer, Meera",meera@example.com,vip;web,Pune\nk2,+919876500002,Dev,,,\n');
   const fromCsv = await cli(['backfill', csv, ...flags]);
   expect(fromCsv).toMatchObject({ code: 0, out: 'backfill: done: 2 events accepted, 0 rejected' });
-  expect(env.crm.leads().map((l) => [l.name, l.email, l.custom_fields])).toEqual([['Iyer, Meera', 'meera@example.com', { city: 'Pune' }], ['Dev', undefined, {}]]);
+  expect(fixture.env.crm.leads().map((l) => [l.name, l.email, l.custom_fields])).toEqual([['Iyer, Meera', 'meera@example.com', { city: 'Pune' }], ['Dev', undefined, {}]]);
 
-  const file = join(env.dataDir, 'contacts.ndjson');
+  const file = join(fixture.env.dataDir, 'contacts.ndjson');
   writeFileSync(file, Array.from({ length: 60 }, (_, i) => JSON.stringify(event(100 + i))).join('\n') + '\n');
-  env.crm.addFault({ route: 'create', latencyMs: 20 });
+  fixture.env.crm.addFault({ route: 'create', latencyMs: 20 });
   const stop = new AbortController();
-  const watch = setInterval(() => { if (env.crm.leads().length >= 2 + 25) stop.abort(); }, 5);
+  const watch = setInterval(() => { if (fixture.env.crm.leads().length >= 2 + 25) stop.abort(); }, 5);
   const first = await cli(['backfill', file, ...flags, '--batch', '20'], stop.signal);
   clearInterval(watch);
   expect(first.code).toBe(1);
   expect(first.err).toMatch(/interrupted; lines up to 20 are done/);
-  expect(readdirSync(join(env.dataDir, 'backfill')).length).toBe(2);
+  expect(readdirSync(join(fixture.env.dataDir, 'backfill')).length).toBe(2);
 
   const second = await cli(['backfill', file, ...flags, '--batch', '20']);
   expect(second.err).toContain('resuming contacts.ndjson after line 20');
   expect(second).toMatchObject({ code: 0, out: expect.stringContaining('backfill: done: ') });
-  expect(env.crm.leads()).toHaveLength(62);
-  expect(new Set(env.crm.leads().map((l) => l.phone)).size).toBe(62);
+  expect(fixture.env.crm.leads()).toHaveLength(62);
+  expect(new Set(fixture.env.crm.leads().map((l) => l.phone)).size).toBe(62);
   expect((await cli(['backfill', file, ...flags])).out).toContain('was already backfilled');
-  expect(existsSync(join(env.dataDir, 'crm-sync.db'))).toBe(true);
+  expect(existsSync(join(fixture.env.dataDir, 'crm-sync.db'))).toBe(true);
 });

@@ -1,26 +1,17 @@
 /** The daemon's HTTP API, in-process, against the reference CRM over real HTTP and a real SQLite file. */
-import { DEFAULT_RETRY_POLICY, Metrics, Runner, SqliteStore, createApiServer, prepareTenants, startDaemon, type Daemon } from '@crm-sync/runner';
+import { DEFAULT_RETRY_POLICY, Metrics, Runner, SqliteStore, createApiServer, prepareTenants, type Daemon } from '@crm-sync/runner';
 import { GotHttpClient, SyncEngine } from '@crm-sync/core';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { createLogger } from '@crm-sync/runner';
-import { CRM_KEY, REPO, TENANT, event, get, post, silentLogger, testEnv, type TestEnv } from './daemon.support';
+import { CRM_KEY, REPO, TENANT, event, get, post, silentLogger, useDaemonEnv } from './daemon.support';
 
-let env: TestEnv;
-let daemon: Daemon | undefined;
-
-beforeEach(async () => { env = await testEnv(); });
-afterEach(async () => {
-  await daemon?.stop();
-  daemon = undefined;
-  await env.cleanup();
-});
+const fixture = useDaemonEnv();
 
 async function start(extra?: Record<string, unknown>, tenant?: Record<string, unknown>): Promise<Daemon> {
-  daemon = await startDaemon(env.config(extra, tenant), { logger: silentLogger() });
-  return daemon;
+  return fixture.start(fixture.env.config(extra, tenant));
 }
 
 const idle = async (d: Daemon) => { await d.runner.whenIdle(); };
@@ -36,7 +27,7 @@ describe('POST /v1/events', () => {
     const contact = await get(`${again.url}/v1/tenants/${TENANT}/contacts/c1`);
     expect(contact.status).toBe(200);
     expect(contact.body).toMatchObject({ tenant: TENANT, contactId: 'c1', state: 'pending' });
-    expect(env.crm.requests()).toHaveLength(0);
+    expect(fixture.env.crm.requests()).toHaveLength(0);
   });
 
   test('a mixed batch: good events accepted, each bad one rejected by index and eventId with the field and reason', async () => {
@@ -57,7 +48,7 @@ describe('POST /v1/events', () => {
       ]) },
     ]);
     await idle(d);
-    expect(env.crm.leads().map((l) => l.phone).sort()).toEqual([event(1).phone, event(3).phone]);
+    expect(fixture.env.crm.leads().map((l) => l.phone).sort()).toEqual([event(1).phone, event(3).phone]);
   });
 
   test('a request that is all bad gets 400 with the same details, and changes nothing', async () => {
@@ -83,7 +74,7 @@ describe('POST /v1/events', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatchObject({ code: 'ERR_BAD_JSON', message: expect.stringMatching(/^line 2: /) });
     await idle(d);
-    expect(env.crm.leads()).toHaveLength(2);
+    expect(fixture.env.crm.leads()).toHaveLength(2);
   });
 
   test('a body over the limit gets 413; malformed JSON 400; no stack traces', async () => {
@@ -116,8 +107,8 @@ describe('POST /v1/events', () => {
     await idle(d);
     expect((await post(`${d.url}/v1/events`, { ...e, name: 'Changed' })).body).toEqual({ accepted: 1, ignored: 1, rejected: [] });
     await idle(d);
-    expect(env.crm.leads()).toEqual([expect.objectContaining({ phone: e.phone, name: 'Contact 1' })]);
-    expect(env.crm.requests().map((r) => r.route)).toEqual(['fetch', 'create']);
+    expect(fixture.env.crm.leads()).toEqual([expect.objectContaining({ phone: e.phone, name: 'Contact 1' })]);
+    expect(fixture.env.crm.requests().map((r) => r.route)).toEqual(['fetch', 'create']);
   });
 
   test('POST /v1/tenants/{tenant}/events: events default to that tenant, another tenant is refused, unknown tenant 404', async () => {
@@ -131,9 +122,9 @@ describe('POST /v1/events', () => {
   });
 
   test('a store that fails answers 503, never 202', async () => {
-    const config = env.config();
+    const config = fixture.env.config();
     const tenants = prepareTenants(config);
-    const store = new SqliteStore(join(env.dataDir, 'broken.db'));
+    const store = new SqliteStore(join(fixture.env.dataDir, 'broken.db'));
     const runner = new Runner({ store, tenants, engine: new SyncEngine({ http: new GotHttpClient() }), retry: DEFAULT_RETRY_POLICY });
     const server = createApiServer({
       backend: runner, tenants: [TENANT], maxBodyBytes: 1 << 20, metrics: new Metrics(() => runner.status()), logger: silentLogger(), isReady: () => true,
@@ -159,7 +150,7 @@ describe('status, contacts, dead letters, metrics', () => {
     await idle(d);
     expect((await get(`${d.url}/v1/status`)).body).toEqual({ pending: 0, inFlight: 0, retrying: 0, deadLetters: 0, leads: 1 });
     const contact = await get(`${d.url}/v1/tenants/${TENANT}/contacts/c1`);
-    const [lead] = env.crm.leads();
+    const [lead] = fixture.env.crm.leads();
     expect(lead.name).toBe('Priya Sharma');
     expect(contact.body).toMatchObject({ tenant: TENANT, contactId: 'c1', leadId: lead.lead_id, state: 'synced', lastOutcome: 'created' });
     expect(contact.body.history[0].calls.map((c: { step: string }) => c.step)).toEqual(['fetch', 'create']);
@@ -168,16 +159,16 @@ describe('status, contacts, dead letters, metrics', () => {
 
   test('a permanent failure is a dead letter; replay syncs it once the CRM is fixed', async () => {
     const d = await start();
-    env.crm.addFault({ route: 'create', status: 422 });
+    fixture.env.crm.addFault({ route: 'create', status: 422 });
     await post(`${d.url}/v1/events`, event(1));
     await idle(d);
     const dead = await get(`${d.url}/v1/dead-letters?tenant=${TENANT}`);
     expect(dead.body.deadLetters).toEqual([expect.objectContaining({ tenant: TENANT, contactId: 'c1', error: expect.objectContaining({ status: 422, step: 'create' }) })]);
     expect((await post(`${d.url}/v1/dead-letters/replay`, {})).status).toBe(400);
-    env.crm.clearFaults();
+    fixture.env.crm.clearFaults();
     expect((await post(`${d.url}/v1/dead-letters/replay`, { tenant: TENANT, contactId: 'c1' })).body).toEqual({ replayed: 1 });
     await idle(d);
-    expect(env.crm.leads()).toHaveLength(1);
+    expect(fixture.env.crm.leads()).toHaveLength(1);
     expect((await get(`${d.url}/v1/dead-letters`)).body.deadLetters).toEqual([]);
   });
 
@@ -223,17 +214,16 @@ describe('documentation and logs', () => {
     process.env.DAEMON_TEST_TOKEN = 'tok-Zq7+secret';
     const lines: string[] = [];
     const logger = createLogger({ level: 'trace', destination: { write: (line: string) => { lines.push(line); } } });
-    daemon = await startDaemon(env.config({ ingestToken: 'env:DAEMON_TEST_TOKEN' }), { logger });
+    const daemon = await fixture.start(fixture.env.config({ ingestToken: 'env:DAEMON_TEST_TOKEN' }), logger);
     const auth = { authorization: 'Bearer tok-Zq7+secret' };
     await post(`${daemon.url}/v1/events`, [event(1), event(2, { phone: 'nope' })], auth);
     await post(`${daemon.url}/v1/events`, event(3), { authorization: 'Bearer wrong' });
-    env.crm.addFault({ route: 'update', status: 401 });
+    fixture.env.crm.addFault({ route: 'update', status: 401 });
     await daemon.runner.whenIdle();
     await post(`${daemon.url}/v1/events`, event(1, { name: 'Changed' }), auth);
     await daemon.runner.whenIdle();
     logger.child({ tenant: TENANT }).info({ headers: { authorization: 'Bearer tok-Zq7+secret' }, token: 'tok-Zq7+secret' }, 'redaction check');
     await daemon.stop();
-    daemon = undefined;
 
     const text = lines.join('');
     expect(lines.map((l) => JSON.parse(l).msg)).toEqual(expect.arrayContaining(['crm-sync daemon listening', 'sync dead-lettered', 'redaction check', 'stopped']));

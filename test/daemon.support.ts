@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createLogger, resolveConfig, type DaemonConfig, type Logger } from '@crm-sync/runner';
+import { createLogger, resolveConfig, startDaemon, type Daemon, type DaemonConfig, type Logger } from '@crm-sync/runner';
 import { startReferenceCrm, type ReferenceCrm } from '@crm-sync/testkit';
 import { SEED_MAPPING, seedMappingText } from './seed-mapping';
 
@@ -47,6 +47,28 @@ export async function testEnv(): Promise<TestEnv> {
     async cleanup() {
       await crm.close();
       rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The fixture every in-process daemon test file shares: a fresh TestEnv before each test; after it, the daemon the
+ * test started through `start` is stopped and the env cleaned up.
+ */
+export function useDaemonEnv(): { readonly env: TestEnv; start(config: DaemonConfig, logger?: Logger): Promise<Daemon> } {
+  let env: TestEnv | undefined;
+  let daemon: Daemon | undefined;
+  beforeEach(async () => { env = await testEnv(); });
+  afterEach(async () => {
+    await daemon?.stop();
+    daemon = undefined;
+    await env?.cleanup();
+  });
+  return {
+    get env() { return env!; },
+    async start(config, logger = silentLogger()) {
+      daemon = await startDaemon(config, { logger });
+      return daemon;
     },
   };
 }

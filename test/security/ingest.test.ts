@@ -4,24 +4,16 @@
  */
 import http from 'node:http';
 import { bearerMatches } from '../../packages/runner/src/http/auth';
-import { startDaemon, type Daemon } from '@crm-sync/runner';
-import { event, silentLogger, testEnv, type TestEnv } from '../daemon.support';
+import type { Daemon } from '@crm-sync/runner';
+import { event, useDaemonEnv } from '../daemon.support';
 
 const TOKEN = 'ingest-token-Qm4t-8c1b93a7e2';
 process.env.SECURITY_INGEST_TOKEN = TOKEN;
 
-let env: TestEnv;
-let daemon: Daemon | undefined;
-beforeEach(async () => { env = await testEnv(); });
-afterEach(async () => {
-  await daemon?.stop();
-  daemon = undefined;
-  await env.cleanup();
-});
+const fixture = useDaemonEnv();
 
 async function start(extra: Record<string, unknown> = {}): Promise<Daemon> {
-  daemon = await startDaemon(env.config({ ingestToken: 'env:SECURITY_INGEST_TOKEN', ...extra }, { quiet: '1h', maxWait: '2h' }), { logger: silentLogger() });
-  return daemon;
+  return fixture.start(fixture.env.config({ ingestToken: 'env:SECURITY_INGEST_TOKEN', ...extra }, { quiet: '1h', maxWait: '2h' }));
 }
 
 interface Answer { status: number; headers: http.IncomingHttpHeaders; text: string }
@@ -115,7 +107,7 @@ describe('rate limit per client address', () => {
     const d = await start({ clientRequestsPerSecond: 0 });
     const statuses = await Promise.all(Array.from({ length: 300 }, () => send(d.url, { method: 'GET', path: '/v1/status' }).then((a) => a.status)));
     expect(new Set(statuses)).toEqual(new Set([200]));
-    expect(env.config().clientRequestsPerSecond).toBe(200);
+    expect(fixture.env.config().clientRequestsPerSecond).toBe(200);
   });
 });
 
