@@ -25,13 +25,18 @@ describeWithRedis('Several runners on one Redis', () => {
     await crm.close();
   });
 
-  /** One burst per contact (BURST changes, 40 ms apart, inside the quiet window), each change sent to another runner. */
+  /**
+   * One burst per contact (BURST changes, 40 ms apart, inside the quiet window), each change sent to another runner.
+   * Each change carries its source time (`ts`), as the platform's events do: the requests are in flight at once, so
+   * a busy runner may store v1 after another runner stored v2, and only `ts` says which is newer.
+   */
   async function sendBursts(r: Runners, wave: string): Promise<void> {
     const sends: Array<Promise<unknown>> = [];
     for (let change = 0; change < BURST; change++) {
+      const ts = new Date().toISOString();
       for (let n = 0; n < CONTACTS; n++) {
         const client = r.clients[(n + change) % r.clients.length]!;
-        sends.push(client.ingest([event(n, { name: `Contact ${n} ${wave} v${change}` })]));
+        sends.push(client.ingest([event(n, { name: `Contact ${n} ${wave} v${change}`, ts })]));
       }
       await sleep(40);
     }
