@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../store/sqlite/sqlite-store';
+import { HISTORY_LENGTH } from '../store/types';
 import { contact, describeStore } from './store-suite';
 
 const dirs: string[] = [];
@@ -23,6 +24,23 @@ describe('SqliteStore specifics', () => {
     const store = new SqliteStore(tmpFile());
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
+    await store.close();
+  });
+
+  it(`keeps only the last ${HISTORY_LENGTH} attempt records on disk, whether attempts complete or fail`, async () => {
+    const store = new SqliteStore(tmpFile());
+    const rows = () => (store.db.prepare("SELECT count(*) AS n, min(n) AS first FROM attempts WHERE contact_id = 'c1'").get() as { n: number; first: number });
+    let now = T0;
+    for (let i = 0; i < 2 * HISTORY_LENGTH; i++) {
+      await store.accept([{ contact: contact({ name: `v${i}` }), window: WINDOW }], now);
+      now += WINDOW.quietMs;
+      const [claim] = await store.claimDue('acme', { now, limit: 1, leaseMs: 1000, owner: 'test' });
+      const attempt = { at: new Date(now).toISOString(), calls: [] };
+      if (i % 2) await store.complete(claim!, { outcome: 'updated', leadId: 'L1', payloadHash: `h${i}`, payload: {}, attempt: { ...attempt, outcome: 'updated' } }, now);
+      else await store.fail(claim!, { attempt: { ...attempt, outcome: 'failed', error: { code: 'ERR_HTTP_STATUS', message: 'no', retryable: false } } }, now);
+      now += 1;
+    }
+    expect(rows()).toEqual({ n: HISTORY_LENGTH, first: HISTORY_LENGTH + 1 });
     await store.close();
   });
 

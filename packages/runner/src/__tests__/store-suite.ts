@@ -409,5 +409,23 @@ export function describeStore(name: string, open: () => Promise<Store>): void {
       expect(status?.history[0].at).toBe(`attempt-${HISTORY_LENGTH + 4}`);
       expect(status?.history.at(-1)?.at).toBe('attempt-5');
     });
+
+    it(`history keeps the last ${HISTORY_LENGTH} attempts of completed syncs too, and the state of the last one`, async () => {
+      let now = T0;
+      for (let i = 0; i < HISTORY_LENGTH + 3; i++) {
+        await store.accept([{ contact: contact({ name: `v${i}` }), window: WINDOW }], now);
+        now += WINDOW.quietMs;
+        const claim = await claimOne(now);
+        expect(claim.contact.name).toBe(`v${i}`);
+        const outcome = i === 0 ? 'created' : 'updated';
+        await store.complete(claim, { outcome, leadId: 'L1', payloadHash: `h${i}`, payload: { name: `v${i}` }, attempt: { ...attempt(outcome, now), at: `attempt-${i}`, leadId: 'L1' } }, now);
+        now += 1;
+      }
+      const status = await store.contactStatus('acme', 'c1', now);
+      expect(status).toMatchObject({ state: 'synced', leadId: 'L1', payloadHash: `h${HISTORY_LENGTH + 2}`, lastOutcome: 'updated', attempts: HISTORY_LENGTH + 3 });
+      expect(status?.history.map((h) => h.at)).toEqual(Array.from({ length: HISTORY_LENGTH }, (_, k) => `attempt-${HISTORY_LENGTH + 2 - k}`));
+      expect(await store.counts(now)).toMatchObject({ pending: 0, inFlight: 0, leads: 1 });
+      await claimNone(now + 10_000);
+    });
   });
 }

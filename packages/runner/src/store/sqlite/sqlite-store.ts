@@ -43,6 +43,12 @@ interface ContactRow {
 
 type Status = 'pending' | 'in-flight' | 'retrying' | 'dead' | 'synced';
 
+/** A row as an attempt's outcome reads it: everything but the contact itself (the widest column, not needed there). */
+type OutcomeRow = Omit<ContactRow, 'contact'>;
+const OUTCOME_COLUMNS = `tenant, contact_id, newest_ts, version, status, due_at, pending_since, pending_due_at, lease_token, lease_until,
+  lease_owner, claimed_version, failures, failing_since, last_error, dead_at, dead_cause, create_intent_at, unconfirmed_write_at, lead_id,
+  payload_hash, last_payload, last_outcome, attempts`;
+
 /** A write that records an attempt's outcome (complete, fail), queued for the next group commit; its status changes go to `deltas`. */
 type SettleWrite = (deltas: CounterDeltas) => void;
 
@@ -86,6 +92,8 @@ export class SqliteStore implements Store {
   private readonly acceptBatcher: GroupCommit<{ item: AcceptItem; now: number }, AcceptOutcome>;
   private readonly settleBatcher: GroupCommit<SettleWrite, { error: unknown } | undefined>;
   private readonly inserter: NewContactInserter;
+  /** Runs one outcome's write inside the batch's transaction, in a savepoint of its own. */
+  private readonly inSavepoint: (write: SettleWrite, deltas: CounterDeltas) => void;
   private leaseSeq = 0;
   private readonly leasePrefix = randomUUID().slice(0, 8);
 
@@ -96,6 +104,7 @@ export class SqliteStore implements Store {
     const db = this.db;
     this.stmts = {
       get: db.prepare<[string, string], ContactRow>('SELECT * FROM contacts WHERE tenant = ? AND contact_id = ?'),
+      getForOutcome: db.prepare<[string, string], OutcomeRow>(`SELECT ${OUTCOME_COLUMNS} FROM contacts WHERE tenant = ? AND contact_id = ?`),
       acceptChange: db.prepare(`UPDATE contacts SET contact = @contact, newest_ts = @newest_ts, version = version + 1, status = @status,
         due_at = @due_at, pending_since = @pending_since, pending_due_at = @pending_due_at, failures = @failures,
         failing_since = @failing_since, dead_at = @dead_at, dead_cause = @dead_cause, lease_token = @lease_token, lease_until = @lease_until,
@@ -113,6 +122,12 @@ export class SqliteStore implements Store {
       settle: db.prepare(`UPDATE contacts SET status = @status, due_at = @due_at, lease_token = NULL, lease_until = NULL, lease_owner = NULL,
         claimed_version = NULL, failures = @failures, failing_since = @failing_since, last_error = @last_error, dead_at = @dead_at,
         dead_cause = @dead_cause WHERE tenant = @tenant AND contact_id = @contact_id`),
+      // A completed attempt that held the lease, in one statement (one rewrite of the row): the lead, the settled
+      // status, the attempt counted. The same as storeLead, settle and countAttempt one after the other.
+      completeOwn: db.prepare(`UPDATE contacts SET lead_id = @lead_id, payload_hash = @payload_hash, last_payload = @last_payload,
+        create_intent_at = NULL, unconfirmed_write_at = @unconfirmed_write_at, status = @status, due_at = @due_at, lease_token = NULL,
+        lease_until = NULL, lease_owner = NULL, claimed_version = NULL, failures = 0, failing_since = NULL, last_error = NULL, dead_at = NULL,
+        dead_cause = NULL, attempts = attempts + 1, last_outcome = @last_outcome WHERE tenant = @tenant AND contact_id = @contact_id`),
       storeLead: db.prepare(`UPDATE contacts SET lead_id = @lead_id, payload_hash = @payload_hash, last_payload = @last_payload,
         last_outcome = @last_outcome, create_intent_at = @create_intent_at WHERE tenant = @tenant AND contact_id = @contact_id`),
       countAttempt: db.prepare('UPDATE contacts SET attempts = attempts + 1, last_outcome = @outcome WHERE tenant = @tenant AND contact_id = @contact_id'),
@@ -126,6 +141,7 @@ export class SqliteStore implements Store {
       pruneEvents: db.prepare('DELETE FROM seen_events WHERE accepted_at < ?'),
     };
     this.inserter = new NewContactInserter(db);
+    this.inSavepoint = db.transaction((write: SettleWrite, deltas: CounterDeltas) => write(deltas));
     this.acceptBatcher = new GroupCommit((batch) => this.acceptBatch(batch), opts.maxBatch);
     this.settleBatcher = new GroupCommit((writes) => this.settleBatch(writes), opts.maxBatch);
   }
@@ -230,21 +246,24 @@ export class SqliteStore implements Store {
 
   complete(claim: Claim, input: CompleteInput, now: number): Promise<void> {
     return this.settleInGroup((deltas) => {
-      const row = this.stmts.get.get(claim.tenant, claim.contactId);
+      const row = this.stmts.getForOutcome.get(claim.tenant, claim.contactId);
       if (!row) return;
       const own = row.lease_token === claim.leaseToken;
       const leadId = input.leadId ?? row.lead_id;
       if (leadId !== null && row.lead_id === null) deltas.add('leads', 1);
       if (own) {
-        this.stmts.storeLead.run({
-          tenant: claim.tenant, contact_id: claim.contactId, lead_id: leadId, payload_hash: input.payloadHash,
-          last_payload: JSON.stringify(input.payload ?? null), last_outcome: input.outcome, create_intent_at: null,
-        });
+        // The unconfirmed-write mark stays while a recheck is due, else it is cleared.
         const recheckAt = unconfirmedRecheckAt(row.unconfirmed_write_at, claim, input, now);
-        if (row.unconfirmed_write_at !== null && recheckAt === undefined) this.stmts.unconfirmedWrite.run(null, claim.tenant, claim.contactId);
         const changed = row.version !== row.claimed_version;
         const dueAt = changed ? Math.max(now, row.pending_due_at ?? now) : recheckAt ?? null;
-        this.settle(row, { status: dueAt === null ? 'synced' : 'pending', due_at: dueAt, failures: 0, failing_since: null, last_error: null, dead_at: null, dead_cause: null }, deltas);
+        const status: Status = dueAt === null ? 'synced' : 'pending';
+        this.stmts.completeOwn.run({
+          tenant: claim.tenant, contact_id: claim.contactId, lead_id: leadId, payload_hash: input.payloadHash,
+          last_payload: JSON.stringify(input.payload ?? null), unconfirmed_write_at: recheckAt === undefined ? null : row.unconfirmed_write_at,
+          status, due_at: dueAt, last_outcome: input.attempt.outcome,
+        });
+        deltas.move(row.status, status);
+        this.addAttempt(row, input.attempt);
       } else {
         // The lease lapsed and someone else holds the contact now: keep only what prevents a duplicate lead, and mark
         // a write this attempt made, which may have landed after the new holder's.
@@ -255,14 +274,14 @@ export class SqliteStore implements Store {
           });
         }
         if (input.outcome !== 'unchanged') this.markUnconfirmedWrite(row, now);
+        this.recordAttempt(row, input.attempt);
       }
-      this.recordAttempt(row, input.attempt);
     });
   }
 
   fail(claim: Claim, input: FailInput, now: number): Promise<void> {
     return this.settleInGroup((deltas) => {
-      const row = this.stmts.get.get(claim.tenant, claim.contactId);
+      const row = this.stmts.getForOutcome.get(claim.tenant, claim.contactId);
       if (!row) return;
       if (input.unconfirmedWrite) this.markUnconfirmedWrite(row, now);
       if (row.lease_token === claim.leaseToken) {
@@ -389,7 +408,7 @@ export class SqliteStore implements Store {
       const outcomes = writes.map((write) => {
         const deltas = new CounterDeltas();
         try {
-          this.db.transaction(write)(deltas);
+          this.inSavepoint(write, deltas);
         } catch (error) {
           return { error };
         }
@@ -418,22 +437,27 @@ export class SqliteStore implements Store {
   }
 
   /** Sets the unconfirmed-write mark (see ../types.ts) to `at`, never back. */
-  private markUnconfirmedWrite(row: ContactRow, at: number): void {
+  private markUnconfirmedWrite(row: OutcomeRow, at: number): void {
     const mark = Math.max(at, row.unconfirmed_write_at ?? at);
     this.stmts.unconfirmedWrite.run(mark, row.tenant, row.contact_id);
     row.unconfirmed_write_at = mark;
   }
 
-  private settle(row: ContactRow, next: Pick<ContactRow, 'status' | 'due_at' | 'failures' | 'failing_since' | 'last_error' | 'dead_at' | 'dead_cause'>, deltas: CounterDeltas): void {
+  private settle(row: OutcomeRow, next: Pick<ContactRow, 'status' | 'due_at' | 'failures' | 'failing_since' | 'last_error' | 'dead_at' | 'dead_cause'>, deltas: CounterDeltas): void {
     this.stmts.settle.run({ tenant: row.tenant, contact_id: row.contact_id, ...pick(next), last_error: next.last_error });
     deltas.move(row.status, next.status);
   }
 
-  private recordAttempt(row: ContactRow, attempt: AttemptRecord): void {
-    const n = row.attempts + 1;
+  private recordAttempt(row: OutcomeRow, attempt: AttemptRecord): void {
     this.stmts.countAttempt.run({ tenant: row.tenant, contact_id: row.contact_id, outcome: attempt.outcome });
+    this.addAttempt(row, attempt);
+  }
+
+  /** Appends the attempt (number row.attempts + 1) to the history, which keeps the last HISTORY_LENGTH. */
+  private addAttempt(row: OutcomeRow, attempt: AttemptRecord): void {
+    const n = row.attempts + 1;
     this.stmts.addAttempt.run(row.tenant, row.contact_id, n, JSON.stringify(attempt));
-    this.stmts.trimAttempts.run(row.tenant, row.contact_id, n - HISTORY_LENGTH);
+    if (n > HISTORY_LENGTH) this.stmts.trimAttempts.run(row.tenant, row.contact_id, n - HISTORY_LENGTH);
   }
 
   private applyCounters(deltas: CounterDeltas): void {
