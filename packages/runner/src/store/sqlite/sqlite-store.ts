@@ -45,9 +45,6 @@ type Status = 'pending' | 'in-flight' | 'retrying' | 'dead' | 'synced';
 
 /** A row as an attempt's outcome reads it: everything but the contact itself (the widest column, not needed there). */
 type OutcomeRow = Omit<ContactRow, 'contact'>;
-const OUTCOME_COLUMNS = `tenant, contact_id, newest_ts, version, status, due_at, pending_since, pending_due_at, lease_token, lease_until,
-  lease_owner, claimed_version, failures, failing_since, last_error, dead_at, dead_cause, create_intent_at, unconfirmed_write_at, lead_id,
-  payload_hash, last_payload, last_outcome, attempts`;
 
 /** A write that records an attempt's outcome (complete, fail), queued for the next group commit; its status changes go to `deltas`. */
 type SettleWrite = (deltas: CounterDeltas) => void;
@@ -102,9 +99,11 @@ export class SqliteStore implements Store {
     this.db = new Database(file);
     openSchema(this.db);
     const db = this.db;
+    // Every column but the contact, as the table has them (columns added later included).
+    const outcomeColumns = (db.pragma('table_info(contacts)') as Array<{ name: string }>).map((c) => c.name).filter((n) => n !== 'contact').join(', ');
     this.stmts = {
       get: db.prepare<[string, string], ContactRow>('SELECT * FROM contacts WHERE tenant = ? AND contact_id = ?'),
-      getForOutcome: db.prepare<[string, string], OutcomeRow>(`SELECT ${OUTCOME_COLUMNS} FROM contacts WHERE tenant = ? AND contact_id = ?`),
+      getForOutcome: db.prepare<[string, string], OutcomeRow>(`SELECT ${outcomeColumns} FROM contacts WHERE tenant = ? AND contact_id = ?`),
       acceptChange: db.prepare(`UPDATE contacts SET contact = @contact, newest_ts = @newest_ts, version = version + 1, status = @status,
         due_at = @due_at, pending_since = @pending_since, pending_due_at = @pending_due_at, failures = @failures,
         failing_since = @failing_since, dead_at = @dead_at, dead_cause = @dead_cause, lease_token = @lease_token, lease_until = @lease_until,
