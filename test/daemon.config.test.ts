@@ -114,3 +114,24 @@ test('tenants are checked before anything listens: mapping errors, missing secre
   expect(errorOf(() => prepareTenants(flags({ baseUrl: 'http://10.0.0.5:8080' }))).message).toMatch(/tenants\.default\.baseUrl: .*not on the allow-list/);
   expect(prepareTenants(flags({ baseUrl: 'http://10.0.0.5:8080', allowHosts: ['10.0.0.5'] }))[0]!.baseUrl).toBe('http://10.0.0.5:8080');
 });
+
+test('what an auth adapter\'s options point at is checked at start-up too: an OAuth client secret, a token endpoint', () => {
+  const mapping = (tokenUrl: string) => write('oauth.yaml', [
+    'name: oauth', 'baseUrl: https://crm.example.com',
+    'auth:', '  adapter: bearer', '  secret: env:CRM_SYNC_TEST_REFRESH', '  oauth:', `    tokenUrl: ${tokenUrl}`, '    clientId: abc', '    clientSecret: env:CRM_SYNC_TEST_CLIENT_SECRET',
+    'flow: upsert', 'payload: "{ \\"phone\\": contact.phone }"', 'endpoints:', '  upsert: { method: POST, url: /leads }',
+  ].join('\n'));
+  const flags = (file: string) => configFromFlags({ mapping: file, data: dir }, {});
+  process.env.CRM_SYNC_TEST_REFRESH = 'refresh-token';
+  try {
+    const good = mapping('https://accounts.example.com/oauth/v2/token');
+    expect(errorOf(() => prepareTenants(flags(good))).message)
+      .toContain('auth.oauth.clientSecret: secret env:CRM_SYNC_TEST_CLIENT_SECRET: environment variable CRM_SYNC_TEST_CLIENT_SECRET is not set');
+    process.env.CRM_SYNC_TEST_CLIENT_SECRET = 'client-secret';
+    expect(prepareTenants(flags(good))).toHaveLength(1);
+    expect(errorOf(() => prepareTenants(flags(mapping('http://169.254.169.254/token')))).message).toMatch(/auth\.oauth\.tokenUrl: .*not on the allow-list/);
+  } finally {
+    delete process.env.CRM_SYNC_TEST_REFRESH;
+    delete process.env.CRM_SYNC_TEST_CLIENT_SECRET;
+  }
+});

@@ -1,6 +1,13 @@
 import type { AuthAdapter } from '@crm-sync/core';
+import { accessToken, oauthOptionsSchema, type OAuthOptions } from './oauth';
 
-/** `Authorization: Bearer <token>`; the scheme word is an option for CRMs like Zoho (`Zoho-oauthtoken`). */
+export { clearOAuthTokens, type OAuthOptions } from './oauth';
+
+/**
+ * `Authorization: Bearer <token>`; the scheme word is an option for CRMs like Zoho (`Zoho-oauthtoken`). With `oauth`,
+ * the mapping's secret is a refresh token (or client secret) and the token sent is an OAuth 2.0 access token from
+ * `oauth.tokenUrl`, kept until it expires and renewed when the CRM answers 401.
+ */
 export const adapter: AuthAdapter = {
   kind: 'auth',
   name: 'bearer',
@@ -10,11 +17,24 @@ export const adapter: AuthAdapter = {
     properties: {
       prefix: { type: 'string', pattern: '^[A-Za-z0-9._~+/-]*$', description: 'Scheme before the token. Default: Bearer. Empty: the token alone.' },
       header: { type: 'string', pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', description: 'Header name. Default: Authorization.' },
+      oauth: oauthOptionsSchema,
     },
   },
   apply(request, secret, options) {
     const prefix = (options.prefix as string | undefined) ?? 'Bearer';
     request.headers[(options.header as string | undefined) ?? 'Authorization'] = prefix ? `${prefix} ${secret}` : secret;
+  },
+  async credential(secret, options, ctx) {
+    const oauth = options.oauth as OAuthOptions | undefined;
+    return oauth === undefined ? secret : accessToken(secret, oauth, ctx);
+  },
+  references(options) {
+    const oauth = options.oauth as OAuthOptions | undefined;
+    if (oauth === undefined) return {};
+    return {
+      urls: { 'auth.oauth.tokenUrl': oauth.tokenUrl },
+      ...(oauth.clientSecret === undefined ? {} : { secrets: { 'auth.oauth.clientSecret': oauth.clientSecret } }),
+    };
   },
 };
 

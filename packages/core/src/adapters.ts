@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
-import { ConfigError } from './errors';
+import { ConfigError, type ErrorContext } from './errors';
+import type { HttpClient } from './http/client';
 
 export type EndpointName = 'fetch' | 'create' | 'update' | 'upsert';
 
@@ -23,7 +24,55 @@ export interface AuthAdapter {
   readonly name: string;
   /** JSON Schema of the adapter's options (the mapping's `auth` block less `adapter` and `secret`). */
   readonly optionsSchema?: Record<string, unknown>;
+  /**
+   * Adds the credential to a request. Without a `credential` step, the credential is the mapping's secret itself;
+   * with one, it is what `credential` returned.
+   */
   apply(request: OutgoingRequest, secret: string, options: Record<string, unknown>): void;
+  /**
+   * Optional: exchanges the mapping's secret for the credential `apply` adds, e.g. an OAuth 2.0 access token obtained
+   * with a refresh token or client credentials. The engine calls it before a sync's first request, and once more with
+   * `rejected` set when the CRM answers 401 to a request that carried it (the request is then sent again, once). Keep
+   * the credential cached until it expires: many syncs call this at once, and a 401 reaches all of them. Throw a RetryableError or PermanentError (from
+   * `@crm-sync/core`) for a failure; the engine masks the secret, every secret resolved through the context and the
+   * credential it returns in everything it records.
+   */
+  credential?(secret: string, options: Record<string, unknown>, ctx: CredentialContext): Promise<string>;
+  /**
+   * Optional: what else the options point at, by field (e.g. `auth.oauth.clientSecret`): secret references the
+   * runner resolves and URLs it checks against the network policy at start-up, so a mistake fails there and not at
+   * the first sync.
+   */
+  references?(options: Record<string, unknown>): AuthReferences;
+}
+
+export interface AuthReferences {
+  /** Secret references (`env:NAME`, `file:PATH`) by the field that names them. */
+  secrets?: Record<string, string>;
+  /** URLs the adapter will request, by the field that names them. */
+  urls?: Record<string, string>;
+}
+
+/** What an auth adapter's `credential` step gets from the engine. */
+export interface CredentialContext {
+  /**
+   * The engine's HTTP client, under the same network policy as the CRM's requests (https unless allow-listed, SSRF
+   * checks, TLS verification, size caps). Each call is recorded in the sync's calls as step `auth` (URL masked).
+   */
+  http: HttpClient;
+  /** Resolves another secret reference among the adapter's options (`env:NAME`, `file:PATH`); its value is masked too. */
+  resolveSecret(ref: string): string;
+  /** Milliseconds since the epoch, from the engine's clock. */
+  now(): number;
+  /**
+   * The credential the CRM just refused (HTTP 401), if that is why this is called: return another one. If the cached
+   * one is already another (a concurrent sync renewed it), return that rather than asking the token endpoint again.
+   */
+  rejected?: string;
+  /** The mapping's request timeout, for the adapter's own requests. */
+  timeoutMs: number;
+  /** Where the sync is (tenant, contact), for the errors the adapter throws. */
+  errorContext: ErrorContext;
 }
 
 /** What a flow adapter may ask the engine to do. Each operation is one engine rule, with its safety built in. */

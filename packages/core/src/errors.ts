@@ -4,7 +4,7 @@
  * until the contact changes again. Messages never carry secrets: callers pass URLs through `maskUrl` first.
  */
 
-export type Step = 'validate' | 'map' | 'fetch' | 'create' | 'update' | 'upsert' | 'read-response' | 'store';
+export type Step = 'validate' | 'map' | 'auth' | 'fetch' | 'create' | 'update' | 'upsert' | 'read-response' | 'store';
 
 export interface ErrorContext {
   tenant?: string;

@@ -8,3 +8,4 @@ export * from './stream';
 export { prng } from './prng';
 // A real redis-server on a free port for the scale-out tests and benchmarks.
 export { RedisServer, redisServerAvailable, describeWithRedis, type RedisServerOptions } from './redis-server';
+export { startOAuthServer, type OAuthServer, type OAuthServerOptions, type TokenRequestLog } from './oauth-server';

@@ -1,7 +1,7 @@
 import { setTimeout } from 'node:timers/promises';
 import {
   dryRun, resolveSecretRef, SyncEngine, SyncError,
-  type CompiledExpression, type CompiledMapping, type Contact, type EndpointName, type FlowAdapter, type HttpClient, type MatchKey, type ReaderName,
+  type CallRecord, type CompiledExpression, type CompiledMapping, type Contact, type EndpointName, type FlowAdapter, type HttpClient, type MatchKey, type ReaderName,
 } from '@crm-sync/core';
 import { RecordingHttpClient, type Exchange } from './recording-client';
 import { makeTestContacts, type TestContacts } from './test-contact';
@@ -138,8 +138,24 @@ export async function verifyMapping(mapping: CompiledMapping, options: VerifyOpt
   // Resolved before anything is sent: a missing secret is a clear error naming its reference, not a failed step.
   const secret = mapping.auth ? resolveSecretRef(String(mapping.definition.auth.secret)) : undefined;
   const recorder = new RecordingHttpClient(options.http, secret ? [secret] : []);
-  const verifier = new Verifier(mapping, options, recorder, new SyncEngine({ http: recorder, secrets: () => secret! }));
+  const authRef = String(mapping.definition.auth?.secret);
+  const engine = new SyncEngine({
+    http: recorder,
+    // The mapping's secret as resolved above; any other reference (an auth adapter's client secret) when asked for.
+    secrets: (ref) => (ref === authRef ? secret! : resolveSecretRef(ref)),
+    onSecret: (value) => recorder.addSecret(value),
+  });
+  const verifier = new Verifier(mapping, options, recorder, engine);
   return verifier.run();
+}
+
+/** The endpoint of a sync's last CRM call (a token request of the auth adapter is not one). */
+function lastEndpoint(calls: readonly CallRecord[]): EndpointName | undefined {
+  for (let i = calls.length - 1; i >= 0; i--) {
+    const step = calls[i]!.step;
+    if (step !== 'auth') return step;
+  }
+  return undefined;
 }
 
 class Verifier {
@@ -241,7 +257,7 @@ class Verifier {
       throw new CheckFailed(`the flow found lead ${JSON.stringify(result.leadId)} for a brand-new test contact and updated it instead of creating one`
         + ' (does the fetch endpoint ignore its keys, or is the notFound reader wrong?)', this.readers('fetch').notFound);
     }
-    const endpoint = result.calls.at(-1)?.step ?? 'create';
+    const endpoint = lastEndpoint(result.calls) ?? 'create';
     if (result.leadId === undefined) throw new CheckFailed(`${endpoint} answered success, but the leadId reader found no id`, this.readers(endpoint).leadId);
     this.leadId = result.leadId;
     this.createdPayload = result.payload;
@@ -277,7 +293,7 @@ class Verifier {
   private async update(): Promise<string> {
     const leadId = this.leadId!;
     const result = await this.engine.sync(this.mapping, this.contacts.renamed, { baseUrl: this.baseUrl, knownLeadId: leadId, previousPayload: this.createdPayload });
-    const endpoint = result.calls.at(-1)?.step ?? 'update';
+    const endpoint = lastEndpoint(result.calls) ?? 'update';
     if (result.forgotLeadId !== undefined) {
       throw new CheckFailed(`the update answered that lead ${JSON.stringify(leadId)} from step 1 no longer exists; the flow matched again and ${result.action} lead ${JSON.stringify(result.leadId)}`,
         this.readers('update').stale);

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { EndpointName, FlowOperations, FlowOutcome, OutgoingRequest, SyncAction } from '../adapters';
+import type { CredentialContext, EndpointName, FlowOperations, FlowOutcome, OutgoingRequest, SyncAction } from '../adapters';
 import type { Contact } from '../contact';
 import { MappingError, PermanentError, RetryableError, StaleLeadError, SyncError, type ErrorContext } from '../errors';
 import { encodeForm, parseResponseBody } from '../http/encode';
-import type { HttpClient, HttpResponse } from '../http/client';
+import type { HttpClient, HttpRequest, HttpResponse } from '../http/client';
 import type { CompiledEndpoint, CompiledMapping } from '../mapping/compile';
 import type { MatchKey } from '../mapping/types';
 import { maskSecrets, resolveSecretRef, type SecretResolver } from '../secrets';
@@ -38,7 +38,8 @@ export interface RequestPacer {
 }
 
 export interface CallRecord {
-  step: EndpointName;
+  /** The endpoint, or `auth` for a request an auth adapter's credential step made (a token endpoint). */
+  step: EndpointName | 'auth';
   method: string;
   /** Secrets masked. */
   url: string;
@@ -82,6 +83,13 @@ export interface EngineDeps {
   secrets?: SecretResolver;
   now?: () => number;
   userAgent?: string;
+  /**
+   * Whether auth adapters with a credential step (OAuth 2.0) exchange the secret for their credential. Default true.
+   * Offline runs (golden examples, preview) set false: the secret stands for the credential, nothing is sent for it.
+   */
+  exchangeCredentials?: boolean;
+  /** Told each secret value a sync uses besides the mapping's secret (a client secret, an access token), for callers that mask what they record. */
+  onSecret?: (value: string) => void;
 }
 
 /** Stable JSON (sorted keys) hashed: the same payload always has the same hash. */
@@ -145,6 +153,11 @@ class SyncRun {
   readonly warnings: string[] = [];
   rateLimit?: RateLimitInfo;
   private secret?: string;
+  /** What the auth adapter adds to requests: the secret, or what its credential step exchanged it for. */
+  private credential?: string;
+  private credentialRenewed = false;
+  /** Every secret value this sync has used: masked in everything it records. */
+  private readonly secretValues: string[] = [];
   private payload: unknown;
   private clearedPayload: unknown;
   private searchedNothingFound = false;
@@ -167,7 +180,7 @@ class SyncRun {
 
   async execute(): Promise<SyncResult> {
     const { mapping, contact } = this;
-    if (mapping.auth) this.secret = this.resolveSecret(String(mapping.definition.auth.secret));
+    if (mapping.auth) this.secret = this.useSecret(this.resolveSecret(String(mapping.definition.auth.secret)), false);
     this.payload = this.options.rendered
       ? this.options.rendered.payload
       : await mapping.payload.evaluate({ contact, leadId: this.options.knownLeadId, tenant: contact.tenant }, this.ctx({ step: 'map' }));
@@ -295,7 +308,65 @@ class SyncRun {
   }
 
   private mask(text: string): string {
-    return this.secret ? maskSecrets(text, [this.secret]) : text;
+    return this.secretValues.length > 0 ? maskSecrets(text, this.secretValues) : text;
+  }
+
+  /** Adds a secret value to those masked (and tells deps.onSecret of it, unless it is the mapping's own). */
+  private useSecret(value: string, tell = true): string {
+    if (value && !this.secretValues.includes(value)) {
+      this.secretValues.push(value);
+      if (tell) this.deps.onSecret?.(value);
+    }
+    return value;
+  }
+
+  /** The credential for the next request: the secret, or (auth adapters with a credential step) what it exchanged it for. */
+  private async credentialFor(step: EndpointName, renew: boolean): Promise<string | undefined> {
+    const auth = this.mapping.auth;
+    if (!auth) return undefined;
+    if (!auth.credential || this.deps.exchangeCredentials === false) return this.secret;
+    if (this.credential !== undefined && !renew) return this.credential;
+    const rejected = renew ? this.credential : undefined;
+    const errorContext = this.ctx({ step: 'auth' });
+    const ctx: CredentialContext = {
+      http: { send: (req) => this.authRequest(req) },
+      resolveSecret: (ref) => this.useSecret(this.resolveSecret(ref)),
+      now: this.now,
+      ...(rejected === undefined ? {} : { rejected }),
+      timeoutMs: this.mapping.definition.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      errorContext,
+    };
+    let credential: string;
+    try {
+      credential = await auth.credential(this.secret!, this.mapping.authOptions, ctx);
+    } catch (err) {
+      if (err instanceof SyncError) {
+        err.message = this.mask(err.message);
+        if (err.context.reason !== undefined) err.context.reason = this.mask(err.context.reason);
+        throw err;
+      }
+      throw new PermanentError('ERR_AUTH_ADAPTER', `the ${auth.name} auth adapter failed to get a credential before ${step}: ${this.mask(String((err as Error)?.message ?? err))}`,
+        { context: errorContext });
+    }
+    if (typeof credential !== 'string' || credential === '') {
+      throw new PermanentError('ERR_AUTH_ADAPTER', `the ${auth.name} auth adapter gave no credential`, { context: errorContext });
+    }
+    this.credential = this.useSecret(credential);
+    return credential;
+  }
+
+  /** A request of an auth adapter's credential step: sent through the engine's client, recorded as step `auth`. */
+  private async authRequest(req: HttpRequest): Promise<HttpResponse> {
+    const at = new Date(this.now()).toISOString();
+    const url = this.mask(req.url);
+    try {
+      const res = await this.deps.http.send({ ...req, step: 'auth' });
+      this.calls.push({ step: 'auth', method: req.method, url, status: res.status, durationMs: Math.round(res.durationMs * 10) / 10, at });
+      return res;
+    } catch (err) {
+      this.calls.push({ step: 'auth', method: req.method, url, durationMs: 0, reason: this.mask(String((err as Error)?.message ?? err)), at });
+      throw err;
+    }
   }
 
   /** The CRM's words cut to an excerpt, masked before the cut: a secret cut in half would escape the mask. */
@@ -328,7 +399,7 @@ class SyncRun {
       : endpoint.body === undefined ? (step === 'fetch' ? undefined : payload)
         : await endpoint.body.evaluate(data, context);
     const request: OutgoingRequest = { method: endpoint.method, url, headers, body };
-    if (this.mapping.auth) this.mapping.auth.apply(request, this.secret!, this.mapping.authOptions);
+    if (this.mapping.auth) this.mapping.auth.apply(request, (await this.credentialFor(step, false))!, this.mapping.authOptions);
     let encoded: string | undefined;
     if (request.body !== undefined) {
       if (endpoint.encoding === 'form') {
@@ -342,7 +413,7 @@ class SyncRun {
     return { request, encoded, endpoint };
   }
 
-  private async call(step: EndpointName, vars: { leadId?: string; match?: { key: MatchKey; value: string } }) {
+  private async call(step: EndpointName, vars: { leadId?: string; match?: { key: MatchKey; value: string } }): Promise<{ res: ReaderInput; readers: CompiledEndpoint['readers']; context: ErrorContext }> {
     const { request, encoded, endpoint } = await this.buildRequest(step, vars);
     const maskedUrl = this.mask(request.url.toString());
     const context = this.ctx({ step, method: request.method, url: maskedUrl });
@@ -370,7 +441,18 @@ class SyncRun {
     const rateLimit = await this.readRateLimit(res, statusContext);
     pacer?.afterResponse(rateLimit);
     if (http.status >= 400) record.reason = this.maskedExcerpt(await endpoint.readers.reason?.evaluate(res, statusContext).catch(() => undefined)) ?? this.maskedExcerpt(http.body, 200) ?? '';
+    if (http.status === 401 && this.canRenewCredential()) {
+      // The credential expired or was revoked: get a new one and send the request again, once per sync. An adapter
+      // that has nothing else to offer (a static token) gives the same one back: nothing is sent again.
+      this.credentialRenewed = true;
+      const refused = this.credential;
+      if ((await this.credentialFor(step, true)) !== refused) return this.call(step, vars);
+    }
     return { res, readers: endpoint.readers, context: statusContext };
+  }
+
+  private canRenewCredential(): boolean {
+    return !this.credentialRenewed && this.mapping.auth?.credential !== undefined && this.deps.exchangeCredentials !== false;
   }
 
   /** What the mapping's rateLimit readers read from an answer; also kept as the sync's latest. */

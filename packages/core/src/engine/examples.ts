@@ -61,7 +61,8 @@ export class CannedHttpClient implements HttpClient {
 export async function dryRun(mapping: CompiledMapping, contactEvent: unknown, opts: SyncOptions & { responses?: MappingExample['responses'] } = {}):
   Promise<{ requests: RecordedRequest[]; result?: SyncResult; error?: SyncError }> {
   const http = new CannedHttpClient(opts.responses);
-  const engine = new SyncEngine({ http, secrets: () => PLACEHOLDER_SECRET });
+  // Offline: an OAuth-style auth adapter sends the placeholder as its credential, no token request is made.
+  const engine = new SyncEngine({ http, secrets: () => PLACEHOLDER_SECRET, exchangeCredentials: false });
   const contact = toContact(contactEvent, { defaultTenant: 'example' });
   try {
     return { requests: http.requests, result: await engine.sync(mapping, contact, opts) };

@@ -22,12 +22,20 @@ function compileTenant(t: TenantConfig, network: GotHttpClient): TenantSettings 
     try { resolveSecretRef(secretRef); } catch (err) { throw new ConfigError(`${where}: auth.secret: ${(err as Error).message}`, (err as ConfigError).code); }
   }
   const baseUrl = t.baseUrl ?? mapping.definition.baseUrl;
-  try {
-    network.checkUrl(new URL(baseUrl));
-  } catch (err) {
-    const field = t.baseUrl ? `tenants.${t.name}.baseUrl` : 'baseUrl';
-    throw new ConfigError(`${where}: ${field}: ${(err as Error).message} (add the host to allowHosts / --allow-host to allow it)`, 'ERR_URL_FORBIDDEN');
+  const checkUrl = (field: string, url: string) => {
+    try {
+      network.checkUrl(new URL(url));
+    } catch (err) {
+      throw new ConfigError(`${where}: ${field}: ${(err as Error).message} (add the host to allowHosts / --allow-host to allow it)`, 'ERR_URL_FORBIDDEN');
+    }
+  };
+  checkUrl(t.baseUrl ? `tenants.${t.name}.baseUrl` : 'baseUrl', baseUrl);
+  // What the auth adapter's options point at (an OAuth client secret, a token endpoint): checked now too.
+  const refs = mapping.auth?.references?.(mapping.authOptions) ?? {};
+  for (const [field, ref] of Object.entries(refs.secrets ?? {})) {
+    try { resolveSecretRef(ref); } catch (err) { throw new ConfigError(`${where}: ${field}: ${(err as Error).message}`, (err as ConfigError).code); }
   }
+  for (const [field, url] of Object.entries(refs.urls ?? {})) checkUrl(field, url);
   return {
     name: t.name,
     mapping,

@@ -16,7 +16,13 @@ import {
 
 export type ZohoLead = Record<string, unknown> & { id: string };
 
-export type ZohoEmulatorOptions = EmulatorOptions;
+export interface ZohoEmulatorOptions extends EmulatorOptions {
+  /**
+   * Which `Zoho-oauthtoken` values are valid, for OAuth tests (e.g. `startOAuthServer(…).accepts`): access tokens that
+   * expire. Default: only `token`.
+   */
+  acceptsToken?: (token: string) => boolean;
+}
 
 const MODULE = '/crm/v2/Leads';
 const MANDATORY = ['Last_Name'];
@@ -41,9 +47,12 @@ class ZohoApi implements VendorApi<ZohoLead> {
   private leads: Array<{ lead: ZohoLead; deleted: boolean }> = [];
   private seq = 0;
 
+  private readonly acceptsToken: (token: string) => boolean;
+
   constructor(opts: ZohoEmulatorOptions) {
     this.token = opts.token ?? 'zoho-test-token';
     this.now = opts.now ?? Date.now;
+    this.acceptsToken = opts.acceptsToken ?? ((given) => sameSecret(given, this.token));
   }
 
   match(method: string, url: URL): RouteMatch | undefined {
@@ -57,7 +66,7 @@ class ZohoApi implements VendorApi<ZohoLead> {
   handle(req: EmulatorRequest): Reply {
     const given = authorizationToken(req, 'Zoho-oauthtoken');
     if (given === undefined) return error(401, 'AUTHENTICATION_FAILURE', 'Authentication failed');
-    if (!sameSecret(given, this.token)) return error(401, 'INVALID_TOKEN', 'invalid oauth token');
+    if (!this.acceptsToken(given)) return error(401, 'INVALID_TOKEN', 'invalid oauth token');
     return req.route === 'fetch' ? this.search(req.query) : this.upsert(req);
   }
 
