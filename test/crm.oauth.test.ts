@@ -144,6 +144,14 @@ it('a token endpoint that is down is a retryable failure, and the next sync gets
   await expect(sync(oauthMapping(), 1)).resolves.toMatchObject({ action: 'upserted' });
 });
 
+it('a token endpoint that cannot be reached is a retryable failure of step auth, naming the contact', async () => {
+  const mapping = oauthMapping();
+  await oauth.close();
+  const err = await syncFails(mapping, 1);
+  expect(err).toMatchObject({ retryable: true, context: { step: 'auth', tenant: 'acme', contactId: 'c1' } });
+  expect(zoho.requests()).toEqual([]);
+});
+
 it('the client_credentials grant sends the mapping secret as the client secret', async () => {
   SECRETS['env:ZOHO_CLIENT_CREDENTIALS'] = () => oauth.clientSecret;
   const shipped = shippedMapping('zoho').definition;

@@ -341,6 +341,8 @@ class SyncRun {
       credential = await auth.credential(this.secret!, this.mapping.authOptions, ctx);
     } catch (err) {
       if (err instanceof SyncError) {
+        // A network error from the client knows only the URL: say whose sync and which step it broke.
+        Object.assign(err.context, { ...errorContext, ...err.context });
         err.message = this.mask(err.message);
         if (err.context.reason !== undefined) err.context.reason = this.mask(err.context.reason);
         throw err;
