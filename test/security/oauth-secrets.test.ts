@@ -8,9 +8,8 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { main } from '@crm-sync/cli';
 import { createLogger, resolveConfig, startDaemon, type Daemon } from '@crm-sync/runner';
-import { mappingFile, tinyServer, type TinyServer } from './support';
+import { mappingFile, secretSweep, tinyServer, type TinyServer } from './support';
 
 // Characters that every encoding spells differently: + / = & ~ and a quote.
 const REFRESH_TOKEN = 'rfTOK+5/e=&Qa~4"XYZ';
@@ -23,37 +22,8 @@ process.env.OAUTH_SECRETS_INGEST = INGEST_TOKEN;
 /** Access tokens the token endpoint issued: secrets as much as the others. */
 const issued: string[] = [];
 
-function spellings(secret: string): string[] {
-  return [...new Set([
-    secret, encodeURIComponent(secret), new URLSearchParams({ s: secret }).toString().slice(2), JSON.stringify(secret).slice(1, -1),
-    Buffer.from(secret).toString('base64'), Buffer.from(secret).toString('base64url'), secret.slice(0, 6),
-  ])];
-}
+const { record, leaks, cli } = secretSweep(() => [REFRESH_TOKEN, CLIENT_SECRET, INGEST_TOKEN, ...issued]);
 
-const seen: Array<{ where: string; data: string | Buffer }> = [];
-const record = (where: string, data: string | Buffer) => { seen.push({ where, data }); };
-
-function leaks(): string[] {
-  const needles = [REFRESH_TOKEN, CLIENT_SECRET, INGEST_TOKEN, ...issued].flatMap(spellings);
-  const found: string[] = [];
-  for (const { where, data } of seen) {
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    for (const n of new Set(needles)) {
-      const at = buf.indexOf(Buffer.from(n));
-      if (at >= 0) found.push(`${where}: contains ${JSON.stringify(n)} in …${buf.subarray(Math.max(0, at - 60), at + 40).toString('utf8')}…`);
-    }
-  }
-  return found;
-}
-
-async function cli(...argv: string[]): Promise<number> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), readStdin: async () => '' });
-  record(`crm-sync ${argv.join(' ')} (stdout)`, out.join('\n'));
-  record(`crm-sync ${argv.join(' ')} (stderr)`, err.join('\n'));
-  return code;
-}
 
 function bodyOf(req: import('node:http').IncomingMessage): Promise<string> {
   return new Promise((resolve) => {

@@ -8,9 +8,8 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createLogger, resolveConfig, startDaemon, type Daemon } from '@crm-sync/runner';
-import { main } from '@crm-sync/cli';
 import { startReferenceCrm, type ReferenceCrm } from '@crm-sync/testkit';
-import { mappingFile, tinyServer, type TinyServer } from './support';
+import { mappingFile, secretSweep, tinyServer, type TinyServer } from './support';
 
 // Characters that every encoding spells differently: + / = & ~ and a quote.
 const CRM_KEY = 'crmKEY+7/q=&Zx~9"PLM';
@@ -18,39 +17,8 @@ const INGEST_TOKEN = 'ingTOK+3/w=&Vb~2QRS';
 process.env.SECRETS_TEST_CRM_KEY = CRM_KEY;
 process.env.SECRETS_TEST_INGEST_TOKEN = INGEST_TOKEN;
 
-/** Every way a secret could be written down, plus its distinctive start (a secret cut in half is a leak too). */
-function spellings(secret: string): string[] {
-  return [...new Set([
-    secret, encodeURIComponent(secret), new URLSearchParams({ s: secret }).toString().slice(2), JSON.stringify(secret).slice(1, -1),
-    Buffer.from(secret).toString('base64'), Buffer.from(secret).toString('base64url'), secret.slice(0, 6),
-  ])];
-}
-const NEEDLES = [...spellings(CRM_KEY), ...spellings(INGEST_TOKEN)];
+const { record, leaks, cli } = secretSweep(() => [CRM_KEY, INGEST_TOKEN]);
 
-/** Everything observed, by where it came from. */
-const seen: Array<{ where: string; data: string | Buffer }> = [];
-const record = (where: string, data: string | Buffer) => { seen.push({ where, data }); };
-
-function leaks(): string[] {
-  const found: string[] = [];
-  for (const { where, data } of seen) {
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    for (const n of NEEDLES) {
-      const at = buf.indexOf(Buffer.from(n));
-      if (at >= 0) found.push(`${where}: contains ${JSON.stringify(n)} in …${buf.subarray(Math.max(0, at - 60), at + 40).toString('utf8')}…`);
-    }
-  }
-  return found;
-}
-
-async function cli(...argv: string[]): Promise<number> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), readStdin: async () => '' });
-  record(`crm-sync ${argv.join(' ')} (stdout)`, out.join('\n'));
-  record(`crm-sync ${argv.join(' ')} (stderr)`, err.join('\n'));
-  return code;
-}
 
 /**
  * A CRM that answers every request with a failure echoing what it received (headers, query, body) and its own key,

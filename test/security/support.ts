@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileMapping, toContact, type CompiledMapping, type Contact } from '@crm-sync/core';
 import { registerBuiltinAdapters } from '@crm-sync/runner';
+import { main } from '@crm-sync/cli';
 
 registerBuiltinAdapters();
 
@@ -72,6 +73,48 @@ export async function tinyServer(handle: http.RequestListener): Promise<TinyServ
     close: () => {
       for (const s of sockets) s.destroy();
       return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Every way a secret could be written down, plus its distinctive start (a secret cut in half is a leak too). */
+export function spellings(secret: string): string[] {
+  return [...new Set([
+    secret, encodeURIComponent(secret), new URLSearchParams({ s: secret }).toString().slice(2), JSON.stringify(secret).slice(1, -1),
+    Buffer.from(secret).toString('base64'), Buffer.from(secret).toString('base64url'), secret.slice(0, 6),
+  ])];
+}
+
+/**
+ * What a secrets test observed (CLI output, logs, HTTP answers, database files), by where it came from, and the
+ * search of all of it for every spelling of the secrets `secrets()` names at the time of the search.
+ */
+export function secretSweep(secrets: () => readonly string[]) {
+  const seen: Array<{ where: string; data: string | Buffer }> = [];
+  const record = (where: string, data: string | Buffer): void => { seen.push({ where, data }); };
+  return {
+    record,
+    /** Runs a crm-sync command in-process; its stdout and stderr are recorded. Resolves to its exit code. */
+    async cli(...argv: string[]): Promise<number> {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), readStdin: async () => '' });
+      record(`crm-sync ${argv.join(' ')} (stdout)`, out.join('\n'));
+      record(`crm-sync ${argv.join(' ')} (stderr)`, err.join('\n'));
+      return code;
+    },
+    /** One line per leak: where, which spelling, and the text around it. */
+    leaks(): string[] {
+      const needles = [...new Set(secrets().flatMap(spellings))];
+      const found: string[] = [];
+      for (const { where, data } of seen) {
+        const buf = typeof data === 'string' ? Buffer.from(data) : data;
+        for (const n of needles) {
+          const at = buf.indexOf(Buffer.from(n));
+          if (at >= 0) found.push(`${where}: contains ${JSON.stringify(n)} in …${buf.subarray(Math.max(0, at - 60), at + 40).toString('utf8')}…`);
+        }
+      }
+      return found;
     },
   };
 }
