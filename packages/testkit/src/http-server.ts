@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
+import { readBody, type RawBody } from './reference-crm/body';
 import type { LoggedRequest } from './reference-crm/types';
 
 /** What the testkit's servers (the reference CRM, the vendor emulators) share: lifecycle, JSON replies, secrets. */
@@ -101,4 +102,51 @@ export function sameSecret(given: unknown, expected: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** A request as the testkit's CRM servers first read it: when it arrived, its URL and method, its body (capped). */
+export interface ArrivedRequest {
+  /** performance.now() at arrival, for the log entry's duration. */
+  started: number;
+  at: string;
+  url: URL;
+  method: string;
+  raw: RawBody;
+}
+
+/** Reads a request's body (at most maxBytes kept); undefined when the client went away mid-body: nobody to answer. */
+export async function arrive(req: IncomingMessage, maxBytes: number): Promise<ArrivedRequest | undefined> {
+  const started = performance.now();
+  const at = new Date().toISOString();
+  const url = new URL(req.url ?? '/', 'http://testkit.invalid');
+  const method = (req.method ?? 'GET').toUpperCase();
+  try {
+    return { started, at, url, method, raw: await readBody(req, maxBytes) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The requests a testkit server received, numbered in arrival order; each entry's status and duration filled in when answered. */
+export class RequestLog {
+  private entries: LoggedRequest[] = [];
+  private seq = 0;
+
+  /** Logs a request (secrets already masked by the caller) and follows its answer on `res`. */
+  add(entry: Omit<LoggedRequest, 'seq' | 'at' | 'status' | 'durationMs'>, arrived: ArrivedRequest, res: ServerResponse): LoggedRequest {
+    const logged: LoggedRequest = { seq: ++this.seq, at: arrived.at, ...entry, status: 0, durationMs: 0 };
+    this.entries.push(logged);
+    trackRequest(logged, res, arrived.started);
+    return logged;
+  }
+
+  /** Copies, in arrival order. */
+  all(): LoggedRequest[] {
+    return this.entries.map((r) => structuredClone(r));
+  }
+
+  reset(): void {
+    this.entries = [];
+    this.seq = 0;
+  }
 }

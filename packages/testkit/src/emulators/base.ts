@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { maskSecrets } from '@crm-sync/core';
-import { sendJson as send, TestServer, trackRequest, type JsonReply } from '../http-server';
-import { parseBody, readBody, type ParsedBody } from '../reference-crm/body';
-import { FaultList, playFault } from '../reference-crm/faults';
+import { CrmServer } from '../crm-server';
+import { arrive, sendJson as send, type JsonReply } from '../http-server';
+import { parseBody, type ParsedBody } from '../reference-crm/body';
+import { playFault } from '../reference-crm/faults';
 import type { CrmRoute, Fault, LoggedRequest } from '../reference-crm/types';
 
 /**
@@ -85,25 +86,12 @@ export async function startEmulator<R>(vendor: VendorApi<R>, token: string, opts
   return server;
 }
 
-export class EmulatorServer<R> implements Emulator<R> {
-  private readonly server: TestServer;
-  private readonly faults: FaultList;
+export class EmulatorServer<R> extends CrmServer implements Emulator<R> {
   private readonly maxBodyBytes: number;
-  private log: LoggedRequest[] = [];
-  private seq = 0;
 
   constructor(private readonly vendor: VendorApi<R>, readonly token: string, opts: EmulatorOptions) {
-    this.faults = new FaultList(opts.seed ?? 0x5eed);
+    super(opts.seed ?? 0x5eed, (err) => vendor.failure('unknown', 500, String(err)));
     this.maxBodyBytes = opts.maxBodyBytes ?? 1024 * 1024;
-    this.server = new TestServer((req, res) => this.handle(req, res), (res, err) => send(res, vendor.failure('unknown', 500, String(err))));
-  }
-
-  get url(): string {
-    return this.server.url;
-  }
-
-  get port(): number {
-    return this.server.port;
   }
 
   listen(host: string, port: number): Promise<void> {
@@ -114,60 +102,30 @@ export class EmulatorServer<R> implements Emulator<R> {
     return this.vendor.records();
   }
 
-  requests(): LoggedRequest[] {
-    return this.log.map((r) => structuredClone(r));
-  }
-
-  addFault(f: Fault): void {
-    this.faults.add(f);
-  }
-
-  clearFaults(): void {
-    this.faults.clear();
-  }
-
   deleteRecord(id: string): boolean {
     return this.vendor.deleteRecord(id);
   }
 
-  reset(): void {
+  protected resetRecords(): void {
     this.vendor.reset();
-    this.faults.reset();
-    this.log = [];
-    this.seq = 0;
   }
 
-  close(): Promise<void> {
-    return this.server.close();
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = performance.now();
-    const at = new Date().toISOString();
-    const url = new URL(req.url ?? '/', 'http://emulator.invalid');
-    const method = (req.method ?? 'GET').toUpperCase();
-    let raw;
-    try {
-      raw = await readBody(req, this.maxBodyBytes);
-    } catch {
-      return; // the client went away mid-body
-    }
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const arrived = await arrive(req, this.maxBodyBytes);
+    if (!arrived) return;
+    const { url, method, raw } = arrived;
     const matched = this.vendor.match(method, url);
     const route = matched?.route ?? 'unknown';
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     const body = raw.tooLarge ? undefined : parseBody(raw.buf, contentType);
-    const entry: LoggedRequest = {
-      seq: ++this.seq, at, route, method,
+    this.log.add({
+      route, method,
       path: this.mask(url.pathname),
       query: Object.fromEntries([...url.searchParams].map(([k, v]) => [k, this.mask(v)])),
       headers: Object.fromEntries(Object.entries(req.headers).filter(([, v]) => v !== undefined)
         .map(([k, v]) => [k, this.mask(Array.isArray(v) ? v.join(', ') : v!)])),
       body: !body ? null : body.ok ? JSON.parse(this.mask(JSON.stringify(body.value))) : this.mask(body.raw),
-      status: 0,
-      durationMs: 0,
-    };
-    this.log.push(entry);
-    trackRequest(entry, res, started);
+    }, arrived, res);
 
     const fault = this.faults.take(route);
     if (await playFault(fault, { server: this.server, req, res, failure: (status) => this.vendor.failure(route, status, 'injected fault') })) return;

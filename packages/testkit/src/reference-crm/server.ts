@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sameSecret, sendJson as send, TestServer, trackRequest } from '../http-server';
-import { isPlainObject, parseBody, readBody, type ParsedBody, type RawBody } from './body';
-import { FaultList, faultError, playFault } from './faults';
+import { CrmServer } from '../crm-server';
+import { arrive, sameSecret, sendJson as send } from '../http-server';
+import { isPlainObject, parseBody, type ParsedBody, type RawBody } from './body';
+import { faultError, playFault } from './faults';
 import { LeadStore, validateLead, type LeadQuery } from './store';
 import type { CrmRoute, Fault, Lead, LoggedRequest, ReferenceCrm, ReferenceCrmAuth, ReferenceCrmOptions } from './types';
 
@@ -39,33 +40,18 @@ export async function startReferenceCrm(opts: ReferenceCrmOptions = {}): Promise
   return crm;
 }
 
-class ReferenceCrmServer implements ReferenceCrm {
-  private readonly server: TestServer;
+class ReferenceCrmServer extends CrmServer implements ReferenceCrm {
   private readonly auth: ReferenceCrmAuth;
   private readonly basePath: string;
   private readonly maxBodyBytes: number;
   private readonly store: LeadStore;
-  private readonly faults: FaultList;
-  private log: LoggedRequest[] = [];
-  private seq = 0;
 
   constructor(private readonly opts: ReferenceCrmOptions) {
+    super(opts.seed ?? 0x5eed, (err) => ({ status: 500, body: { status: 'Internal Error', reason: String(err) } }));
     this.auth = opts.auth ?? { style: 'auth-key', key: 'test-key' };
     this.basePath = normalizeBasePath(opts.basePath ?? '');
     this.maxBodyBytes = opts.maxBodyBytes ?? 1024 * 1024;
     this.store = new LeadStore(opts.leadIdPrefix ?? 'L');
-    this.faults = new FaultList(opts.seed ?? 0x5eed);
-    this.server = new TestServer((req, res) => this.handle(req, res), (res, err) => {
-      send(res, { status: 500, body: { status: 'Internal Error', reason: String(err) } });
-    });
-  }
-
-  get url(): string {
-    return this.server.url;
-  }
-
-  get port(): number {
-    return this.server.port;
   }
 
   listen(host: string, port: number): Promise<void> {
@@ -76,40 +62,14 @@ class ReferenceCrmServer implements ReferenceCrm {
     return this.store.all();
   }
 
-  requests(): LoggedRequest[] {
-    return this.log.map((r) => structuredClone(r));
-  }
-
-  addFault(f: Fault): void {
-    this.faults.add(f);
-  }
-
-  clearFaults(): void {
-    this.faults.clear();
-  }
-
-  reset(): void {
+  protected resetRecords(): void {
     this.store.reset();
-    this.faults.reset();
-    this.log = [];
-    this.seq = 0;
   }
 
-  close(): Promise<void> {
-    return this.server.close();
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = performance.now();
-    const at = new Date().toISOString();
-    const url = new URL(req.url ?? '/', 'http://crm.invalid');
-    const method = (req.method ?? 'GET').toUpperCase();
-    let raw: RawBody;
-    try {
-      raw = await readBody(req, this.maxBodyBytes);
-    } catch {
-      return; // the client went away mid-body; nobody to answer
-    }
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const arrived = await arrive(req, this.maxBodyBytes);
+    if (!arrived) return;
+    const { url, method, raw } = arrived;
 
     const adminPath = this.adminPath(url.pathname);
     if (adminPath !== undefined) return send(res, this.admin(method, adminPath, raw));
@@ -117,20 +77,9 @@ class ReferenceCrmServer implements ReferenceCrm {
     const { route, pathId } = this.matchRoute(url.pathname);
     const query = Object.fromEntries(url.searchParams);
     const parsed = raw.tooLarge ? undefined : parseBody(raw.buf, req.headers['content-type']);
-    const entry: LoggedRequest = {
-      seq: ++this.seq,
-      at,
-      route,
-      method,
-      path: url.pathname,
-      query: this.maskQuery(query),
-      headers: this.maskHeaders(req.headers),
-      body: this.maskBody(parsed),
-      status: 0,
-      durationMs: 0,
-    };
-    this.log.push(entry);
-    trackRequest(entry, res, started);
+    this.log.add({
+      route, method, path: url.pathname, query: this.maskQuery(query), headers: this.maskHeaders(req.headers), body: this.maskBody(parsed),
+    }, arrived, res);
 
     const fault = this.faults.take(route);
     const incoming: Incoming = { route, method, pathId, headers: req.headers, query, raw, parsed };
