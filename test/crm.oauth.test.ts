@@ -9,6 +9,10 @@ import {
 } from '@crm-sync/core';
 import { startOAuthServer, startZohoEmulator, type Emulator, type OAuthServer, type ZohoLead } from '@crm-sync/testkit';
 import { verifyMapping } from '@crm-sync/cli';
+import { Runner, SqliteStore } from '@crm-sync/runner';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { shippedMapping } from './crm.harness';
 
 let oauth: OAuthServer;
@@ -188,5 +192,40 @@ it('verify runs the whole check with OAuth and masks the refresh token, the clie
   } finally {
     delete process.env.ZOHO_REFRESH_TOKEN;
     delete process.env.ZOHO_CLIENT_SECRET;
+  }
+});
+
+it('the runner: a stream of changes while tokens expire and are revoked ends with every lead current, no dead letter, few token requests', async () => {
+  await oauth.close();
+  oauth = await startOAuthServer({ errorsInOk: true, ttlSec: 60, now });
+  clock = Date.now();
+  const dir = mkdtempSync(join(tmpdir(), 'crm-sync-oauth-runner-'));
+  const store = new SqliteStore(join(dir, 'crm-sync.db'));
+  const runner = new Runner({
+    tenants: [{ name: 'acme', mapping: oauthMapping(), baseUrl: zoho.url, quietMs: 30, maxWaitMs: 500, concurrency: 4 }],
+    store, engine: engine(), retry: { baseMs: 20, maxMs: 50, budgetMs: 2000 },
+  });
+  runner.start();
+  const wave = async (version: number) => {
+    await runner.ingest(Array.from({ length: 20 }, (_, n) => ({ contactId: `c${n}`, phone: `+9198765${String(43000 + n).padStart(5, '0')}`, name: `Contact ${n} v${version}`, email: `c${n}@example.com` })));
+    await runner.whenIdle();
+  };
+  try {
+    await wave(1);
+    oauth.expireAccessTokens(); // revoked at the CRM: the next requests get 401s
+    await wave(2);
+    clock += 58_000; // past the token's renewal point: renewed before use
+    await wave(3);
+    expect(await runner.deadLetters()).toEqual([]);
+    expect(zoho.records().map((r) => `${String(r.First_Name)} ${String(r.Last_Name)}`).sort()).toEqual(Array.from({ length: 20 }, (_, n) => `Contact ${n} v3`).sort());
+    // One token per wave at most: the first, the one after the revocation (shared by the syncs that got a 401), the renewal.
+    expect(oauth.requests().map((r) => r.status)).toEqual([200, 200, 200]);
+    const statuses = zoho.requests().map((r) => r.status);
+    expect(statuses.filter((st) => st === 401).length).toBeGreaterThan(0);
+    expect(statuses.filter((st) => st !== 401).length).toBe(60);
+  } finally {
+    await runner.stop();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
