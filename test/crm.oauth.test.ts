@@ -148,6 +148,15 @@ it('a token endpoint that is down is a retryable failure, and the next sync gets
   await expect(sync(oauthMapping(), 1)).resolves.toMatchObject({ action: 'upserted' });
 });
 
+it('syncs that wait for one failed token request each get their own error, naming their own contact', async () => {
+  oauth.failNext(503);
+  const errors = await Promise.all([1, 2, 3].map((n) => syncFails(oauthMapping(), n)));
+  expect(oauth.requests()).toHaveLength(1);
+  expect(errors.map((e) => [e.code, e.context.contactId, e.context.step])).toEqual([
+    ['ERR_CRM_UNAVAILABLE', 'c1', 'auth'], ['ERR_CRM_UNAVAILABLE', 'c2', 'auth'], ['ERR_CRM_UNAVAILABLE', 'c3', 'auth'],
+  ]);
+});
+
 it('a token endpoint that cannot be reached is a retryable failure of step auth, naming the contact', async () => {
   const mapping = oauthMapping();
   await oauth.close();

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { encodeForm, PermanentError, RetryableError, type CredentialContext } from '@crm-sync/core';
+import { encodeForm, maskSecrets, PermanentError, RetryableError, type CredentialContext } from '@crm-sync/core';
 
 /** The mapping's `auth.oauth` block (validated by the adapter's options schema). */
 export interface OAuthOptions {
@@ -92,8 +92,12 @@ async function requestToken(secret: string, oauth: OAuthOptions, ctx: Credential
   } catch {
     // not JSON: reported below by what is missing
   }
-  // RFC 6749 §5.2 names the failure in `error`; some endpoints (Zoho) answer it with HTTP 200.
-  const problem = typeof body.error === 'string' ? `${body.error}${typeof body.error_description === 'string' ? `: ${body.error_description.slice(0, 200)}` : ''}` : undefined;
+  // RFC 6749 §5.2 names the failure in `error`; some endpoints (Zoho) answer it with HTTP 200. The description may
+  // echo what was sent: masked here with the grant's secrets, since the error may reach syncs that never saw them
+  // (one token request serves every sync waiting for it).
+  const sent = [secret, form.client_secret ?? ''];
+  const described = typeof body.error_description === 'string' ? `: ${maskSecrets(body.error_description, sent).slice(0, 200)}` : '';
+  const problem = typeof body.error === 'string' ? `${maskSecrets(body.error.slice(0, 100), sent)}${described}` : undefined;
   const context = { ...ctx.errorContext, status: res.status };
   if (res.status === 429 || res.status >= 500) {
     throw new RetryableError('ERR_CRM_UNAVAILABLE', `the token endpoint answered ${res.status}${problem ? ` (${problem})` : ''}`, { context });

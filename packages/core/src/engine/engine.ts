@@ -341,11 +341,14 @@ class SyncRun {
       credential = await auth.credential(this.secret!, this.mapping.authOptions, ctx);
     } catch (err) {
       if (err instanceof SyncError) {
-        // A network error from the client knows only the URL: say whose sync and which step it broke.
-        Object.assign(err.context, { ...errorContext, ...err.context });
-        err.message = this.mask(err.message);
-        if (err.context.reason !== undefined) err.context.reason = this.mask(err.context.reason);
-        throw err;
+        // A copy for this sync: an adapter may hand the same error to every sync that waited for one token request,
+        // so it is not changed in place. It names this sync's tenant and contact, and is masked with its secrets.
+        const context: ErrorContext = { ...err.context, ...errorContext };
+        if (context.reason !== undefined) context.reason = this.mask(context.reason);
+        const message = this.mask(err.message);
+        throw err.retryable
+          ? new RetryableError(err.code, message, { context, cause: err, retryAfterMs: (err as RetryableError).retryAfterMs })
+          : new PermanentError(err.code, message, { context, cause: err });
       }
       throw new PermanentError('ERR_AUTH_ADAPTER', `the ${auth.name} auth adapter failed to get a credential before ${step}: ${this.mask(String((err as Error)?.message ?? err))}`,
         { context: errorContext });
