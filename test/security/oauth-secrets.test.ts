@@ -128,7 +128,9 @@ test('the daemon at trace level: logs, answers, metrics, history, dead letters a
     await http('/metrics');
     await http('/v1/status', { headers: auth });
     for (const t of Object.keys(tenants)) await http(`/v1/tenants/${t}/contacts/c1`, { headers: auth });
-    const dead = JSON.parse(await http('/v1/dead-letters', { headers: auth })) as { deadLetters: Array<{ error: { code: string } }> };
+    const dead = JSON.parse(await http('/v1/dead-letters', { headers: auth })) as { deadLetters: Array<{ tenant: string; error: { code: string; message: string } }> };
+    // Anything the engine did not classify would be a bug: shown whole if it happens.
+    expect(dead.deadLetters.filter((d) => d.error.code === 'ERR_INTERNAL')).toEqual([]);
     // The failures really happened: refused grants and 401s (auth), an unavailable token endpoint, rejections.
     expect(new Set(dead.deadLetters.map((d) => d.error.code))).toEqual(new Set(['ERR_CRM_AUTH', 'ERR_CRM_UNAVAILABLE', 'ERR_CRM_REJECTED']));
     expect(await cli('dead-letters', 'list', '--json', '--url', daemon.url, '--token-env', 'OAUTH_SECRETS_INGEST')).toBe(0);

@@ -142,7 +142,8 @@ export class SyncEngine {
     try {
       return await run.execute();
     } catch (err) {
-      if (err instanceof SyncError) Object.defineProperty(err, 'syncDetails', { value: { calls: run.calls, rateLimit: run.rateLimit }, enumerable: false });
+      // Configurable: an adapter that throws one error object to several syncs must not make the second one crash here.
+      if (err instanceof SyncError) Object.defineProperty(err, 'syncDetails', { value: { calls: run.calls, rateLimit: run.rateLimit }, enumerable: false, configurable: true });
       throw err;
     }
   }
