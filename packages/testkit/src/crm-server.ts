@@ -1,13 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RequestLog, sendJson, TestServer, type JsonReply } from './http-server';
 import { FaultList } from './reference-crm/faults';
-import type { Fault, LoggedRequest } from './reference-crm/types';
+import type { CrmTestServer, Fault, LoggedRequest } from './reference-crm/types';
 
 /**
  * What the reference CRM and the vendor emulators share: a TestServer on a free port, the request log and the
  * injected faults. A subclass answers requests (`handle`) and forgets its records on `reset` (`resetRecords`).
  */
-export abstract class CrmServer {
+export abstract class CrmServer implements CrmTestServer {
   protected readonly server: TestServer;
   protected readonly faults: FaultList;
   protected readonly log = new RequestLog();

@@ -1,5 +1,5 @@
 export { startReferenceCrm, parseForm } from './reference-crm';
-export type { CrmRoute, Fault, Lead, LoggedRequest, ReferenceCrm, ReferenceCrmAuth, ReferenceCrmOptions } from './reference-crm';
+export type { CrmRoute, CrmTestServer, Fault, Lead, LoggedRequest, ReferenceCrm, ReferenceCrmAuth, ReferenceCrmOptions } from './reference-crm';
 export * from './suites';
 // Vendor emulators (HubSpot, Zoho, Pipedrive, Salesforce, a legacy form CRM): one API, see emulators/base.ts.
 export * from './emulators';

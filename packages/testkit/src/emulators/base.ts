@@ -4,7 +4,7 @@ import { CrmServer } from '../crm-server';
 import { arrive, sendJson as send, type JsonReply } from '../http-server';
 import { parseBody, type ParsedBody } from '../reference-crm/body';
 import { playFault } from '../reference-crm/faults';
-import type { CrmRoute, Fault, LoggedRequest } from '../reference-crm/types';
+import type { CrmRoute, CrmTestServer } from '../reference-crm/types';
 
 /**
  * The shared base of the vendor emulators: server lifecycle, body parsing, the request log (secrets masked) and fault
@@ -28,24 +28,13 @@ export interface EmulatorOptions {
 }
 
 /** The API every emulator has, so tests and `crm-sync verify` treat them alike. */
-export interface Emulator<R = Record<string, unknown>> {
-  /** e.g. 'http://127.0.0.1:43123': the mapping's baseUrl override. */
-  readonly url: string;
-  readonly port: number;
+export interface Emulator<R = Record<string, unknown>> extends CrmTestServer {
   /** The secret this emulator accepts. */
   readonly token: string;
   /** Copies of the stored records, shaped as the vendor's API returns them, in creation order (deleted ones left out). */
   records(): R[];
-  /** Copies, in arrival order; the token is masked wherever it appeared. */
-  requests(): LoggedRequest[];
-  /** Faults use the logical routes: create, fetch (search/find/query), update, upsert, or '*'. */
-  addFault(f: Fault): void;
-  clearFaults(): void;
   /** Deletes a record the way the vendor does; later updates of its id answer the vendor's "not found". */
   deleteRecord(id: string): boolean;
-  /** Forget records, requests and faults; ids, rate windows and the PRNG start over. */
-  reset(): void;
-  close(): Promise<void>;
 }
 
 export interface EmulatorRequest {

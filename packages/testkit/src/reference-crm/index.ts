@@ -1,3 +1,3 @@
 export { startReferenceCrm } from './server';
 export { parseForm } from './body';
-export type { CrmRoute, Fault, Lead, LoggedRequest, ReferenceCrm, ReferenceCrmAuth, ReferenceCrmOptions } from './types';
+export type { CrmRoute, CrmTestServer, Fault, Lead, LoggedRequest, ReferenceCrm, ReferenceCrmAuth, ReferenceCrmOptions } from './types';

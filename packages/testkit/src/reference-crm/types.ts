@@ -93,18 +93,23 @@ export interface Fault {
   times?: number;
 }
 
-export interface ReferenceCrm {
-  /** e.g. 'http://127.0.0.1:43123' plus basePath. */
+/** What the reference CRM and every vendor emulator have (one base class serves them: ../crm-server.ts). */
+export interface CrmTestServer {
+  /** e.g. 'http://127.0.0.1:43123' (plus the reference CRM's basePath): the mapping's baseUrl override. */
   readonly url: string;
   readonly port: number;
-  /** Copies, in creation order. */
-  leads(): Lead[];
-  /** Copies, in arrival order; admin requests are not logged. */
+  /** Copies, in arrival order; secrets masked (the reference CRM's admin requests are not logged). */
   requests(): LoggedRequest[];
+  /** Faults use the logical routes: create, fetch (search/find/query), update, upsert, or '*'. */
   addFault(f: Fault): void;
   clearFaults(): void;
-  /** Forget leads, requests and faults; ids, request seq and the PRNG start over. */
+  /** Forget records, requests and faults; ids, request seq, rate windows and the PRNG start over. */
   reset(): void;
   /** Closes the server and destroys open (including hung) sockets. */
   close(): Promise<void>;
+}
+
+export interface ReferenceCrm extends CrmTestServer {
+  /** Copies, in creation order. */
+  leads(): Lead[];
 }
