@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync, type Stats } from 'node:fs';
 import { ConfigError } from './errors';
 
 /** Resolves a secret reference (`env:NAME`, `file:/path`) to its value. Errors name the reference, never a value. */
@@ -13,15 +13,46 @@ export const resolveSecretRef: SecretResolver = (ref) => {
     if (!v) throw new ConfigError(`secret ${ref}: environment variable ${where} is not set`, 'ERR_SECRET_MISSING');
     return v;
   }
+  return readSecretFile(ref, where);
+};
+
+/**
+ * A `file:` secret as last read, with what the file looked like then. Every sync resolves its secret, and a stat is
+ * far cheaper than reading the file, so the file is read again only when it changed (another inode, as a rename or a
+ * Kubernetes secret's symlink swap makes, or another size, mtime or ctime): a rotated secret still counts at once.
+ */
+interface FileSecret { value: string; ino: number; size: number; mtimeMs: number; ctimeMs: number }
+const fileSecrets = new Map<string, FileSecret>();
+const FILE_SECRETS_MAX = 256;
+const sameFile = (a: FileSecret, st: Stats) => a.ino === st.ino && a.size === st.size && a.mtimeMs === st.mtimeMs && a.ctimeMs === st.ctimeMs;
+
+function readSecretFile(ref: string, path: string): string {
+  const unreadable = (err: unknown) => new ConfigError(`secret ${ref}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 'ERR_SECRET_MISSING');
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    fileSecrets.delete(path);
+    throw unreadable(err);
+  }
+  const known = fileSecrets.get(path);
+  if (known && sameFile(known, st)) return known.value;
   let v: string;
   try {
-    v = readFileSync(where, 'utf8').trim();
+    v = readFileSync(path, 'utf8').trim();
   } catch (err) {
-    throw new ConfigError(`secret ${ref}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 'ERR_SECRET_MISSING');
+    fileSecrets.delete(path);
+    throw unreadable(err);
   }
-  if (!v) throw new ConfigError(`secret ${ref}: the file is empty`, 'ERR_SECRET_MISSING');
+  if (!v) {
+    fileSecrets.delete(path);
+    throw new ConfigError(`secret ${ref}: the file is empty`, 'ERR_SECRET_MISSING');
+  }
+  if (fileSecrets.size >= FILE_SECRETS_MAX && !known) fileSecrets.clear();
+  // The stat taken before the read: a write between the two makes the next call read again, never keep a stale value.
+  fileSecrets.set(path, { value: v, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs });
   return v;
-};
+}
 
 export const MASK = '***';
 
