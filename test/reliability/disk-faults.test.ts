@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { planStream, startReferenceCrm, type ReferenceCrm } from '@crm-sync/testkit';
-import { CRM_KEY, SEED_MAPPING } from '../daemon.support';
+import { CRM_KEY, get, SEED_MAPPING } from '../daemon.support';
 import { faultyDiskUnavailable, LoopExt4Disk, TmpfsDisk } from './faulty-disk';
 import { AtLeastOnceSender, crmFigures, LONG, reportFigures, RestartableDaemon, sendStream, sleep, writeSoakConfig } from './soak-support';
 
@@ -63,6 +63,29 @@ async function refused(sender: AtLeastOnceSender, what: string): Promise<void> {
 const STORE_REFUSAL = '503 ERR_STORE_UNAVAILABLE';
 const FAULT_AT = Math.floor(SLICES * 0.3);
 
+/** What /readyz and the store_up gauge say now. */
+async function readiness(url: string): Promise<{ status: number; body: unknown; storeUp: string | undefined }> {
+  const ready = await get(`${url}/readyz`);
+  const metrics = await get(`${url}/metrics`);
+  return { status: ready.status, body: ready.body, storeUp: /^crm_sync_store_up (\d)$/m.exec(String(metrics.body))?.[1] };
+}
+
+/** /readyz until it answers 200 (the store counts as up once writes have worked for 5 s), then what it said. */
+async function readyAgain(url: string): Promise<Awaited<ReturnType<typeof readiness>>> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const r = await readiness(url);
+    if (r.status === 200 || Date.now() > deadline) return r;
+    await sleep(250);
+  }
+}
+
+const READY = { status: 200, body: { status: 'ready' }, storeUp: '1' };
+const storeDown = (code: RegExp) => ({
+  status: 503, storeUp: '0',
+  body: { status: 'not ready', reason: 'store', store: { up: false, failingSince: expect.any(String), error: expect.stringMatching(code) } },
+});
+
 const refusals = (sender: AtLeastOnceSender) => Object.entries(sender.answers).filter(([answer]) => answer !== '202' && answer !== '400');
 
 onRealDisks('the disk fills up: 503 while full, nothing accepted lost, the same process recovers once space is freed', async () => {
@@ -74,6 +97,7 @@ onRealDisks('the disk fills up: 503 while full, nothing accepted lost, the same 
   const { plan, expected } = planStream({ contacts: CONTACTS, seed: SEED, spanMs: SPAN_MS });
   const sender = new AtLeastOnceSender(() => live.client);
   let fullFor = 0;
+  let whileFull: unknown;
   let filled!: () => void;
   const full = new Promise<void>((r) => { filled = r; });
 
@@ -84,6 +108,7 @@ onRealDisks('the disk fills up: 503 while full, nothing accepted lost, the same 
       const since = Date.now();
       await refused(sender, 'the disk filled up');
       await sleep(1000); // full for a while: syncs and their store writes fail too
+      whileFull = await readiness(live.url);
       disk.free();
       fullFor = Date.now() - since;
     })(),
@@ -98,6 +123,9 @@ onRealDisks('the disk fills up: 503 while full, nothing accepted lost, the same 
   });
 
   expect(refusals(sender)).toEqual([[STORE_REFUSAL, expect.any(Number)]]);
+  // Not ready while full (SQLITE_FULL, or an I/O error of the write that hit the full disk), ready again after.
+  expect(whileFull).toEqual(storeDown(/^SQLITE_(FULL|IOERR)/));
+  expect(await readyAgain(live.url)).toEqual(READY);
   expect(live.pid).toBe(pid); // no restart: the same process took events again
   expect(status.deadLetters).toBe(0);
   expect(figures.check.problems.slice(0, 10)).toEqual([]);
@@ -111,6 +139,7 @@ onRealDisks('the filesystem turns read-only: 503, then after stop, fsck and moun
   const { plan, expected } = planStream({ contacts: CONTACTS, seed: SEED + 1, spanMs: SPAN_MS });
   const sender = new AtLeastOnceSender(() => live.client);
   let stopped: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  let whileReadOnly: unknown;
   let failed!: () => void;
   const readOnly = new Promise<void>((r) => { failed = r; });
 
@@ -120,6 +149,7 @@ onRealDisks('the filesystem turns read-only: 503, then after stop, fsck and moun
       await readOnly;
       await refused(sender, 'the filesystem turned read-only');
       await sleep(500);
+      whileReadOnly = await readiness(live.url);
       // The operator's repair: the filesystem can only be unmounted once the daemon has closed its files.
       stopped = await live.terminate(15_000);
       disk.repair();
@@ -137,6 +167,8 @@ onRealDisks('the filesystem turns read-only: 503, then after stop, fsck and moun
   });
 
   expect(sender.answers[STORE_REFUSAL]).toBeGreaterThan(0);
+  expect(whileReadOnly).toEqual(storeDown(/^SQLITE_(READONLY|IOERR)/));
+  expect(await readyAgain(live.url)).toEqual(READY);
   // While the daemon was down for the repair the sender found nobody listening; nothing else was refused.
   expect(refusals(sender).map(([answer]) => answer).filter((a) => a !== STORE_REFUSAL && a !== '0 ERR_DAEMON_UNREACHABLE')).toEqual([]);
   expect(status.deadLetters).toBe(0);

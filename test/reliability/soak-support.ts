@@ -55,6 +55,12 @@ export class RestartableDaemon {
     return this.child?.proc.pid;
   }
 
+  /** The running daemon's base URL. */
+  get url(): string {
+    if (!this.child) throw new Error('the daemon is not running');
+    return this.child.url;
+  }
+
   get client(): DaemonClient {
     if (!this.child) throw new Error('the daemon is not running');
     return new DaemonClient(this.child.url);

@@ -34,8 +34,16 @@ export class Metrics {
     name: 'crm_sync_dead_letters_total', help: 'Contacts moved to the dead letters, by tenant.', labelNames: ['tenant'] as const, registers: [this.registry],
   });
 
-  /** `status` is read at scrape time for the contacts gauge, so it is never stale. */
-  constructor(status: () => StatusCounts | Promise<StatusCounts>) {
+  /** `status` is read at scrape time for the contacts gauge, so it is never stale; `storeUp` likewise. */
+  constructor(status: () => StatusCounts | Promise<StatusCounts>, opts: { storeUp?: () => boolean } = {}) {
+    const storeUp = opts.storeUp;
+    if (storeUp) {
+      new Gauge({
+        name: 'crm_sync_store_up', help: '1 while the store takes writes, 0 once a write failed (disk full, read-only, Redis refusing) until one works again.',
+        registers: [this.registry],
+        collect() { this.set(storeUp() ? 1 : 0); },
+      });
+    }
     new Gauge({
       name: 'crm_sync_contacts', help: 'Contacts by state: pending (debouncing), in_flight, retrying, dead_letter.',
       labelNames: ['state'] as const, registers: [this.registry],

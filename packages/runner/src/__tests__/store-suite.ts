@@ -82,6 +82,15 @@ export function describeStore(name: string, open: () => Promise<Store>): void {
       expect(await store.accept([{ contact: contact({ eventId: 'e1' }), window: WINDOW }], T0 + 10)).toEqual(['accepted']);
     });
 
+    it('a probe writes and changes nothing the runner reads', async () => {
+      await store.accept([{ contact: contact(), window: WINDOW }], T0);
+      const before = { counts: await store.counts(T0), due: await store.nextDueAt('acme'), status: await store.contactStatus('acme', 'c1', T0) };
+      await store.probe(T0 + 1);
+      await store.probe(T0 + 2);
+      expect({ counts: await store.counts(T0), due: await store.nextDueAt('acme'), status: await store.contactStatus('acme', 'c1', T0) }).toEqual(before);
+      expect(await store.deadLetters()).toEqual([]);
+    });
+
     it('an event older than the newest accepted for its contact changes nothing; equal or newer ones are accepted', async () => {
       await store.accept([{ contact: contact({ name: 'New', ts: '2024-05-06T09:00:05.000Z' }), window: WINDOW }], T0);
       expect(await store.accept([{ contact: contact({ name: 'Old', ts: '2024-05-06T09:00:01.000Z' }), window: WINDOW }], T0 + 40)).toEqual(['stale']);

@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../log';
 import { Metrics } from '../metrics';
 import { Runner } from '../runner';
 import { daemonHooks } from './hooks';
+import { StoreHealth } from './store-health';
 import { openStore } from './store';
 
 export interface Daemon {
@@ -39,11 +40,15 @@ function listen(server: ReturnType<typeof createApiServer>, host: string, port: 
 export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}): Promise<Daemon> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const tenants = prepareTenants(config);
-  const { store, rateLimits, warning } = await openStore(config.store);
+  const opened = await openStore(config.store);
+  const { rateLimits, warning } = opened;
   if (warning) logger.warn({ store: describeStore(config.store) }, warning);
+  // The runner writes through the watched store, so a failing disk or Redis shows in /readyz and /metrics.
+  const health = new StoreHealth(opened.store, { now: () => Date.now(), logger });
+  const store = health.store;
   const engine = new SyncEngine({ http: new GotHttpClient({ allowHosts: config.allowHosts }) });
   // The contacts gauge reads the runner's counts at scrape time, so it is never stale.
-  const metrics: Metrics = new Metrics(() => runner.status());
+  const metrics: Metrics = new Metrics(() => runner.status(), { storeUp: () => health.up });
   const runner: Runner = new Runner({ store, engine, tenants, retry: config.retry, leaseMs: config.leaseMs, rateLimits, hooks: daemonHooks(metrics, logger), logger });
   let draining = false;
   const server = createApiServer({
@@ -55,6 +60,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     metrics,
     logger,
     isReady: () => !draining,
+    storeHealth: () => health.check(),
   });
 
   await runner.start();

@@ -1,4 +1,5 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { StoreHealthReport } from '../daemon/store-health';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
 import { bearerMatches } from './auth';
@@ -19,8 +20,13 @@ export interface ApiServerOptions {
   clientRequestsPerSecond?: number;
   metrics: Metrics;
   logger: Logger;
-  /** /readyz: the store is open and the daemon is not draining. Ingest is refused (503) while not ready. */
+  /** The daemon is not draining. Ingest is refused (503) while it is. */
   isReady(): boolean;
+  /**
+   * Whether the store takes writes (/readyz answers 503 while it does not). Ingest is not refused for it: a batch
+   * tried while the store fails gets its own 503, and one that works shows the store is back.
+   */
+  storeHealth?(): Promise<StoreHealthReport>;
 }
 
 interface Reply {
@@ -51,7 +57,7 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
     return name;
   };
   const requireReady = () => {
-    if (!opts.isReady()) throw new HttpError(503, 'ERR_NOT_READY', 'the daemon is shutting down or its store is not open; send the events again later');
+    if (!opts.isReady()) throw new HttpError(503, 'ERR_NOT_READY', 'the daemon is shutting down; send the events again later');
   };
   const ingest = async (req: IncomingMessage, tenant?: string): Promise<Reply> => {
     requireReady();
@@ -64,7 +70,12 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
     { method: 'GET', pattern: /^\/healthz$/, authenticated: false, handler: async () => json(200, { status: 'ok' }) },
     {
       method: 'GET', pattern: /^\/readyz$/, authenticated: false,
-      handler: async () => (opts.isReady() ? json(200, { status: 'ready' }) : json(503, { status: 'not ready' })),
+      handler: async () => {
+        if (!opts.isReady()) return json(503, { status: 'not ready', reason: 'draining' });
+        const store = opts.storeHealth ? await opts.storeHealth() : { up: true };
+        if (!store.up) return json(503, { status: 'not ready', reason: 'store', store });
+        return json(200, { status: 'ready' });
+      },
     },
     {
       method: 'GET', pattern: /^\/metrics$/, authenticated: false,

@@ -156,6 +156,12 @@ export interface Store {
   contactStatus(tenant: string, contactId: string, now: number): Promise<ContactStatus | undefined>;
   /** Forgets eventIds accepted before `before` (redeliveries older than that are no longer recognised). Returns how many. */
   pruneEvents(before: number): Promise<number>;
+  /**
+   * One small write of its own, committed as an accept is (durably), that changes nothing the runner reads: whether
+   * the store takes writes now. The daemon asks while its store's writes fail (disk full, read-only, Redis out of
+   * memory), to tell when they work again (/readyz).
+   */
+  probe(now: number): Promise<void>;
   close(): Promise<void>;
 }
 

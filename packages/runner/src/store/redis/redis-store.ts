@@ -172,6 +172,11 @@ export class RedisStore implements Store {
     return pruned;
   }
 
+  /** A SET: refused when Redis is out of memory (noeviction) or read-only (a replica), as accepts would be. */
+  async probe(now: number): Promise<void> {
+    await this.redis.set(this.key('probe'), String(now));
+  }
+
   async close(): Promise<void> {
     if (this.redis.status === 'end') return;
     await this.redis.quit().catch(() => this.redis.disconnect());

@@ -55,6 +55,10 @@ CREATE TABLE IF NOT EXISTS counters (
   name TEXT PRIMARY KEY,
   n INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS probes (
+  name TEXT PRIMARY KEY,
+  at INTEGER NOT NULL
+) WITHOUT ROWID;
 `;
 
 /** Columns added since the first release: a file made before them gets them on open (NULL in existing rows). */

@@ -138,6 +138,8 @@ export class SqliteStore implements Store {
       counter: db.prepare('UPDATE counters SET n = n + ? WHERE name = ?'),
       counters: db.prepare<[], { name: CounterName; n: number }>('SELECT name, n FROM counters'),
       pruneEvents: db.prepare('DELETE FROM seen_events WHERE accepted_at < ?'),
+      // A write that always changes its page (an unchanged row writes nothing to the WAL, which would prove nothing).
+      probe: db.prepare("INSERT INTO probes (name, at) VALUES ('store', ?) ON CONFLICT (name) DO UPDATE SET at = excluded.at"),
     };
     this.inserter = new NewContactInserter(db);
     this.inSavepoint = db.transaction((write: SettleWrite, deltas: CounterDeltas) => write(deltas));
@@ -383,6 +385,11 @@ export class SqliteStore implements Store {
 
   async pruneEvents(before: number): Promise<number> {
     return this.stmts.pruneEvents.run(before).changes;
+  }
+
+  /** Committed with an fsync, as accepts are. */
+  async probe(now: number): Promise<void> {
+    this.db.transaction(() => this.stmts.probe.run(now)).immediate();
   }
 
   async close(): Promise<void> {
