@@ -71,6 +71,17 @@ test('crm-sync status and dead-letters list / replay, through the daemon\'s API'
   expect((await cli(['status', '--url', daemon.url])).out).toBe('pending 0 · in flight 0 · retrying 0 · dead letters 0 · leads 1');
   expect((await cli(['status', TENANT, 'nobody', '--url', daemon.url])).code).toBe(1);
   expect((await cli(['dead-letters', 'replay', '--url', daemon.url])).code).toBe(2);
+
+  const calls = fixture.env.crm.requests().length;
+  expect((await cli(['resync', TENANT, 'c1', '--url', daemon.url])).out).toBe(`marked 1 contact(s) of ${TENANT} to be sent again`);
+  await daemon.runner.whenIdle();
+  expect(fixture.env.crm.requests().slice(calls).map((r) => r.route)).toEqual(['update']);
+  expect((await cli(['resync', TENANT, '--all', '--per-second', '5', '--url', daemon.url])).out).toBe(`marked 1 contact(s) of ${TENANT} to be sent again`);
+  for (const bad of [['resync', '--url', daemon.url], ['resync', TENANT, '--url', daemon.url], ['resync', TENANT, 'c1', '--all', '--url', daemon.url],
+    ['resync', TENANT, '--all', '--per-second', '0', '--url', daemon.url]]) {
+    expect((await cli(bad)).code).toBe(2);
+  }
+  expect((await cli(['resync', 'nobody', '--all', '--url', daemon.url])).code).toBe(1);
   const unreachable = await cli(['status', '--url', 'http://127.0.0.1:9']);
   expect(unreachable).toMatchObject({ code: 1, err: expect.stringContaining('cannot reach the daemon at http://127.0.0.1:9') });
 });

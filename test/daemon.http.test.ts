@@ -172,6 +172,33 @@ describe('status, contacts, dead letters, metrics', () => {
     expect((await get(`${d.url}/v1/dead-letters`)).body.deadLetters).toEqual([]);
   });
 
+  test('POST /v1/tenants/{t}/resync: the named contacts are sent again though unchanged; bad requests name the field', async () => {
+    const d = await start();
+    await post(`${d.url}/v1/events`, [event(1), event(2)]);
+    await idle(d);
+    const before = fixture.env.crm.requests().length;
+    const resync = (body: unknown, tenant = TENANT) => post(`${d.url}/v1/tenants/${tenant}/resync`, body);
+
+    expect((await resync({ contactIds: ['c1', 'nobody'], perSecond: 50 })).body).toEqual({ resynced: 1 });
+    await idle(d);
+    expect(fixture.env.crm.requests().slice(before).map((r) => r.route)).toEqual(['update']);
+    expect((await resync({ all: true })).body).toEqual({ resynced: 2 });
+    await idle(d);
+    expect(fixture.env.crm.requests().slice(before).map((r) => r.route)).toEqual(['update', 'update', 'update']);
+
+    const refused = async (body: unknown) => {
+      const r = await resync(body);
+      expect(r.status).toBe(400);
+      return r.body.error.errors.map((e: { field: string }) => e.field);
+    };
+    expect(await refused({})).toEqual(['contactIds']);
+    expect(await refused({ contactIds: [] })).toEqual(['contactIds']);
+    expect(await refused({ contactIds: ['c1', 7] })).toEqual(['contactIds[1]']);
+    expect(await refused({ all: true, contactIds: ['c1'] })).toEqual(['all']);
+    expect(await refused({ all: true, perSecond: 0 })).toEqual(['perSecond']);
+    expect((await resync({ all: true }, 'nobody')).status).toBe(404);
+  });
+
   test('GET /metrics: events by tenant, syncs by outcome, CRM latency by step, contacts by state', async () => {
     const d = await start();
     await post(`${d.url}/v1/events`, [event(1), event(2, { phone: 'x' })]);

@@ -64,6 +64,35 @@ describe('Runner against the reference CRM: debounce and the lead store', () => 
     expect(h.hookLog.of('onSync').map((e) => e.outcome)).toEqual(['created', 'updated', 'unchanged']);
   });
 
+  it('resync sends unchanged contacts again (one update each, spread out), then they are skipped as unchanged again', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 50 } });
+    h.runner.start();
+    await h.runner.ingest([event('c1'), event('c2', { phone: '+919876500002' }), event('c3', { phone: '+919876500003' })]);
+    await h.runner.whenIdle();
+    expect(h.routes().filter((r) => r === 'create')).toHaveLength(3);
+    const before = h.crm.requests().length;
+
+    // The CRM lost one lead's fields (edited by hand): nothing changed on our side, so nothing is sent by itself.
+    await h.runner.ingest([event('c1', { tags: ['only-tags-changed'] })]);
+    await h.runner.whenIdle();
+    expect(h.crm.requests()).toHaveLength(before);
+
+    const started = Date.now();
+    expect(await h.runner.resync('acme', 'all', { perSecond: 10 })).toBe(3);
+    await h.runner.whenIdle();
+    const updates = h.crm.requests().slice(before);
+    expect(updates.map((r) => r.path).sort()).toEqual(['/crm/update/L000001', '/crm/update/L000002', '/crm/update/L000003']);
+    // 10 a second: the third was due 200 ms after the first.
+    expect(Date.parse(updates[2]!.at) - started).toBeGreaterThanOrEqual(190);
+    expect(await h.runner.contact('acme', 'c1')).toMatchObject({ state: 'synced', lastOutcome: 'updated' });
+    expect((await h.runner.contact('acme', 'c1'))?.resyncAt).toBeUndefined();
+
+    await h.runner.ingest([event('c1', { tags: ['again'] })]);
+    await h.runner.whenIdle();
+    expect(h.crm.requests()).toHaveLength(before + 3);
+    await expect(h.runner.resync('nobody', 'all')).rejects.toThrow('unknown tenant "nobody"');
+  });
+
   it('out-of-order and redelivered events change nothing', async () => {
     h = await RunnerHarness.start({ tenant: { quietMs: 80 } });
     h.runner.start();

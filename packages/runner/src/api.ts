@@ -75,6 +75,8 @@ export interface ContactStatus {
   dueAt?: string;
   payloadHash?: string;
   lastOutcome?: AttemptRecord['outcome'];
+  /** A resync was asked for at this time and no sync since has sent the contact. */
+  resyncAt?: string;
   attempts: number;
   /** The last N attempts, newest first. */
   history: AttemptRecord[];

@@ -45,6 +45,8 @@ export interface IngestOptions {
 const PRUNE_EVERY_MS = 3_600_000;
 const DEFAULT_LEASE_MS = 30_000;
 const IDLE_POLL_MS = 50;
+/** Resyncs a second when neither the tenant nor its mapping names a request rate. */
+const DEFAULT_RESYNC_PER_SECOND = 10;
 const noop = () => undefined;
 const silentLogger: RunnerLogger = { debug: noop, info: noop, warn: noop, error: noop };
 /** The window of an `immediate` (backfill) ingest: due at once. */
@@ -162,6 +164,22 @@ export class Runner {
   /** Makes dead-lettered contacts pending again (due now, fresh retry budget). Returns how many. */
   async replay(tenant: string, contactId: string | 'all'): Promise<number> {
     const n = await this.store.replay(tenant, contactId, this.clock.now());
+    if (n > 0) this.dispatchers.get(tenant)?.wake();
+    return n;
+  }
+
+  /**
+   * Sends contacts again even if their payload has not changed (Store.resync): after a mapping change, or when the
+   * CRM lost what it was sent. Contacts that were synced are spread out at `perSecond` (default: half the tenant's
+   * request rate if it has one, else 10 a second), so the tenant's new changes are not queued behind all of them.
+   * Returns how many were marked.
+   */
+  async resync(tenant: string, contactIds: readonly string[] | 'all', opts: { perSecond?: number } = {}): Promise<number> {
+    const settings = this.tenants.get(tenant);
+    if (!settings) throw new Error(`unknown tenant ${JSON.stringify(tenant)}`);
+    const rate = settings.requestsPerSecond ?? settings.mapping.rateLimit.requestsPerSecond;
+    const perSecond = opts.perSecond ?? (rate !== undefined ? rate / 2 : DEFAULT_RESYNC_PER_SECOND);
+    const n = await this.store.resync(tenant, contactIds, { now: this.clock.now(), intervalMs: 1000 / perSecond });
     if (n > 0) this.dispatchers.get(tenant)?.wake();
     return n;
   }

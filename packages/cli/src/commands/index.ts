@@ -5,6 +5,7 @@ import { demo } from './demo';
 import { ingest } from './ingest';
 import { mockCrm } from './mock-crm';
 import { preview } from './preview';
+import { resync } from './resync';
 import { run } from './run';
 import { status } from './status';
 import { sync } from './sync';
@@ -23,5 +24,6 @@ export const commands: Command[] = [
   backfill,
   status,
   deadLetters,
+  resync,
   demo,
 ];

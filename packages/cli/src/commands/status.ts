@@ -18,6 +18,7 @@ export function describeContact(c: ContactStatus): string {
     `  lead id:      ${c.leadId ?? '(none yet)'}`,
     `  state:        ${c.state}${c.dueAt ? ` (next sync due ${c.dueAt})` : ''}`,
     `  last outcome: ${c.lastOutcome ?? '(never synced)'} after ${c.attempts} attempt(s)`,
+    ...(c.resyncAt ? [`  resync:       asked for at ${c.resyncAt}; sent at its next sync even if unchanged`] : []),
     c.history.length > 0 ? 'history (newest first):' : 'history: none',
     ...c.history.flatMap(describeAttempt),
   ].join('\n');

@@ -212,6 +212,83 @@ export function describeStore(name: string, open: () => Promise<Store>): void {
       expect(await store.counts(T0 + 70)).toMatchObject({ deadLetters: 1, pending: 2 });
     });
 
+    describe('resync', () => {
+      const done = (outcome: 'created' | 'updated', at: number) => ({ outcome, leadId: 'L1', payloadHash: 'h1', payload: { name: 'Priya' }, attempt: attempt(outcome, at) });
+      /** Accepts the contacts and syncs them all (status synced, lead L1, hash h1) by T0 + 60. */
+      const synced = async (ids: string[]) => {
+        await store.accept(ids.map((id) => ({ contact: contact({ contactId: id }), window: WINDOW })), T0);
+        for (const c of await store.claimDue('acme', { now: T0 + 50, limit: ids.length, leaseMs: LEASE, owner: OWNER })) await store.complete(c, done('created', T0 + 60), T0 + 60);
+      };
+
+      it('a synced contact becomes pending with the mark; the sync claimed after it clears it', async () => {
+        await synced(['c1']);
+        expect(await store.counts(T0 + 60)).toMatchObject({ pending: 0, inFlight: 0 });
+        expect(await store.resync('acme', ['c1', 'nobody'], { now: T0 + 100, intervalMs: 0 })).toBe(1);
+        expect(await store.counts(T0 + 100)).toMatchObject({ pending: 1 });
+        expect(await store.contactStatus('acme', 'c1', T0 + 100)).toMatchObject({ state: 'pending', dueAt: new Date(T0 + 100).toISOString(), resyncAt: new Date(T0 + 100).toISOString(), payloadHash: 'h1', leadId: 'L1' });
+        const claim = await claimOne(T0 + 100);
+        expect(claim).toMatchObject({ resyncAt: T0 + 100, payloadHash: 'h1', leadId: 'L1' });
+        await store.complete(claim, done('updated', T0 + 110), T0 + 110);
+        const after = await store.contactStatus('acme', 'c1', T0 + 110);
+        expect(after).toMatchObject({ state: 'synced' });
+        expect(after?.resyncAt).toBeUndefined();
+        await claimNone(T0 + 10_000);
+      });
+
+      it('a failed attempt keeps the mark for the retry', async () => {
+        await synced(['c1']);
+        await store.resync('acme', ['c1'], { now: T0 + 100, intervalMs: 0 });
+        await store.fail(await claimOne(T0 + 100), { attempt: failure(true, T0 + 110), retryAt: T0 + 500 }, T0 + 110);
+        expect((await claimOne(T0 + 500)).resyncAt).toBe(T0 + 100);
+      });
+
+      it('synced contacts are spread out; pending ones keep their schedule; dead letters are left to replay', async () => {
+        await synced(['c1', 'c2', 'c3']);
+        await store.accept([{ contact: contact({ contactId: 'd1' }), window: WINDOW }], T0 + 100);
+        await store.fail(await claimOne(T0 + 150), { attempt: failure(false) }, T0 + 160);
+        await store.accept([{ contact: contact({ contactId: 'p1' }), window: WINDOW }], T0 + 200);
+        await store.accept([{ contact: contact({ tenant: 'globex' }), window: WINDOW }], T0 + 200);
+
+        expect(await store.resync('acme', 'all', { now: T0 + 1000, intervalMs: 100 })).toBe(4);
+        expect(await store.counts(T0 + 1000)).toMatchObject({ deadLetters: 1, pending: 5 });
+        const status = (id: string, tenant = 'acme') => store.contactStatus(tenant, id, T0 + 1000);
+        // In the order the backend goes through them (by id here, SCAN's order on Redis): one every 100 ms.
+        expect((await Promise.all(['c1', 'c2', 'c3'].map(async (id) => (await status(id))?.dueAt))).sort())
+          .toEqual([T0 + 1000, T0 + 1100, T0 + 1200].map((t) => new Date(t).toISOString()));
+        expect(await status('p1')).toMatchObject({ state: 'pending', dueAt: new Date(T0 + 250).toISOString(), resyncAt: new Date(T0 + 1000).toISOString() });
+        expect(await status('d1')).toMatchObject({ state: 'dead-letter' });
+        expect((await status('d1'))?.resyncAt).toBeUndefined();
+        expect((await status('c1', 'globex'))?.resyncAt).toBeUndefined();
+        const claims = await store.claimDue('acme', { now: T0 + 1100, limit: 10, leaseMs: LEASE, owner: OWNER });
+        expect(claims.map((c) => c.contactId)).toEqual(['p1', expect.stringMatching(/^c/), expect.stringMatching(/^c/)]);
+        expect(claims.every((c) => c.resyncAt === T0 + 1000)).toBe(true);
+      });
+
+      it('a contact in flight is synced once more after its attempt, with the mark', async () => {
+        await synced(['c1']);
+        await store.accept([{ contact: contact({ name: 'B' }), window: WINDOW }], T0 + 100);
+        const before = await claimOne(T0 + 150);
+        expect(before.resyncAt).toBeUndefined();
+        expect(await store.resync('acme', ['c1'], { now: T0 + 160, intervalMs: 0 })).toBe(1);
+        // The attempt claimed before the resync succeeds: it does not clear a mark set after its claim.
+        await store.complete(before, done('updated', T0 + 170), T0 + 170);
+        expect(await store.contactStatus('acme', 'c1', T0 + 170)).toMatchObject({ state: 'pending', dueAt: new Date(T0 + 170).toISOString(), resyncAt: new Date(T0 + 160).toISOString() });
+        const again = await claimOne(T0 + 170);
+        expect(again.resyncAt).toBe(T0 + 160);
+        await store.complete(again, done('updated', T0 + 180), T0 + 180);
+        expect((await store.contactStatus('acme', 'c1', T0 + 180))?.resyncAt).toBeUndefined();
+      });
+
+      it('all goes through every contact of the tenant, page after page', async () => {
+        const ids = Array.from({ length: 1234 }, (_, i) => `p${i}`);
+        await store.accept(ids.map((id) => ({ contact: contact({ contactId: id }), window: WINDOW })), T0);
+        expect(await store.resync('acme', 'all', { now: T0 + 10, intervalMs: 0 })).toBe(1234);
+        const claims = await store.claimDue('acme', { now: T0 + 50, limit: 2000, leaseMs: LEASE, owner: OWNER });
+        expect(claims).toHaveLength(1234);
+        expect(claims.every((c) => c.resyncAt === T0 + 10)).toBe(true);
+      });
+    });
+
     it('a failure with a change that arrived during the attempt is pending, not dead', async () => {
       await store.accept([{ contact: contact() }].map((i) => ({ ...i, window: WINDOW })), T0);
       const claim = await claimOne(T0 + 50);

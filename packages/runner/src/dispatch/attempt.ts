@@ -72,8 +72,8 @@ export async function runAttempt(claim: Claim, tenant: TenantSettings, deps: Att
 async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps, at: string): Promise<CompleteInput> {
   const { engine, store, clock } = deps;
   const rendered = await engine.renderPayload(tenant.mapping, claim.contact, claim.leadId);
-  // Never while a write is unconfirmed: the CRM may hold something else than the stored hash says.
-  if (claim.leadId !== undefined && rendered.hash === claim.payloadHash && claim.unconfirmedWriteAt === undefined) {
+  // Never while a write is unconfirmed or a resync was asked for: the CRM may hold something else than the stored hash says.
+  if (claim.leadId !== undefined && rendered.hash === claim.payloadHash && claim.unconfirmedWriteAt === undefined && claim.resyncAt === undefined) {
     const attempt: AttemptRecord = { at, outcome: 'unchanged', leadId: claim.leadId, calls: [] };
     return { outcome: 'unchanged', leadId: claim.leadId, payloadHash: rendered.hash, payload: rendered.payload, attempt };
   }

@@ -11,4 +11,6 @@ export interface ApiBackend {
   deadLetters(tenant?: string): MaybePromise<DeadLetter[]>;
   /** Resolves to the number of contacts scheduled again. */
   replay(tenant: string, contactId: string | 'all'): MaybePromise<number>;
+  /** Resolves to the number of contacts marked to be sent again. */
+  resync(tenant: string, contactIds: readonly string[] | 'all', opts?: { perSecond?: number }): MaybePromise<number>;
 }

@@ -44,6 +44,12 @@ export class DaemonClient {
     return (await this.request<{ deadLetters: DeadLetter[] }>('GET', `/v1/dead-letters${q}`)).deadLetters;
   }
 
+  /** Marks contacts of a tenant to be sent again even if unchanged (POST /v1/tenants/{t}/resync); resolves to how many. */
+  async resync(tenant: string, target: { contactIds: string[] } | { all: true }, perSecond?: number): Promise<number> {
+    const body = perSecond === undefined ? target : { ...target, perSecond };
+    return (await this.request<{ resynced: number }>('POST', `/v1/tenants/${encodeURIComponent(tenant)}/resync`, body)).resynced;
+  }
+
   async replay(target: { tenant: string; contactId: string } | { tenant?: string; all: true }): Promise<number> {
     return (await this.request<{ replayed: number }>('POST', '/v1/dead-letters/replay', target)).replayed;
   }

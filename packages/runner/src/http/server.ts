@@ -103,6 +103,14 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
       },
     },
     {
+      method: 'POST', pattern: /^\/v1\/tenants\/([^/]+)\/resync$/, authenticated: true,
+      handler: async (req, [t]) => {
+        const tenant = knownTenant(t);
+        const { contactIds, perSecond } = resyncRequest(await readJson(req, opts.maxBodyBytes));
+        return json(200, { resynced: await backend.resync(tenant, contactIds, perSecond === undefined ? {} : { perSecond }) });
+      },
+    },
+    {
       method: 'POST', pattern: /^\/v1\/dead-letters\/replay$/, authenticated: true,
       handler: async (req) => {
         const { tenants, contactId } = replayRequest(await readJson(req, opts.maxBodyBytes), knownTenant, opts.tenants);
@@ -159,6 +167,33 @@ function replayRequest(body: unknown, knownTenant: (t: string) => string, all: r
   if (tenant && typeof b.contactId === 'string' && b.contactId) return { tenants: [tenant], contactId: b.contactId };
   throw new HttpError(400, 'ERR_BAD_REQUEST', 'send {"tenant": "...", "contactId": "..."}, {"tenant": "...", "all": true} or {"all": true}',
     [{ field: tenant ? 'contactId' : 'tenant', message: 'is required unless "all" is true' }]);
+}
+
+/** Contact ids one resync request may name (a whole tenant: "all"). */
+const MAX_RESYNC_IDS = 10_000;
+
+function resyncRequest(body: unknown): { contactIds: string[] | 'all'; perSecond?: number } {
+  const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
+  const errors: Array<{ field: string; message: string }> = [];
+  let perSecond: number | undefined;
+  if (b.perSecond !== undefined) {
+    if (typeof b.perSecond === 'number' && Number.isFinite(b.perSecond) && b.perSecond > 0 && b.perSecond <= 10_000) perSecond = b.perSecond;
+    else errors.push({ field: 'perSecond', message: 'must be a number above 0, at most 10000' });
+  }
+  let contactIds: string[] | 'all' | undefined;
+  if (b.all === true && b.contactIds === undefined) contactIds = 'all';
+  else if (b.all !== undefined && b.all !== false) errors.push({ field: 'all', message: 'must be true, without contactIds' });
+  else if (!Array.isArray(b.contactIds) || b.contactIds.length === 0 || b.contactIds.length > MAX_RESYNC_IDS) {
+    errors.push({ field: 'contactIds', message: `must be a list of 1 to ${MAX_RESYNC_IDS} contact ids, unless "all" is true` });
+  } else {
+    const bad = b.contactIds.findIndex((id) => typeof id !== 'string' || id === '' || id.length > 256);
+    if (bad >= 0) errors.push({ field: `contactIds[${bad}]`, message: 'must be a contact id (a string of 1 to 256 characters)' });
+    else contactIds = b.contactIds as string[];
+  }
+  if (errors.length > 0 || contactIds === undefined) {
+    throw new HttpError(400, 'ERR_BAD_REQUEST', 'send {"contactIds": ["..."]} or {"all": true}, optionally with "perSecond"', errors);
+  }
+  return perSecond === undefined ? { contactIds } : { contactIds, perSecond };
 }
 
 function send(res: ServerResponse, reply: Reply): void {

@@ -57,6 +57,8 @@ export interface Claim {
   unconfirmedCreateAt?: number;
   /** A write whose outcome is unknown may have been sent up to this time (the unconfirmed-write mark, see above). */
   unconfirmedWriteAt?: number;
+  /** An operator asked at this time for the contact to be sent again (Store.resync): its sync is never skipped as unchanged. */
+  resyncAt?: number;
   /** Consecutive failed attempts before this one. */
   failures: number;
   /** When the current run of failures began. */
@@ -72,6 +74,15 @@ export interface ClaimOptions {
    * tell which leases a dead process left behind (leaseOwners, releaseOwners). */
   owner: string;
 }
+
+export interface ResyncOptions {
+  now: number;
+  /** The n-th contact made pending is due at now + ⌊n × intervalMs⌋ (0: all at once). */
+  intervalMs: number;
+}
+
+/** Contacts per transaction (SQLite) or script call (Redis) when a whole tenant is resynced. */
+export const RESYNC_PAGE = 500;
 
 export interface ReleaseOwnersOptions {
   now: number;
@@ -152,6 +163,17 @@ export interface Store {
   deadLetters(tenant?: string): Promise<DeadLetter[]>;
   /** Makes dead-lettered contacts due now with a fresh retry budget. Returns how many. */
   replay(tenant: string, contactId: string | 'all', now: number): Promise<number>;
+  /**
+   * Sends contacts again even if their payload has not changed (after a mapping change, or to repair what a CRM
+   * lost): marks each (resyncAt = now) so its next sync is never skipped as unchanged; the mark is cleared by a
+   * successful sync claimed after it. A synced contact becomes pending, the n-th marked due at now + n ×
+   * intervalMs (so a whole tenant trickles out and live changes are not stuck behind it); a pending or retrying one
+   * keeps its schedule; one in flight is synced once more after its attempt, as for a change that arrived meanwhile
+   * (due then, or at its place in the trickle if later).
+   * Dead letters are left to `replay`; unknown contacts are skipped. 'all' goes through the tenant's contacts in
+   * pages (each page atomic, not the whole). Returns how many were marked.
+   */
+  resync(tenant: string, contactIds: readonly string[] | 'all', opts: ResyncOptions): Promise<number>;
   counts(now: number): Promise<StatusCounts>;
   contactStatus(tenant: string, contactId: string, now: number): Promise<ContactStatus | undefined>;
   /** Forgets eventIds accepted before `before` (redeliveries older than that are no longer recognised). Returns how many. */

@@ -3,8 +3,8 @@ import type { Redis } from 'ioredis';
 import type { Contact } from '@crm-sync/core';
 import type { AttemptRecord, ContactStatus, DeadLetter, StatusCounts } from '../../api';
 import {
-  HISTORY_LENGTH, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput, type ReleaseOwnersOptions,
-  type Store,
+  HISTORY_LENGTH, RESYNC_PAGE, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput, type ReleaseOwnersOptions,
+  type ResyncOptions, type Store,
 } from '../types';
 import type { RateLimitFactory } from '../../dispatch/rate-limit';
 import { checkRedis, connectRedis, type RedisPersistence } from './connect';
@@ -19,7 +19,7 @@ export interface RedisStoreOptions {
 /** A contact's hash as the scripts store it: the SQLite columns, every value a string, NULL = absent. */
 type Row = Partial<Record<
   'contact_id' | 'contact' | 'status' | 'due_at' | 'lease_token' | 'lease_until' | 'failures' | 'failing_since' | 'last_error' |
-  'dead_at' | 'dead_cause' | 'create_intent_at' | 'unconfirmed_write_at' | 'lead_id' | 'payload_hash' | 'last_payload' | 'last_outcome' | 'attempts', string>>;
+  'dead_at' | 'dead_cause' | 'create_intent_at' | 'unconfirmed_write_at' | 'resync_at' | 'lead_id' | 'payload_hash' | 'last_payload' | 'last_outcome' | 'attempts', string>>;
 
 type ScriptArg = string | number;
 
@@ -87,7 +87,7 @@ export class RedisStore implements Store {
   async complete(claim: Claim, input: CompleteInput, now: number): Promise<void> {
     await this.run('crmSyncComplete', claim.tenant, claim.contactId, claim.leaseToken, now, input.outcome, input.leadId ?? '',
       input.payloadHash, JSON.stringify(input.payload ?? null), JSON.stringify(input.attempt), input.attempt.outcome, input.recheckAt ?? '',
-      claim.unconfirmedWriteAt ?? '');
+      claim.unconfirmedWriteAt ?? '', claim.resyncAt ?? '');
   }
 
   async fail(claim: Claim, input: FailInput, now: number): Promise<void> {
@@ -138,6 +138,32 @@ export class RedisStore implements Store {
     return (await this.run('crmSyncReplay', tenant, contactId === 'all' ? '' : contactId, now)) as number;
   }
 
+  async resync(tenant: string, contactIds: readonly string[] | 'all', opts: ResyncOptions): Promise<number> {
+    let marked = 0;
+    let made = 0;
+    const mark = async (ids: readonly string[]) => {
+      if (ids.length === 0) return;
+      const [m, n] = (await this.run('crmSyncResync', tenant, opts.now, opts.intervalMs, made, ...ids)) as [number, number];
+      marked += m;
+      made += n;
+    };
+    if (contactIds !== 'all') {
+      for (let i = 0; i < contactIds.length; i += RESYNC_PAGE) await mark(contactIds.slice(i, i + RESYNC_PAGE));
+      return marked;
+    }
+    // Every contact hash of the tenant (tenant names have no glob characters; the prefix is escaped). SCAN may return
+    // a key twice (while Redis rehashes): marking it again changes nothing, it is only counted twice.
+    const match = `${globEscape(this.key('c', tenant))}:*`;
+    const head = this.key('c', tenant).length + 1;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', match, 'COUNT', RESYNC_PAGE);
+      cursor = next;
+      await mark(keys.map((k) => k.slice(head)));
+    } while (cursor !== '0');
+    return marked;
+  }
+
   /** O(1): the counts hash the scripts keep. A contact whose runner died counts as in flight until its lease is taken over. */
   async counts(_now: number): Promise<StatusCounts> {
     const c = await this.redis.hgetall(this.key('counts'));
@@ -162,6 +188,7 @@ export class RedisStore implements Store {
     if (row.due_at !== undefined && state !== 'in-flight') status.dueAt = iso(Number(row.due_at));
     if (row.payload_hash !== undefined) status.payloadHash = row.payload_hash;
     if (row.last_outcome !== undefined) status.lastOutcome = row.last_outcome as ContactStatus['lastOutcome'];
+    if (row.resync_at !== undefined) status.resyncAt = iso(Number(row.resync_at));
     return status;
   }
 
@@ -197,6 +224,11 @@ export class RedisStore implements Store {
   }
 }
 
+/** A literal for a SCAN MATCH pattern. */
+function globEscape(s: string): string {
+  return s.replace(/[*?[\]\\]/g, '\\$&');
+}
+
 function toClaim(tenant: string, row: Row): Claim {
   const claim: Claim = {
     tenant, contactId: row.contact_id!, leaseToken: row.lease_token!, contact: JSON.parse(row.contact!) as Contact, failures: int(row.failures) ?? 0,
@@ -206,6 +238,7 @@ function toClaim(tenant: string, row: Row): Claim {
   if (row.last_payload !== undefined) claim.lastPayload = JSON.parse(row.last_payload);
   if (row.create_intent_at !== undefined) claim.unconfirmedCreateAt = Number(row.create_intent_at);
   if (row.unconfirmed_write_at !== undefined) claim.unconfirmedWriteAt = Number(row.unconfirmed_write_at);
+  if (row.resync_at !== undefined) claim.resyncAt = Number(row.resync_at);
   if (row.failing_since !== undefined) claim.failingSince = Number(row.failing_since);
   return claim;
 }

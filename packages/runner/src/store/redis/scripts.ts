@@ -176,7 +176,7 @@ return out
 
 /**
  * ARGV: P, tenant, contactId, lease token, now, outcome, leadId ('' none), payload hash, payload JSON, attempt JSON,
- * attempt outcome, recheckAt ('' none), the claim's unconfirmedWriteAt ('' none).
+ * attempt outcome, recheckAt ('' none), the claim's unconfirmedWriteAt ('' none), the claim's resyncAt ('' none).
  */
 const COMPLETE = `${LIBRARY}
 local t, id, token, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
@@ -188,6 +188,8 @@ if ARGV[7] ~= '' then leadId = ARGV[7] end
 if leadId and not row.lead_id then redis.call('HINCRBY', P .. 'counts', 'leads', 1) end
 if row.lease_token == token then
   write(key, { lead_id = leadId or false, payload_hash = ARGV[8], last_payload = ARGV[9], last_outcome = ARGV[6], create_intent_at = false })
+  -- A resync asked for after this attempt was claimed still needs a sync of its own.
+  if row.resync_at and row.resync_at == ARGV[14] then redis.call('HDEL', key, 'resync_at') end
   -- unconfirmedRecheckAt (../types.ts)
   local mark, recheckAt = num(row.unconfirmed_write_at), nil
   if mark then
@@ -312,6 +314,38 @@ end
 return n
 `;
 
+/**
+ * ARGV: P, tenant, now, intervalMs, how many were made pending before this call, contactId... Store.resync for these
+ * contacts (../types.ts), as SqliteStore.resync does. Returns { marked, made pending }.
+ */
+const RESYNC = `${LIBRARY}
+local t, now, interval, made = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local marked, madeHere = 0, 0
+for i = 6, #ARGV do
+  local id = ARGV[i]
+  local key = ckey(t, id)
+  local row = load(key)
+  if row and row.status ~= 'dead' then
+    if row.status == 'synced' then
+      local due = now + math.floor((made + madeHere) * interval)
+      madeHere = madeHere + 1
+      write(key, { status = 'pending', due_at = due, pending_since = now, pending_due_at = due, resync_at = now })
+      index(t, id, due, false)
+      move('synced', 'pending')
+    elseif row.status == 'in-flight' then
+      local due = now + math.floor((made + madeHere) * interval)
+      madeHere = madeHere + 1
+      write(key, { resync_at = now, version = num(row.version) + 1, pending_since = num(row.pending_since) or now,
+        pending_due_at = num(row.pending_due_at) or due })
+    else
+      write(key, { resync_at = now })
+    end
+    marked = marked + 1
+  end
+end
+return { marked, madeHere }
+`;
+
 /** ARGV: P, tenant, contactId, now. Only for a contact that exists. */
 const CREATE_INTENT = `
 local key = ARGV[1] .. 'c:' .. ARGV[2] .. ':' .. ARGV[3]
@@ -329,6 +363,7 @@ export const STORE_SCRIPTS = {
   crmSyncRenew: RENEW,
   crmSyncReleaseOwners: RELEASE_OWNERS,
   crmSyncReplay: REPLAY,
+  crmSyncResync: RESYNC,
   crmSyncCreateIntent: CREATE_INTENT,
 } as const;
 

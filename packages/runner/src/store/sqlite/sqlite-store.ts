@@ -7,8 +7,8 @@ import type { AttemptRecord, ContactStatus, DeadLetter, StatusCounts } from '../
 import { debounceDueAt } from '../../debounce/window';
 import { GroupCommit } from '../group-commit';
 import {
-  HISTORY_LENGTH, unconfirmedCreateDueAt, unconfirmedRecheckAt, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput,
-  type ReleaseOwnersOptions, type Store,
+  HISTORY_LENGTH, RESYNC_PAGE, unconfirmedCreateDueAt, unconfirmedRecheckAt, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput,
+  type ReleaseOwnersOptions, type ResyncOptions, type Store,
 } from '../types';
 import { contactKey, NewContactInserter, type NewContactRow } from './insert-new';
 import { COUNTER_NAMES, openSchema, type CounterName } from './schema';
@@ -34,6 +34,7 @@ interface ContactRow {
   dead_cause: string | null;
   create_intent_at: number | null;
   unconfirmed_write_at: number | null;
+  resync_at: number | null;
   lead_id: string | null;
   payload_hash: string | null;
   last_payload: string | null;
@@ -126,7 +127,8 @@ export class SqliteStore implements Store {
       completeOwn: db.prepare(`UPDATE contacts SET lead_id = @lead_id, payload_hash = @payload_hash, last_payload = @last_payload,
         create_intent_at = NULL, unconfirmed_write_at = @unconfirmed_write_at, status = @status, due_at = @due_at, lease_token = NULL,
         lease_until = NULL, lease_owner = NULL, claimed_version = NULL, failures = 0, failing_since = NULL, last_error = NULL, dead_at = NULL,
-        dead_cause = NULL, attempts = attempts + 1, last_outcome = @last_outcome WHERE tenant = @tenant AND contact_id = @contact_id`),
+        dead_cause = NULL, attempts = attempts + 1, last_outcome = @last_outcome,
+        resync_at = CASE WHEN resync_at IS @claim_resync_at THEN NULL ELSE resync_at END WHERE tenant = @tenant AND contact_id = @contact_id`),
       storeLead: db.prepare(`UPDATE contacts SET lead_id = @lead_id, payload_hash = @payload_hash, last_payload = @last_payload,
         last_outcome = @last_outcome, create_intent_at = @create_intent_at WHERE tenant = @tenant AND contact_id = @contact_id`),
       countAttempt: db.prepare('UPDATE contacts SET attempts = attempts + 1, last_outcome = @outcome WHERE tenant = @tenant AND contact_id = @contact_id'),
@@ -138,6 +140,12 @@ export class SqliteStore implements Store {
       counter: db.prepare('UPDATE counters SET n = n + ? WHERE name = ?'),
       counters: db.prepare<[], { name: CounterName; n: number }>('SELECT name, n FROM counters'),
       pruneEvents: db.prepare('DELETE FROM seen_events WHERE accepted_at < ?'),
+      page: db.prepare<[string, string, number], ContactRow>('SELECT * FROM contacts WHERE tenant = ? AND contact_id > ? ORDER BY contact_id LIMIT ?'),
+      resyncSynced: db.prepare(`UPDATE contacts SET status = 'pending', due_at = @due_at, pending_since = @now, pending_due_at = @due_at, resync_at = @now
+        WHERE tenant = @tenant AND contact_id = @contact_id`),
+      resyncMark: db.prepare('UPDATE contacts SET resync_at = @now WHERE tenant = @tenant AND contact_id = @contact_id'),
+      resyncInFlight: db.prepare(`UPDATE contacts SET resync_at = @now, version = version + 1, pending_since = coalesce(pending_since, @now),
+        pending_due_at = coalesce(pending_due_at, @due_at) WHERE tenant = @tenant AND contact_id = @contact_id`),
       // A write that always changes its page (an unchanged row writes nothing to the WAL, which would prove nothing).
       probe: db.prepare("INSERT INTO probes (name, at) VALUES ('store', ?) ON CONFLICT (name) DO UPDATE SET at = excluded.at"),
     };
@@ -261,7 +269,7 @@ export class SqliteStore implements Store {
         this.stmts.completeOwn.run({
           tenant: claim.tenant, contact_id: claim.contactId, lead_id: leadId, payload_hash: input.payloadHash,
           last_payload: JSON.stringify(input.payload ?? null), unconfirmed_write_at: recheckAt === undefined ? null : row.unconfirmed_write_at,
-          status, due_at: dueAt, last_outcome: input.attempt.outcome,
+          status, due_at: dueAt, last_outcome: input.attempt.outcome, claim_resync_at: claim.resyncAt ?? null,
         });
         deltas.move(row.status, status);
         this.addAttempt(row, input.attempt);
@@ -361,6 +369,39 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
+  async resync(tenant: string, contactIds: readonly string[] | 'all', opts: ResyncOptions): Promise<number> {
+    let marked = 0;
+    let made = 0;
+    const mark = (rows: ReadonlyArray<ContactRow | undefined>) => this.db.transaction(() => {
+      const deltas = new CounterDeltas();
+      for (const row of rows) {
+        if (!row || row.status === 'dead') continue;
+        const at = { tenant, contact_id: row.contact_id, now: opts.now };
+        if (row.status === 'synced') {
+          this.stmts.resyncSynced.run({ ...at, due_at: opts.now + Math.floor(made++ * opts.intervalMs) });
+          deltas.move('synced', 'pending');
+        } else if (row.status === 'in-flight') {
+          this.stmts.resyncInFlight.run({ ...at, due_at: opts.now + Math.floor(made++ * opts.intervalMs) });
+        } else {
+          this.stmts.resyncMark.run(at);
+        }
+        marked++;
+      }
+      this.applyCounters(deltas);
+    }).immediate();
+    if (contactIds !== 'all') {
+      for (let i = 0; i < contactIds.length; i += RESYNC_PAGE) mark(contactIds.slice(i, i + RESYNC_PAGE).map((id) => this.stmts.get.get(tenant, id)));
+      return marked;
+    }
+    for (let after = ''; ;) {
+      const rows = this.stmts.page.all(tenant, after, RESYNC_PAGE);
+      mark(rows);
+      if (rows.length < RESYNC_PAGE) return marked;
+      after = rows[rows.length - 1]!.contact_id;
+      await new Promise((resolve) => setImmediate(resolve)); // a whole tenant: let other work in between pages
+    }
+  }
+
   /** From the counters table, O(1). A contact whose runner died counts as in flight until its lease is taken over. */
   async counts(_now: number): Promise<StatusCounts> {
     const c = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Record<CounterName, number>;
@@ -380,6 +421,7 @@ export class SqliteStore implements Store {
     if (row.due_at !== null && state !== 'in-flight') status.dueAt = iso(row.due_at);
     if (row.payload_hash !== null) status.payloadHash = row.payload_hash;
     if (row.last_outcome !== null) status.lastOutcome = row.last_outcome as ContactStatus['lastOutcome'];
+    if (row.resync_at !== null) status.resyncAt = iso(row.resync_at);
     return status;
   }
 
@@ -482,6 +524,7 @@ function toClaim(row: ContactRow, leaseToken: string): Claim {
   if (row.last_payload !== null) claim.lastPayload = JSON.parse(row.last_payload);
   if (row.create_intent_at !== null) claim.unconfirmedCreateAt = row.create_intent_at;
   if (row.unconfirmed_write_at !== null) claim.unconfirmedWriteAt = row.unconfirmed_write_at;
+  if (row.resync_at !== null) claim.resyncAt = row.resync_at;
   if (row.failing_since !== null) claim.failingSince = row.failing_since;
   return claim;
 }
