@@ -372,7 +372,9 @@ export class SqliteStore implements Store {
   async resync(tenant: string, contactIds: readonly string[] | 'all', opts: ResyncOptions): Promise<number> {
     let marked = 0;
     let made = 0;
-    const mark = (rows: ReadonlyArray<ContactRow | undefined>) => this.db.transaction(() => {
+    /** Marks the rows `read` returns, read inside the transaction (another process may share the file); returns them. */
+    const mark = (read: () => Array<ContactRow | undefined>) => this.db.transaction(() => {
+      const rows = read();
       const deltas = new CounterDeltas();
       for (const row of rows) {
         if (!row || row.status === 'dead') continue;
@@ -388,14 +390,14 @@ export class SqliteStore implements Store {
         marked++;
       }
       this.applyCounters(deltas);
+      return rows;
     }).immediate();
     if (contactIds !== 'all') {
-      for (let i = 0; i < contactIds.length; i += RESYNC_PAGE) mark(contactIds.slice(i, i + RESYNC_PAGE).map((id) => this.stmts.get.get(tenant, id)));
+      for (let i = 0; i < contactIds.length; i += RESYNC_PAGE) mark(() => contactIds.slice(i, i + RESYNC_PAGE).map((id) => this.stmts.get.get(tenant, id)));
       return marked;
     }
     for (let after = ''; ;) {
-      const rows = this.stmts.page.all(tenant, after, RESYNC_PAGE);
-      mark(rows);
+      const rows = mark(() => this.stmts.page.all(tenant, after, RESYNC_PAGE));
       if (rows.length < RESYNC_PAGE) return marked;
       after = rows[rows.length - 1]!.contact_id;
       await new Promise((resolve) => setImmediate(resolve)); // a whole tenant: let other work in between pages
