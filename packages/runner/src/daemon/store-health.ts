@@ -1,8 +1,15 @@
 import type { Logger } from '../log';
 import type { Store } from '../store/types';
 
-/** The store methods that write: their outcomes say whether the store takes writes. Reads work on a read-only disk. */
-const WRITES = new Set<keyof Store>(['accept', 'claimDue', 'markCreateIntent', 'complete', 'fail', 'release', 'renewLease', 'releaseOwners', 'replay', 'pruneEvents', 'probe']);
+/**
+ * Whether each store method writes: their outcomes say whether the store takes writes (reads work on a read-only
+ * disk). A record over every method, so a method added to Store cannot be left out by mistake.
+ */
+const WRITES: Record<keyof Store, boolean> = {
+  accept: true, claimDue: true, markCreateIntent: true, complete: true, fail: true, release: true, renewLease: true,
+  releaseOwners: true, replay: true, resync: true, pruneEvents: true, probe: true,
+  nextDueAt: false, leaseOwners: false, deadLetters: false, counts: false, contactStatus: false, close: false,
+};
 
 export interface StoreHealthReport {
   /** The store's last write worked (or it has made none yet). */
@@ -45,7 +52,7 @@ export class StoreHealth {
     this.store = new Proxy(target, {
       get: (obj, prop, receiver) => {
         const value = Reflect.get(obj, prop, receiver) as unknown;
-        if (typeof value !== 'function' || !WRITES.has(prop as keyof Store)) return value;
+        if (typeof value !== 'function' || WRITES[prop as keyof Store] !== true) return value;
         return (...args: unknown[]) => this.watch((value as (...a: unknown[]) => Promise<unknown>).apply(obj, args));
       },
     });
