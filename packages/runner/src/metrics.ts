@@ -39,7 +39,7 @@ export class Metrics {
     const storeUp = opts.storeUp;
     if (storeUp) {
       new Gauge({
-        name: 'crm_sync_store_up', help: '1 while the store takes writes, 0 once a write failed (disk full, read-only, Redis refusing) until one works again.',
+        name: 'crm_sync_store_up', help: '1 while the store takes writes, 0 from a failed write (disk full, read-only, Redis refusing) until writes work again for 5 s.',
         registers: [this.registry],
         collect() { this.set(storeUp() ? 1 : 0); },
       });

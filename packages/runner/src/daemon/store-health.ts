@@ -12,7 +12,7 @@ const WRITES: Record<keyof Store, boolean> = {
 };
 
 export interface StoreHealthReport {
-  /** The store's last write worked (or it has made none yet). */
+  /** No write has failed, or writes have worked again for `holdMs` since the last one that did. */
   up: boolean;
   /** Since when writes fail (ISO 8601), and the last failure's code (e.g. SQLITE_FULL, SQLITE_READONLY): never its text. */
   failingSince?: string;
