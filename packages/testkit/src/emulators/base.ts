@@ -57,6 +57,8 @@ export interface RouteMatch {
 
 /** What a vendor module supplies to the base. */
 export interface VendorApi<R> {
+  /** The credential the vendor accepts (the emulator's `token`). */
+  readonly token: string;
   /** Which logical route a request is, or undefined for a path the vendor does not serve. */
   match(method: string, url: URL): RouteMatch | undefined;
   handle(req: EmulatorRequest): Reply;
@@ -69,8 +71,8 @@ export interface VendorApi<R> {
   reset(): void;
 }
 
-export async function startEmulator<R>(vendor: VendorApi<R>, token: string, opts: EmulatorOptions): Promise<EmulatorServer<R>> {
-  const server = new EmulatorServer(vendor, token, opts);
+export async function startEmulator<R>(vendor: VendorApi<R>, opts: EmulatorOptions): Promise<EmulatorServer<R>> {
+  const server = new EmulatorServer(vendor, opts);
   await server.listen(opts.host ?? '127.0.0.1', opts.port ?? 0);
   return server;
 }
@@ -78,9 +80,12 @@ export async function startEmulator<R>(vendor: VendorApi<R>, token: string, opts
 export class EmulatorServer<R> extends CrmServer implements Emulator<R> {
   private readonly maxBodyBytes: number;
 
-  constructor(private readonly vendor: VendorApi<R>, readonly token: string, opts: EmulatorOptions) {
+  readonly token: string;
+
+  constructor(private readonly vendor: VendorApi<R>, opts: EmulatorOptions) {
     super(opts.seed ?? 0x5eed, (err) => vendor.failure('unknown', 500, String(err)));
     this.maxBodyBytes = opts.maxBodyBytes ?? 1024 * 1024;
+    this.token = vendor.token;
   }
 
   listen(host: string, port: number): Promise<void> {

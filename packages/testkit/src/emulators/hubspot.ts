@@ -54,7 +54,7 @@ interface StoredContact {
 
 export async function startHubSpotEmulator(opts: HubSpotEmulatorOptions = {}): Promise<HubSpotEmulator> {
   const api = new HubSpotApi(opts);
-  const server = await startEmulator(api, api.token, opts);
+  const server = await startEmulator(api, opts);
   return Object.assign(server, { mergeContacts: (primaryId: string, mergedId: string) => api.merge(primaryId, mergedId) });
 }
 

@@ -26,7 +26,7 @@ const SECRET_FIELD = 'api_key';
 
 export async function startLegacyFormCrm(opts: LegacyFormCrmOptions = {}): Promise<Emulator<LegacyFormRecord>> {
   const api = new LegacyFormApi(opts);
-  return startEmulator(api, api.token, opts);
+  return startEmulator(api, opts);
 }
 
 class LegacyFormApi implements VendorApi<LegacyFormRecord> {

@@ -42,7 +42,7 @@ const ERROR_INFO = 'Please check developers.pipedrive.com for more information a
 
 export async function startPipedriveEmulator(opts: PipedriveEmulatorOptions = {}): Promise<Emulator<PipedrivePerson>> {
   const api = new PipedriveApi(opts);
-  return startEmulator(api, api.token, opts);
+  return startEmulator(api, opts);
 }
 
 class PipedriveApi implements VendorApi<PipedrivePerson> {

@@ -47,7 +47,7 @@ interface SfError {
 
 export async function startSalesforceEmulator(opts: SalesforceEmulatorOptions = {}): Promise<Emulator<SalesforceLead>> {
   const api = new SalesforceApi(opts);
-  return startEmulator(api, api.token, opts);
+  return startEmulator(api, opts);
 }
 
 class SalesforceApi implements VendorApi<SalesforceLead> {

@@ -38,7 +38,7 @@ interface RecordResult {
 
 export async function startZohoEmulator(opts: ZohoEmulatorOptions = {}): Promise<Emulator<ZohoLead>> {
   const api = new ZohoApi(opts);
-  return startEmulator(api, api.token, opts);
+  return startEmulator(api, opts);
 }
 
 class ZohoApi implements VendorApi<ZohoLead> {
