@@ -55,6 +55,23 @@ export function crmHarness(mappingName: string, emulator: Emulator<unknown>, opt
   };
 }
 
+const started: Array<{ crm: CrmHarness; emulator: Emulator<unknown> }> = [];
+// In every test file that imports this module: what startCrm started is closed after each test.
+afterEach(async () => {
+  for (const { crm, emulator } of started.splice(0)) {
+    crm.close();
+    await emulator.close();
+  }
+});
+
+/** An emulator (as `starting` resolves it) and a harness of the shipped mapping on it, both closed after the current test. */
+export async function startCrm<E extends Emulator<unknown>>(mappingName: string, starting: Promise<E>, opts: { now?: () => number } = {}): Promise<{ emulator: E; crm: CrmHarness }> {
+  const emulator = await starting;
+  const crm = crmHarness(mappingName, emulator, opts);
+  started.push({ crm, emulator });
+  return { emulator, crm };
+}
+
 /** How many requests of a route the emulator received. */
 export function countRequests(emulator: Emulator<unknown>, route: string): number {
   return emulator.requests().filter((r) => r.route === route).length;

@@ -1,6 +1,6 @@
 import { failureDetails, RetryableError } from '@crm-sync/core';
 import { startHubSpotEmulator, type HubSpotEmulator, type HubSpotEmulatorOptions } from '@crm-sync/testkit';
-import { countRequests, crmHarness, type CrmHarness } from './crm.harness';
+import { countRequests, startCrm, type CrmHarness } from './crm.harness';
 
 // mappings/hubspot.yaml against the HubSpot emulator over real HTTP.
 
@@ -9,13 +9,8 @@ const PRIYA = { contactId: 'c1', phone: '+91 98765 43210', name: 'Priya Sharma',
 let hs: HubSpotEmulator;
 let crm: CrmHarness;
 async function setup(opts: HubSpotEmulatorOptions = {}, now?: () => number) {
-  hs = await startHubSpotEmulator(opts);
-  crm = crmHarness('hubspot', hs, { now });
+  ({ emulator: hs, crm } = await startCrm('hubspot', startHubSpotEmulator(opts), { now }));
 }
-afterEach(async () => {
-  crm.close();
-  await hs.close();
-});
 
 it('creates, updates by the stored id (clearing a removed property), and finds the contact by email for a new contact', async () => {
   await setup();

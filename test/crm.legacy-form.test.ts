@@ -1,5 +1,5 @@
 import { startLegacyFormCrm, type Emulator, type LegacyFormRecord } from '@crm-sync/testkit';
-import { crmHarness, type CrmHarness } from './crm.harness';
+import { crmHarness, startCrm, type CrmHarness } from './crm.harness';
 
 // mappings/legacy-form.yaml against the legacy form CRM emulator over real HTTP: everything answers 200.
 
@@ -8,12 +8,7 @@ const PRIYA = { contactId: 'c1', phone: '+91 98765 43210', name: 'Priya Sharma',
 let lf: Emulator<LegacyFormRecord>;
 let crm: CrmHarness;
 beforeEach(async () => {
-  lf = await startLegacyFormCrm();
-  crm = crmHarness('legacy-form', lf);
-});
-afterEach(async () => {
-  crm.close();
-  await lf.close();
+  ({ emulator: lf, crm } = await startCrm('legacy-form', startLegacyFormCrm()));
 });
 
 it('creates with a form body and digits-only phone, updates by the stored id (clearing a field), and finds the record by phone for a new contact', async () => {

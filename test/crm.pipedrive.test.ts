@@ -1,5 +1,5 @@
 import { startPipedriveEmulator, type Emulator, type PipedrivePerson } from '@crm-sync/testkit';
-import { countRequests, crmHarness, type CrmHarness } from './crm.harness';
+import { countRequests, crmHarness, startCrm, type CrmHarness } from './crm.harness';
 
 // mappings/pipedrive.yaml against the Pipedrive emulator over real HTTP. Pipedrive never de-duplicates: only the
 // mapping's match chain keeps one person per contact.
@@ -12,12 +12,7 @@ let crm: CrmHarness;
 beforeEach(async () => {
   // A still clock: the emulator's 2-second rate window never rolls over mid-test.
   const now = Date.parse('2024-05-06T09:00:00Z');
-  pd = await startPipedriveEmulator({ now: () => now });
-  crm = crmHarness('pipedrive', pd);
-});
-afterEach(async () => {
-  crm.close();
-  await pd.close();
+  ({ emulator: pd, crm } = await startCrm('pipedrive', startPipedriveEmulator({ now: () => now })));
 });
 
 it('creates with arrays and a hex custom field, updates by the stored id, and finds the person by email for a new contact', async () => {

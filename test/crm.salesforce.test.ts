@@ -1,5 +1,5 @@
 import { startSalesforceEmulator, type Emulator, type SalesforceEmulatorOptions, type SalesforceLead } from '@crm-sync/testkit';
-import { crmHarness, type CrmHarness } from './crm.harness';
+import { startCrm, type CrmHarness } from './crm.harness';
 
 // mappings/salesforce.yaml against the Salesforce emulator over real HTTP.
 
@@ -8,13 +8,8 @@ const PRIYA = { contactId: 'c1', phone: '+91 98765 43210', name: 'Priya Sharma',
 let sf: Emulator<SalesforceLead>;
 let crm: CrmHarness;
 async function setup(opts: SalesforceEmulatorOptions = {}) {
-  sf = await startSalesforceEmulator(opts);
-  crm = crmHarness('salesforce', sf);
+  ({ emulator: sf, crm } = await startCrm('salesforce', startSalesforceEmulator(opts)));
 }
-afterEach(async () => {
-  crm.close();
-  await sf.close();
-});
 
 it('creates (201), updates by the stored id with PATCH 204 (clearing a removed field), and finds the lead by SOQL for a new contact', async () => {
   await setup();

@@ -1,5 +1,5 @@
 import { startZohoEmulator, type Emulator, type ZohoLead } from '@crm-sync/testkit';
-import { crmHarness, type CrmHarness } from './crm.harness';
+import { crmHarness, startCrm, type CrmHarness } from './crm.harness';
 
 // mappings/zoho.yaml against the Zoho CRM emulator over real HTTP.
 
@@ -8,12 +8,7 @@ const PRIYA = { contactId: 'c1', phone: '+91 98765 43210', name: 'Priya Sharma',
 let zoho: Emulator<ZohoLead>;
 let crm: CrmHarness;
 beforeEach(async () => {
-  zoho = await startZohoEmulator();
-  crm = crmHarness('zoho', zoho);
-});
-afterEach(async () => {
-  crm.close();
-  await zoho.close();
+  ({ emulator: zoho, crm } = await startCrm('zoho', startZohoEmulator()));
 });
 
 it('upserts a new lead, updates it on the next sync (clearing a removed field), and a new contact with the same email lands on it', async () => {
