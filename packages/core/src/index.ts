@@ -11,3 +11,4 @@ export { encodeForm, decodeForm, parseResponseBody } from './http/encode';
 export * from './engine/engine';
 export { applyClearedFields } from './engine/cleared';
 export { CannedHttpClient, checkExamples, dryRun, relativeUrl, toCurl, PLACEHOLDER_SECRET, type RecordedRequest, type ExampleFailure } from './engine/examples';
+export { leadDifferences, type FieldDifference } from './engine/compare';

@@ -1,6 +1,7 @@
 export { registerBuiltinAdapters, loadPlugins } from './builtins';
 export * from './api';
 export { Runner, type RunnerOptions, type IngestOptions } from './runner';
+export { reconcileTenant, LEAD_CHECK_STATES, type LeadCheck, type LeadCheckState, type ReconcileOptions, type ReconcileReport } from './reconcile';
 export { systemClock, ManualClock, type Clock, type TimerHandle } from './clock';
 export { DEFAULT_RETRY_POLICY, decideRetry, type RetryDecision } from './retry';
 export { debounceDueAt, type DebounceWindow } from './debounce/window';
@@ -11,7 +12,7 @@ export { localRateLimits, type RateLimitFactory, type TenantRateLimit } from './
 export { leaseOwnerId, isDeadLocalOwner } from './dispatch/lease-owner';
 export { LeaseLostError } from './dispatch/lease-heartbeat';
 export { GroupCommit } from './store/group-commit';
-export { HISTORY_LENGTH, type Store, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput, type ReleaseOwnersOptions } from './store/types';
+export { HISTORY_LENGTH, type Store, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput, type ReleaseOwnersOptions, type SyncedLead, type SyncedLeadsPage } from './store/types';
 export type { SyncEngineLike } from './dispatch/attempt';
 // The daemon shell: config, HTTP API, metrics, logs, lifecycle.
 export { loadConfigFile, configFromFlags, resolveConfig, configSchema, InvalidConfigError, type ConfigFile, type RunFlags } from './config/load';

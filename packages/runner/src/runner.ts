@@ -6,6 +6,7 @@ import type { SyncEngineLike } from './dispatch/attempt';
 import { leaseOwnerId } from './dispatch/lease-owner';
 import type { RateLimitFactory } from './dispatch/rate-limit';
 import { TenantDispatcher } from './dispatch/tenant-dispatcher';
+import { reconcileTenant, type ReconcileOptions, type ReconcileReport } from './reconcile';
 import { DEFAULT_RETRY_POLICY } from './retry';
 import type { AcceptItem, Store } from './store/types';
 
@@ -47,6 +48,8 @@ const DEFAULT_LEASE_MS = 30_000;
 const IDLE_POLL_MS = 50;
 /** Resyncs a second when neither the tenant nor its mapping names a request rate. */
 const DEFAULT_RESYNC_PER_SECOND = 10;
+/** Reconcile's CRM reads a second when neither the tenant nor its mapping names a request rate. */
+const DEFAULT_RECONCILE_PER_SECOND = 5;
 const noop = () => undefined;
 const silentLogger: RunnerLogger = { debug: noop, info: noop, warn: noop, error: noop };
 /** The window of an `immediate` (backfill) ingest: due at once. */
@@ -59,6 +62,7 @@ const IMMEDIATE: DebounceWindow = Object.freeze({ quietMs: 0, maxWaitMs: 0 });
  */
 export class Runner {
   private readonly store: Store;
+  private readonly engine: SyncEngineLike;
   private readonly clock: Clock;
   private readonly logger: RunnerLogger;
   private readonly hooks: RunnerHooks;
@@ -75,6 +79,7 @@ export class Runner {
   constructor(options: RunnerOptions) {
     if (options.tenants.length === 0) throw new Error('Runner needs at least one tenant');
     this.store = options.store;
+    this.engine = options.engine;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.tenants = new Map(options.tenants.map((t) => [t.name, t]));
@@ -175,13 +180,35 @@ export class Runner {
    * Returns how many were marked.
    */
   async resync(tenant: string, contactIds: readonly string[] | 'all', opts: { perSecond?: number } = {}): Promise<number> {
-    const settings = this.tenants.get(tenant);
-    if (!settings) throw new Error(`unknown tenant ${JSON.stringify(tenant)}`);
-    const rate = settings.requestsPerSecond ?? settings.mapping.rateLimit.requestsPerSecond;
-    const perSecond = opts.perSecond ?? (rate !== undefined ? rate / 2 : DEFAULT_RESYNC_PER_SECOND);
+    this.settingsOf(tenant);
+    const perSecond = opts.perSecond ?? this.halfRate(tenant, DEFAULT_RESYNC_PER_SECOND);
     const n = await this.store.resync(tenant, contactIds, { now: this.clock.now(), intervalMs: 1000 / perSecond });
     if (n > 0) this.dispatchers.get(tenant)?.wake();
     return n;
+  }
+
+  /**
+   * Compares the lead store with the CRM (./reconcile.ts): reads the tenant's synced leads back with the mapping's
+   * fetch, at `perSecond` (default: half the tenant's request rate if it has one, else 5 a second), and with `repair`
+   * sends again the contacts whose lead differs or is missing (at the resync default rate).
+   */
+  async reconcile(tenant: string, opts: Omit<ReconcileOptions, 'perSecond'> & { perSecond?: number } = {}): Promise<ReconcileReport> {
+    const settings = this.settingsOf(tenant);
+    const perSecond = opts.perSecond ?? this.halfRate(tenant, DEFAULT_RECONCILE_PER_SECOND);
+    return reconcileTenant({ store: this.store, engine: this.engine, clock: this.clock, tenant: settings, resync: (ids) => this.resync(tenant, ids) }, { ...opts, perSecond });
+  }
+
+  private settingsOf(tenant: string): TenantSettings {
+    const settings = this.tenants.get(tenant);
+    if (!settings) throw new Error(`unknown tenant ${JSON.stringify(tenant)}`);
+    return settings;
+  }
+
+  /** Half the tenant's request rate (its own, else its mapping's), else `otherwise`: background work leaves room for syncs. */
+  private halfRate(tenant: string, otherwise: number): number {
+    const settings = this.settingsOf(tenant);
+    const rate = settings.requestsPerSecond ?? settings.mapping.rateLimit.requestsPerSecond;
+    return rate !== undefined ? rate / 2 : otherwise;
   }
 
   /** Resolves once nothing is pending, in flight or waiting for a retry (dead letters are idle). */

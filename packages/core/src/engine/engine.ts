@@ -68,6 +68,27 @@ export interface SyncResult {
   rateLimit?: RateLimitInfo;
 }
 
+/** Options of `SyncEngine.readLead`. */
+export interface ReadLeadOptions {
+  /** The lead id stored for this contact: the fetch is sent as a sync would send it with this id. */
+  knownLeadId: string;
+  /** Overrides the mapping's baseUrl (tests, staging). */
+  baseUrl?: string;
+  pacer?: RequestPacer;
+}
+
+/** What the CRM holds for a contact, read back with the mapping's fetch (`crm-sync reconcile`). */
+export type LeadReading =
+  | { found: false; calls: CallRecord[] }
+  | {
+    found: true;
+    /** The id of the lead the fetch found (the stored one, or another: a duplicate, a merge). */
+    leadId: string;
+    /** What the fetch's `leadFields` reader gave (the lead in the payload's shape), secrets masked; undefined: nothing to compare. */
+    fields: unknown;
+    calls: CallRecord[];
+  };
+
 /** A failure carries what was done before it, so the runner can keep the attempt history. */
 export interface SyncFailureDetails {
   calls: CallRecord[];
@@ -147,6 +168,25 @@ export class SyncEngine {
       throw err;
     }
   }
+
+  /**
+   * Reads a contact's lead back from the CRM: the mapping's fetch, sent as a sync would send it with the stored lead
+   * id (its match chain, its templates), and the fetch's `leadFields` reader. Nothing is written to the CRM. A mapping
+   * without a fetch endpoint cannot read a lead back (ERR_NO_FETCH); a failing fetch throws as in a sync.
+   */
+  async readLead(mapping: CompiledMapping, contact: Contact, options: ReadLeadOptions): Promise<LeadReading> {
+    if (!mapping.endpoints.fetch) {
+      throw new PermanentError('ERR_NO_FETCH', `the mapping ${JSON.stringify(mapping.name)} has no fetch endpoint: a lead cannot be read back from the CRM`,
+        { context: { tenant: contact.tenant, contactId: contact.contactId, step: 'fetch' } });
+    }
+    const run = new SyncRun(this.deps, mapping, contact, options, this.secrets, this.now);
+    try {
+      return await run.readBack();
+    } catch (err) {
+      if (err instanceof SyncError) Object.defineProperty(err, 'syncDetails', { value: { calls: run.calls, rateLimit: run.rateLimit }, enumerable: false, configurable: true });
+      throw err;
+    }
+  }
 }
 
 class SyncRun {
@@ -162,6 +202,8 @@ class SyncRun {
   private payload: unknown;
   private clearedPayload: unknown;
   private searchedNothingFound = false;
+  /** The answer of the fetch that found the lead (readBack reads the lead's fields from it). */
+  private found?: { res: ReaderInput; readers: CompiledEndpoint['readers']; context: ErrorContext };
   private readonly base: string;
 
   constructor(
@@ -179,7 +221,8 @@ class SyncRun {
     return { tenant: this.contact.tenant, contactId: this.contact.contactId, ...extra };
   }
 
-  async execute(): Promise<SyncResult> {
+  /** The mapping's secret and the contact's payload, which every request may use. */
+  private async prepare(): Promise<void> {
     const { mapping, contact } = this;
     if (mapping.auth) this.secret = this.useSecret(this.resolveSecret(String(mapping.definition.auth.secret)), false);
     this.payload = this.options.rendered
@@ -189,6 +232,23 @@ class SyncRun {
       throw new PermanentError('ERR_PAYLOAD_INVALID', `the mapping's payload must be an object, got ${excerpt(this.payload) ?? 'nothing'}`, { context: this.ctx({ step: 'map' }) });
     }
     this.clearedPayload = applyClearedFields(this.payload, this.options.previousPayload, mapping.definition.clearedFields ?? 'null');
+  }
+
+  /** The fetch alone, with the stored lead id, and the found lead's fields (SyncEngine.readLead). */
+  async readBack(): Promise<LeadReading> {
+    await this.prepare();
+    const leadId = await this.find(this.options.knownLeadId);
+    if (leadId === undefined) return { found: false, calls: this.calls };
+    const { res, readers, context } = this.found!;
+    let fields = await readers.leadFields?.evaluate(res, { ...context, step: 'fetch' });
+    // The CRM's words, shown to an operator: a secret it echoes back is masked like everywhere else.
+    if (fields !== undefined && this.secretValues.length > 0) fields = JSON.parse(this.mask(JSON.stringify(fields)));
+    return { found: true, leadId, fields, calls: this.calls };
+  }
+
+  async execute(): Promise<SyncResult> {
+    const { mapping } = this;
+    await this.prepare();
 
     let known = this.options.knownLeadId;
     let forgotLeadId: string | undefined;
@@ -240,6 +300,7 @@ class SyncRun {
       await this.throwIfFailed(res, readers, context);
       const id = await this.readLeadId(res, readers, context);
       if (id === undefined) throw new PermanentError('ERR_NO_LEAD_ID', 'fetch answered success, but responses.leadId found no id (is the notFound reader right?)', { context });
+      this.found = { res, readers, context };
       return id;
     }
     this.searchedNothingFound = true;

@@ -15,6 +15,7 @@ export const DEFAULT_READERS: Required<Omit<ReaderDefinitions, 'conflictLeadId'>
   retryable: 'status = 408 or status = 425 or status = 429 or status >= 500',
   reason: 'body.reason',
   stale: 'status = 404 or status = 410',
+  leadFields: 'body.lead_fields',
 };
 
 export interface CompiledEndpoint {
@@ -45,11 +46,14 @@ export interface CompiledMapping {
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 const ENDPOINTS: EndpointName[] = ['fetch', 'create', 'update', 'upsert'];
-const READERS: ReaderName[] = ['leadId', 'notFound', 'failed', 'retryable', 'reason', 'conflictLeadId', 'stale'];
+const READERS: ReaderName[] = ['leadId', 'notFound', 'failed', 'retryable', 'reason', 'conflictLeadId', 'stale', 'leadFields'];
+/** Readers only one endpoint's answers are read with (the others never evaluate them, so they are not compiled there). */
+const ONLY_FOR: Partial<Record<ReaderName, EndpointName>> = { leadFields: 'fetch' };
 
-function compileReaders(own: ReaderDefinitions | undefined, shared: ReaderDefinitions | undefined, prefix: string, file?: string) {
+function compileReaders(name: EndpointName, own: ReaderDefinitions | undefined, shared: ReaderDefinitions | undefined, prefix: string, file?: string) {
   const out: Partial<Record<ReaderName, CompiledExpression>> = {};
   for (const r of READERS) {
+    if (ONLY_FOR[r] !== undefined && ONLY_FOR[r] !== name) continue;
     const ownSrc = own?.[r];
     const src = ownSrc ?? shared?.[r] ?? (DEFAULT_READERS as ReaderDefinitions)[r];
     if (src) out[r] = compileExpression(src, ownSrc ? `${prefix}.responses.${r}` : shared?.[r] ? `responses.${r}` : `(default responses.${r})`, file);
@@ -67,7 +71,7 @@ function compileEndpoint(name: EndpointName, def: EndpointDefinition, mapping: M
     headers: Object.entries(def.headers ?? {}).map(([k, v]) => [k, compileTemplate(v, `${at}.headers.${k}`, { strict: false, encode: false, file })]),
     body: def.body === null ? null : def.body === undefined ? undefined : compileExpression(def.body, `${at}.body`, file),
     encoding: def.encoding ?? mapping.encoding ?? 'json',
-    readers: compileReaders(def.responses, mapping.responses, at, file),
+    readers: compileReaders(name, def.responses, mapping.responses, at, file),
   };
 }
 

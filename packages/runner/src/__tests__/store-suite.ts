@@ -289,6 +289,43 @@ export function describeStore(name: string, open: () => Promise<Store>): void {
       });
     });
 
+    describe('syncedLeads', () => {
+      /** Every page until the end: the contact ids listed (once each), and how many pages it took. */
+      const listAll = async (tenant: string, limit: number) => {
+        const seen = new Map<string, unknown>();
+        let cursor: string | undefined;
+        let pages = 0;
+        do {
+          const page = await store.syncedLeads(tenant, { cursor, limit });
+          for (const lead of page.leads) seen.set(lead.contactId, lead);
+          cursor = page.cursor;
+          pages++;
+        } while (cursor !== undefined && pages < 10_000);
+        return { seen, pages };
+      };
+
+      it('lists the synced contacts with their lead and last payload, page by page, and nothing else', async () => {
+        const ids = Array.from({ length: 30 }, (_, i) => `s${i}`);
+        await store.accept([...ids, 'changed', 'dead'].map((id) => ({ contact: contact({ contactId: id, name: `N ${id}` }), window: WINDOW })), T0);
+        for (const c of await store.claimDue('acme', { now: T0 + 50, limit: 100, leaseMs: LEASE, owner: OWNER })) {
+          if (c.contactId === 'dead') await store.fail(c, { attempt: failure(false, T0 + 60) }, T0 + 60);
+          else await store.complete(c, { outcome: 'created', leadId: `L-${c.contactId}`, payloadHash: `h-${c.contactId}`, payload: { name: c.contact.name }, attempt: attempt('created', T0 + 60) }, T0 + 60);
+        }
+        await store.accept([{ contact: contact({ contactId: 'changed', name: 'Newer' }), window: WINDOW }], T0 + 100);
+        await store.accept([{ contact: contact({ contactId: 'new' }), window: WINDOW }], T0 + 100);
+        await store.accept([{ contact: contact({ tenant: 'globex', contactId: 's1' }), window: WINDOW }], T0 + 100);
+
+        const { seen, pages } = await listAll('acme', 7);
+        expect([...seen.keys()].sort()).toEqual([...ids].sort());
+        expect(pages).toBeGreaterThan(1);
+        expect(seen.get('s3')).toEqual({ contactId: 's3', contact: contact({ contactId: 's3', name: 'N s3' }), leadId: 'L-s3', payloadHash: 'h-s3', payload: { name: 'N s3' } });
+        expect(await store.syncedLead('acme', 's3')).toEqual(seen.get('s3'));
+        for (const id of ['changed', 'dead', 'new', 'nobody']) expect(await store.syncedLead('acme', id)).toBeUndefined();
+        expect((await listAll('globex', 7)).seen.size).toBe(0);
+        expect((await listAll('initech', 7)).seen.size).toBe(0);
+      });
+    });
+
     it('a failure with a change that arrived during the attempt is pending, not dead', async () => {
       await store.accept([{ contact: contact() }].map((i) => ({ ...i, window: WINDOW })), T0);
       const claim = await claimOne(T0 + 50);

@@ -6,7 +6,7 @@ import type { Claim, CompleteInput, Store } from '../store/types';
 import type { LeaseHeartbeat } from './lease-heartbeat';
 import { isUnknownWriteOutcome, recheckAt } from './unconfirmed-write';
 
-export type SyncEngineLike = Pick<SyncEngine, 'sync' | 'renderPayload'>;
+export type SyncEngineLike = Pick<SyncEngine, 'sync' | 'renderPayload' | 'readLead'>;
 
 export interface AttemptDeps {
   store: Store;

@@ -84,6 +84,22 @@ export interface ResyncOptions {
 /** Contacts per transaction (SQLite) or script call (Redis) when a whole tenant is resynced. */
 export const RESYNC_PAGE = 500;
 
+/** A synced contact and what the CRM should hold of it (Store.syncedLeads, `crm-sync reconcile`). */
+export interface SyncedLead {
+  contactId: string;
+  contact: Contact;
+  leadId: string;
+  payloadHash: string;
+  /** The payload last synced; undefined if the store has none (a row from before payloads were kept). */
+  payload: unknown;
+}
+
+export interface SyncedLeadsPage {
+  leads: SyncedLead[];
+  /** Where the next page starts; absent when this page was the last. */
+  cursor?: string;
+}
+
 export interface ReleaseOwnersOptions {
   now: number;
   /**
@@ -174,6 +190,14 @@ export interface Store {
    * pages (each page atomic, not the whole). Returns how many were marked.
    */
   resync(tenant: string, contactIds: readonly string[] | 'all', opts: ResyncOptions): Promise<number>;
+  /**
+   * The tenant's synced contacts that have a lead id, a page at a time: `cursor` from the previous page, absent for
+   * the first. A page looks at up to about `limit` of the tenant's contacts and holds those that are synced, so it may
+   * hold fewer (even none) before the end; the last page has no cursor. Redis may list a contact twice (SCAN).
+   */
+  syncedLeads(tenant: string, page: { cursor?: string; limit: number }): Promise<SyncedLeadsPage>;
+  /** One contact as syncedLeads lists it; undefined when it is not synced or has no lead id. */
+  syncedLead(tenant: string, contactId: string): Promise<SyncedLead | undefined>;
   counts(now: number): Promise<StatusCounts>;
   contactStatus(tenant: string, contactId: string, now: number): Promise<ContactStatus | undefined>;
   /** Forgets eventIds accepted before `before` (redeliveries older than that are no longer recognised). Returns how many. */

@@ -62,6 +62,16 @@ class ReferenceCrmServer extends CrmServer implements ReferenceCrm {
     return this.store.all();
   }
 
+  editLead(id: string, patch: Parameters<ReferenceCrm['editLead']>[1]): void {
+    const lead = this.store.get(id);
+    if (!lead) throw new Error(`the reference CRM has no lead ${JSON.stringify(id)}`);
+    this.store.update(lead, patch);
+  }
+
+  deleteLead(id: string): void {
+    if (!this.store.delete(id)) throw new Error(`the reference CRM has no lead ${JSON.stringify(id)}`);
+  }
+
   protected resetRecords(): void {
     this.store.reset();
   }

@@ -121,6 +121,15 @@ export class LeadStore {
     return lead;
   }
 
+  /** Removes a lead, as a CRM user deleting it. False: no such lead. */
+  delete(id: string): boolean {
+    const lead = this.byId.get(id);
+    if (!lead) return false;
+    this.byId.delete(id);
+    this.list = this.list.filter((l) => l !== lead);
+    return true;
+  }
+
   reset(): void {
     this.list = [];
     this.byId.clear();

@@ -112,4 +112,11 @@ export interface CrmTestServer {
 export interface ReferenceCrm extends CrmTestServer {
   /** Copies, in creation order. */
   leads(): Lead[];
+  /**
+   * Changes a lead behind crm-sync's back, as a CRM user (or another integration, or a lost write) would: top-level
+   * fields replace, custom_fields merge key by key, null removes. Throws for an unknown id.
+   */
+  editLead(id: string, patch: { phone?: string; name?: string; email?: string | null; custom_fields?: Record<string, unknown> }): void;
+  /** Deletes a lead behind crm-sync's back. Throws for an unknown id. */
+  deleteLead(id: string): void;
 }

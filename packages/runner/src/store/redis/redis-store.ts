@@ -4,7 +4,7 @@ import type { Contact } from '@crm-sync/core';
 import type { AttemptRecord, ContactStatus, DeadLetter, StatusCounts } from '../../api';
 import {
   HISTORY_LENGTH, RESYNC_PAGE, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput, type ReleaseOwnersOptions,
-  type ResyncOptions, type Store,
+  type ResyncOptions, type Store, type SyncedLead, type SyncedLeadsPage,
 } from '../types';
 import type { RateLimitFactory } from '../../dispatch/rate-limit';
 import { checkRedis, connectRedis, type RedisPersistence } from './connect';
@@ -164,6 +164,26 @@ export class RedisStore implements Store {
     return marked;
   }
 
+  /** SCAN over the tenant's contact hashes; the cursor is SCAN's. */
+  async syncedLeads(tenant: string, page: { cursor?: string; limit: number }): Promise<SyncedLeadsPage> {
+    const head = this.key('c', tenant).length + 1;
+    const [next, keys] = await this.redis.scan(page.cursor ?? '0', 'MATCH', `${globEscape(this.key('c', tenant))}:*`, 'COUNT', page.limit);
+    const pipeline = this.redis.pipeline();
+    for (const k of keys) pipeline.hmget(k, ...SYNCED_FIELDS);
+    const replies = keys.length === 0 ? [] : ((await pipeline.exec()) ?? []);
+    const leads: SyncedLead[] = [];
+    replies.forEach(([err, values], i) => {
+      if (err) throw err;
+      const lead = toSyncedLead(keys[i]!.slice(head), values as Array<string | null>);
+      if (lead) leads.push(lead);
+    });
+    return next === '0' ? { leads } : { leads, cursor: next };
+  }
+
+  async syncedLead(tenant: string, contactId: string): Promise<SyncedLead | undefined> {
+    return toSyncedLead(contactId, await this.redis.hmget(this.contactKey(tenant, contactId), ...SYNCED_FIELDS));
+  }
+
   /** O(1): the counts hash the scripts keep. A contact whose runner died counts as in flight until its lease is taken over. */
   async counts(_now: number): Promise<StatusCounts> {
     const c = await this.redis.hgetall(this.key('counts'));
@@ -227,6 +247,14 @@ export class RedisStore implements Store {
 /** A literal for a SCAN MATCH pattern. */
 function globEscape(s: string): string {
   return s.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+const SYNCED_FIELDS = ['contact', 'status', 'lead_id', 'payload_hash', 'last_payload'] as const;
+
+/** HMGET's answer for SYNCED_FIELDS, as Store.syncedLeads lists it. */
+function toSyncedLead(contactId: string, [contact, status, leadId, payloadHash, lastPayload]: Array<string | null>): SyncedLead | undefined {
+  if (status !== 'synced' || !contact || !leadId || !payloadHash) return undefined;
+  return { contactId, contact: JSON.parse(contact) as Contact, leadId, payloadHash, payload: lastPayload ? JSON.parse(lastPayload) : undefined };
 }
 
 function toClaim(tenant: string, row: Row): Claim {

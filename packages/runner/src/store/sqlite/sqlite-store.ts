@@ -8,7 +8,7 @@ import { debounceDueAt } from '../../debounce/window';
 import { GroupCommit } from '../group-commit';
 import {
   HISTORY_LENGTH, RESYNC_PAGE, unconfirmedCreateDueAt, unconfirmedRecheckAt, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput,
-  type ReleaseOwnersOptions, type ResyncOptions, type Store,
+  type ReleaseOwnersOptions, type ResyncOptions, type Store, type SyncedLead, type SyncedLeadsPage,
 } from '../types';
 import { contactKey, NewContactInserter, type NewContactRow } from './insert-new';
 import { COUNTER_NAMES, openSchema, type CounterName } from './schema';
@@ -46,6 +46,17 @@ type Status = 'pending' | 'in-flight' | 'retrying' | 'dead' | 'synced';
 
 /** A row as an attempt's outcome reads it: everything but the contact itself (the widest column, not needed there). */
 type OutcomeRow = Omit<ContactRow, 'contact'>;
+
+const SYNCED_COLUMNS = 'contact_id, contact, status, lead_id, payload_hash, last_payload';
+type SyncedRow = Pick<ContactRow, 'contact_id' | 'contact' | 'status' | 'lead_id' | 'payload_hash' | 'last_payload'>;
+
+function toSyncedLead(r: SyncedRow): SyncedLead | undefined {
+  if (r.status !== 'synced' || r.lead_id === null || r.payload_hash === null) return undefined;
+  return {
+    contactId: r.contact_id, contact: JSON.parse(r.contact) as Contact, leadId: r.lead_id, payloadHash: r.payload_hash,
+    payload: r.last_payload === null ? undefined : JSON.parse(r.last_payload),
+  };
+}
 
 /** A write that records an attempt's outcome (complete, fail), queued for the next group commit; its status changes go to `deltas`. */
 type SettleWrite = (deltas: CounterDeltas) => void;
@@ -147,6 +158,8 @@ export class SqliteStore implements Store {
       resyncInFlight: db.prepare(`UPDATE contacts SET resync_at = @now, version = version + 1, pending_since = coalesce(pending_since, @now),
         pending_due_at = coalesce(pending_due_at, @due_at) WHERE tenant = @tenant AND contact_id = @contact_id`),
       // A write that always changes its page (an unchanged row writes nothing to the WAL, which would prove nothing).
+      syncedPage: db.prepare<[string, string, number], SyncedRow>(`SELECT ${SYNCED_COLUMNS} FROM contacts WHERE tenant = ? AND contact_id > ? ORDER BY contact_id LIMIT ?`),
+      syncedOne: db.prepare<[string, string], SyncedRow>(`SELECT ${SYNCED_COLUMNS} FROM contacts WHERE tenant = ? AND contact_id = ?`),
       probe: db.prepare("INSERT INTO probes (name, at) VALUES ('store', ?) ON CONFLICT (name) DO UPDATE SET at = excluded.at"),
     };
     this.inserter = new NewContactInserter(db);
@@ -402,6 +415,18 @@ export class SqliteStore implements Store {
       after = rows[rows.length - 1]!.contact_id;
       await new Promise((resolve) => setImmediate(resolve)); // a whole tenant: let other work in between pages
     }
+  }
+
+  /** Pages in contact id order; the cursor is the last id the page looked at. */
+  async syncedLeads(tenant: string, page: { cursor?: string; limit: number }): Promise<SyncedLeadsPage> {
+    const rows = this.stmts.syncedPage.all(tenant, page.cursor ?? '', page.limit);
+    const leads = rows.flatMap((r) => toSyncedLead(r) ?? []);
+    return rows.length < page.limit ? { leads } : { leads, cursor: rows[rows.length - 1]!.contact_id };
+  }
+
+  async syncedLead(tenant: string, contactId: string): Promise<SyncedLead | undefined> {
+    const row = this.stmts.syncedOne.get(tenant, contactId);
+    return row && toSyncedLead(row);
   }
 
   /** From the counters table, O(1). A contact whose runner died counts as in flight until its lease is taken over. */
