@@ -1,4 +1,4 @@
-/** The daemon's CLI commands in-process: demo, ingest, status, dead-letters, backfill (resumable). */
+/** The daemon's CLI commands in-process: demo, ingest, status, dead-letters, resync, backfill (resumable), reconcile. */
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '@crm-sync/cli';
@@ -113,3 +113,52 @@ test('crm-sync backfill: syncs a CSV or NDJSON file now; interrupted, it resumes
   expect((await cli(['backfill', file, ...flags])).out).toContain('was already backfilled');
   expect(existsSync(join(fixture.env.dataDir, 'crm-sync.db'))).toBe(true);
 });
+
+test('crm-sync reconcile: beside the running daemon, finds a lead changed in the CRM; --repair has the daemon send it again', async () => {
+  const daemon = await fixture.start(fixture.env.config());
+  await fetch(`${daemon.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([event(1), event(2)]) });
+  await daemon.runner.whenIdle();
+  const crm = fixture.env.crm;
+  const lead1 = crm.leads().find((l) => l.phone === event(1).phone)!.lead_id;
+  const flags = ['--mapping', SEED_MAPPING, '--tenant', TENANT, '--base-url', crm.url, '--allow-host', '127.0.0.1', '--data', fixture.env.dataDir, '--per-second', '100'];
+
+  expect(await cli(['reconcile', TENANT, ...flags])).toMatchObject({
+    code: 0, out: `reconcile ${TENANT}: 2 checked · 2 match · 0 differ · 0 missing · 0 other lead · 0 failed`,
+  });
+
+  const original = crm.leads().find((l) => l.lead_id === lead1)!.name;
+  crm.editLead(lead1, { name: 'Edited by hand' });
+  const found = await cli(['reconcile', TENANT, ...flags]);
+  expect(found.code).toBe(1);
+  expect(found.out.split('\n')).toEqual([
+    `c1 (lead ${lead1}): differs: name sent ${JSON.stringify(original)}, the CRM has "Edited by hand"`,
+    `reconcile ${TENANT}: 2 checked · 1 match · 1 differ · 0 missing · 0 other lead · 0 failed`,
+  ]);
+  const json = await cli(['reconcile', TENANT, 'c1', 'c9', ...flags, '--json']);
+  const lines = json.out.split('\n').map((l) => JSON.parse(l));
+  // A line per contact as its check ends (in any order), then the report.
+  expect(lines.slice(0, -1).sort((a, b) => a.contactId.localeCompare(b.contactId))).toEqual([
+    { contactId: 'c1', leadId: lead1, state: 'differs', differences: [{ path: 'name', sent: original, crm: 'Edited by hand' }] },
+    { contactId: 'c9', state: 'not-synced' },
+  ]);
+  expect(lines.at(-1)).toEqual({ report: expect.objectContaining({ tenant: TENANT, checked: 2, repaired: 0, complete: true }) });
+
+  const repaired = await cli(['reconcile', TENANT, ...flags, '--repair']);
+  expect(repaired.out).toMatch(/· 1 marked to be sent again$/);
+  // The daemon (another store handle on the same file) sees the mark and updates the lead back.
+  await waitUntil(() => crm.leads().find((l) => l.lead_id === lead1)!.name === original);
+  await daemon.runner.whenIdle();
+  expect(await cli(['reconcile', TENANT, ...flags])).toMatchObject({ code: 0 });
+
+  for (const bad of [['reconcile', ...flags], ['reconcile', TENANT, ...flags, '--per-second', '0'], ['reconcile', TENANT, ...flags, '--limit', '1.5'], ['reconcile', 'nobody', ...flags]]) {
+    expect((await cli(bad)).code).toBe(2);
+  }
+});
+
+async function waitUntil(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,4 +1,3 @@
-import got from 'got';
 import type { LeadCheck } from '@crm-sync/runner';
 import { CRM_KEY, event, RunnerHarness } from './runner.fixtures';
 
@@ -34,7 +33,8 @@ describe('reconcile: the lead store compared with the CRM (reference CRM over HT
     h.crm.deleteLead(l2);
     h.crm.deleteLead(l3);
     // Someone else made a lead with c3's phone: the CRM's fetch finds that one now.
-    const other = await got.post(`${h.crm.url}/crm/create`, { headers: { 'auth-key': CRM_KEY }, json: { phone: '+919876543212', name: 'Walk-in' } }).json<{ lead_id: string }>();
+    const made = await fetch(`${h.crm.url}/crm/create`, { method: 'POST', headers: { 'auth-key': CRM_KEY, 'content-type': 'application/json' }, body: JSON.stringify({ phone: '+919876543212', name: 'Walk-in' }) });
+    const other = (await made.json()) as { lead_id: string };
 
     const found = await reconcile({ repair: true });
     expect(found.report).toMatchObject({ checked: 4, repaired: 2, counts: { match: 1, differs: 1, missing: 1, 'other-lead': 1 } });

@@ -5,6 +5,7 @@ import { demo } from './demo';
 import { ingest } from './ingest';
 import { mockCrm } from './mock-crm';
 import { preview } from './preview';
+import { reconcile } from './reconcile';
 import { resync } from './resync';
 import { run } from './run';
 import { status } from './status';
@@ -25,5 +26,6 @@ export const commands: Command[] = [
   status,
   deadLetters,
   resync,
+  reconcile,
   demo,
 ];

@@ -102,6 +102,20 @@ describe('create / fetch / update', () => {
     expect(crm.leads()[0]!.version).toBe(3);
   });
 
+  it('edits and deletes leads behind the client\'s back (what reconcile tests need)', async () => {
+    const crm = await start();
+    await call(`${crm.url}/crm/create`, { body: { phone: '+919876543210', name: 'Priya', custom_fields: { city: 'Mumbai' } }, headers: KEY });
+    crm.editLead('L000001', { name: 'Edited', custom_fields: { city: 'Pune' } });
+    const f = await call(`${crm.url}/crm/fetch?lead_id=L000001`, { headers: KEY });
+    expect(f.json.lead_fields).toEqual({ phone: '+919876543210', name: 'Edited', custom_fields: { city: 'Pune' } });
+    crm.deleteLead('L000001');
+    expect(crm.leads()).toEqual([]);
+    expect((await call(`${crm.url}/crm/fetch?lead_id=L000001`, { headers: KEY })).status).toBe(404);
+    expect((await call(`${crm.url}/crm/update/L000001`, { body: { name: 'x' }, headers: KEY })).status).toBe(404);
+    expect(() => crm.deleteLead('L000001')).toThrow(/no lead "L000001"/);
+    expect(() => crm.editLead('L000009', { name: 'x' })).toThrow(/no lead "L000009"/);
+  });
+
   it('parses form bodies with nested keys and awkward characters (global fetch)', async () => {
     const crm = await start();
     const form = new URLSearchParams({
