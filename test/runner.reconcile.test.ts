@@ -8,6 +8,14 @@ afterEach(async () => { await h?.close(); });
 const contacts = (n: number) => Array.from({ length: n }, (_, i) => event(`c${i + 1}`, { phone: `+91 98765 4321${i}` }));
 const leadOf = async (id: string) => (await h.runner.contact('acme', id))!.leadId!;
 
+/** A harness whose contacts c1..cN are synced. */
+async function syncedContacts(n: number): Promise<void> {
+  h = await RunnerHarness.start({ tenant: { quietMs: 50 } });
+  h.runner.start();
+  await h.runner.ingest(contacts(n));
+  await h.runner.whenIdle();
+}
+
 async function reconcile(opts: Parameters<RunnerHarness['runner']['reconcile']>[1] = {}) {
   const checks: LeadCheck[] = [];
   const report = await h.runner.reconcile('acme', { perSecond: 200, ...opts, onCheck: (c) => checks.push(c) });
@@ -17,10 +25,7 @@ async function reconcile(opts: Parameters<RunnerHarness['runner']['reconcile']>[
 
 describe('reconcile: the lead store compared with the CRM (reference CRM over HTTP)', () => {
   it('finds leads changed, deleted or replaced behind its back; repair sends them again, and they match after', async () => {
-    h = await RunnerHarness.start({ tenant: { quietMs: 50 } });
-    h.runner.start();
-    await h.runner.ingest(contacts(4));
-    await h.runner.whenIdle();
+    await syncedContacts(4);
     expect(h.crm.leads()).toHaveLength(4);
 
     const clean = await reconcile();
@@ -55,10 +60,7 @@ describe('reconcile: the lead store compared with the CRM (reference CRM over HT
   });
 
   it('named contacts only; one not synced says so; a read that fails is reported, not fatal', async () => {
-    h = await RunnerHarness.start({ tenant: { quietMs: 50 } });
-    h.runner.start();
-    await h.runner.ingest(contacts(2));
-    await h.runner.whenIdle();
+    await syncedContacts(2);
     h.crm.addFault({ route: 'fetch', status: 503, times: 1 });
     const { report, byContact } = await reconcile({ contactIds: ['c1', 'nobody', 'c2'], concurrency: 1 });
     expect(report).toMatchObject({ checked: 3, counts: { failed: 1, 'not-synced': 1, match: 1 } });
@@ -68,10 +70,7 @@ describe('reconcile: the lead store compared with the CRM (reference CRM over HT
   });
 
   it('a contact that changes while its lead is read is not judged', async () => {
-    h = await RunnerHarness.start({ tenant: { quietMs: 50 } });
-    h.runner.start();
-    await h.runner.ingest(contacts(1));
-    await h.runner.whenIdle();
+    await syncedContacts(1);
     h.crm.addFault({ route: 'fetch', latencyMs: 300, times: 1 });
     const reading = reconcile();
     await new Promise((r) => setTimeout(r, 100));
@@ -81,10 +80,7 @@ describe('reconcile: the lead store compared with the CRM (reference CRM over HT
   });
 
   it('paces its reads and stops at the limit', async () => {
-    h = await RunnerHarness.start({ tenant: { quietMs: 50 } });
-    h.runner.start();
-    await h.runner.ingest(contacts(5));
-    await h.runner.whenIdle();
+    await syncedContacts(5);
     const started = Date.now();
     const { report } = await reconcile({ perSecond: 20, limit: 4 });
     // Four reads started 50 ms apart: at least 150 ms from the first to the last.

@@ -159,14 +159,7 @@ export class SyncEngine {
   }
 
   async sync(mapping: CompiledMapping, contact: Contact, options: SyncOptions = {}): Promise<SyncResult> {
-    const run = new SyncRun(this.deps, mapping, contact, options, this.secrets, this.now);
-    try {
-      return await run.execute();
-    } catch (err) {
-      // Configurable: an adapter that throws one error object to several syncs must not make the second one crash here.
-      if (err instanceof SyncError) Object.defineProperty(err, 'syncDetails', { value: { calls: run.calls, rateLimit: run.rateLimit }, enumerable: false, configurable: true });
-      throw err;
-    }
+    return this.runWithDetails(new SyncRun(this.deps, mapping, contact, options, this.secrets, this.now), (run) => run.execute());
   }
 
   /**
@@ -179,10 +172,15 @@ export class SyncEngine {
       throw new PermanentError('ERR_NO_FETCH', `the mapping ${JSON.stringify(mapping.name)} has no fetch endpoint: a lead cannot be read back from the CRM`,
         { context: { tenant: contact.tenant, contactId: contact.contactId, step: 'fetch' } });
     }
-    const run = new SyncRun(this.deps, mapping, contact, options, this.secrets, this.now);
+    return this.runWithDetails(new SyncRun(this.deps, mapping, contact, options, this.secrets, this.now), (run) => run.readBack());
+  }
+
+  /** A failure carries the calls made before it (failureDetails). */
+  private async runWithDetails<T>(run: SyncRun, work: (run: SyncRun) => Promise<T>): Promise<T> {
     try {
-      return await run.readBack();
+      return await work(run);
     } catch (err) {
+      // Configurable: an adapter that throws one error object to several syncs must not make the second one crash here.
       if (err instanceof SyncError) Object.defineProperty(err, 'syncDetails', { value: { calls: run.calls, rateLimit: run.rateLimit }, enumerable: false, configurable: true });
       throw err;
     }
