@@ -135,3 +135,28 @@ test('what an auth adapter\'s options point at is checked at start-up too: an OA
     delete process.env.CRM_SYNC_TEST_CLIENT_SECRET;
   }
 });
+
+test('a tenant\'s scheduled reconcile: parsed with its defaults; too often, unknown keys, or a mapping without a fetch are refused', () => {
+  const c = loadConfigFile(write('ok.yaml', tenant('    reconcile: { every: 24h, perSecond: 2 }\n')), {});
+  expect(c.tenants[0]!.reconcile).toEqual({ everyMs: 24 * 3_600_000, perSecond: 2, repair: false });
+  expect(loadConfigFile(write('repair.yaml', tenant('    reconcile: { every: 1h, repair: true }\n')), {}).tenants[0]!.reconcile)
+    .toEqual({ everyMs: 3_600_000, perSecond: undefined, repair: true });
+
+  const tooOften = errorOf(() => loadConfigFile(write('often.yaml', tenant('    reconcile: { every: 500ms }\n')), {}));
+  expect((tooOften as InvalidConfigError).errors).toEqual([{ field: 'tenants.acme.reconcile.every', message: 'must be at least 1s' }]);
+  const bad = errorOf(() => loadConfigFile(write('bad.yaml', tenant('    reconcile: { every: 1h, perSecond: 0, fix: true }\n')), {}));
+  expect((bad as InvalidConfigError).errors).toEqual(expect.arrayContaining([
+    { field: 'tenants.acme.reconcile.fix', message: 'is not a known field' },
+    { field: 'tenants.acme.reconcile.perSecond', message: 'must be > 0' },
+  ]));
+  expect((errorOf(() => loadConfigFile(write('none.yaml', tenant('    reconcile: {}\n')), {})) as InvalidConfigError).errors)
+    .toEqual([{ field: 'tenants.acme.reconcile.every', message: 'is required' }]);
+
+  process.env.BEARER_CRM_TOKEN = 'token';
+  try {
+    const noFetch = write('nofetch.yaml', `tenants:\n  acme:\n    mapping: ${JSON.stringify(join(SEED_MAPPING, '..', 'bearer-no-fetch.yaml'))}\n    reconcile: { every: 1h }\n`);
+    expect(errorOf(() => prepareTenants(loadConfigFile(noFetch, {}))).message).toMatch(/tenants\.acme\.reconcile: the mapping has no fetch endpoint/);
+  } finally {
+    delete process.env.BEARER_CRM_TOKEN;
+  }
+});

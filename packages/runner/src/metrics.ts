@@ -34,6 +34,15 @@ export class Metrics {
     name: 'crm_sync_dead_letters_total', help: 'Contacts moved to the dead letters, by tenant.', labelNames: ['tenant'] as const, registers: [this.registry],
   });
 
+  private readonly reconciled = new Counter({
+    name: 'crm_sync_reconcile_leads_total', help: 'Leads read back by scheduled reconcile passes, by tenant and what was found (match, present, differs, missing, other-lead, changed, failed).',
+    labelNames: ['tenant', 'state'] as const, registers: [this.registry],
+  });
+  private readonly reconcilePass = new Gauge({
+    name: 'crm_sync_reconcile_last_pass_timestamp_seconds', help: 'When the tenant\'s last scheduled reconcile pass that went through every synced contact ended (Unix time).',
+    labelNames: ['tenant'] as const, registers: [this.registry],
+  });
+
   /** `status` is read at scrape time for the contacts gauge, so it is never stale; `storeUp` likewise. */
   constructor(status: () => StatusCounts | Promise<StatusCounts>, opts: { storeUp?: () => boolean } = {}) {
     const storeUp = opts.storeUp;
@@ -81,6 +90,14 @@ export class Metrics {
 
   deadLettered(tenant: string): void {
     this.deadLetters.inc({ tenant });
+  }
+
+  leadReconciled(tenant: string, state: string): void {
+    this.reconciled.inc({ tenant, state });
+  }
+
+  reconcilePassEnded(tenant: string, atMs: number): void {
+    this.reconcilePass.set({ tenant }, atMs / 1000);
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

@@ -28,6 +28,7 @@ export interface ConfigFile {
   tenants: Record<string, {
     mapping: string; baseUrl?: string; quiet?: string; maxWait?: string;
     concurrency?: number; requestsPerSecond?: number; defaultCountry?: string;
+    reconcile?: { every: string; perSecond?: number; repair?: boolean };
   }>;
 }
 
@@ -137,9 +138,13 @@ export function resolveConfig(input: unknown, source: Source, env: NodeJS.Proces
     concurrency: t.concurrency ?? DEFAULTS.concurrency,
     requestsPerSecond: t.requestsPerSecond,
     defaultCountry: t.defaultCountry,
+    ...(t.reconcile ? {
+      reconcile: { everyMs: duration(t.reconcile.every, `tenants.${name}.reconcile.every`), perSecond: t.reconcile.perSecond, repair: t.reconcile.repair ?? false },
+    } : {}),
   }));
   for (const t of tenants) {
     if (t.maxWaitMs < t.quietMs) fail(`tenants.${t.name}.maxWait`, new Error(`must be at least the quiet window (${raw.tenants[t.name].quiet ?? DEFAULTS.quiet})`));
+    if (t.reconcile && t.reconcile.everyMs < 1000) fail(`tenants.${t.name}.reconcile.every`, new Error('must be at least 1s'));
   }
 
   const retry = { ...DEFAULTS.retry, ...raw.retry };

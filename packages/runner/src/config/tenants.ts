@@ -36,6 +36,9 @@ function compileTenant(t: TenantConfig, network: GotHttpClient): TenantSettings 
     try { resolveSecretRef(ref); } catch (err) { throw new ConfigError(`${where}: ${field}: ${(err as Error).message}`, (err as ConfigError).code); }
   }
   for (const [field, url] of Object.entries(refs.urls ?? {})) checkUrl(field, url);
+  if (t.reconcile && !mapping.endpoints.fetch) {
+    throw new ConfigError(`${where}: tenants.${t.name}.reconcile: the mapping has no fetch endpoint, so its leads cannot be read back`, 'ERR_CONFIG_INVALID');
+  }
   return {
     name: t.name,
     mapping,

@@ -7,7 +7,9 @@ import { createApiServer } from '../http/server';
 import { createLogger, type Logger } from '../log';
 import { Metrics } from '../metrics';
 import { Runner } from '../runner';
+import { systemClock } from '../clock';
 import { daemonHooks } from './hooks';
+import { ReconcileSchedule } from './reconcile-schedule';
 import { StoreHealth } from './store-health';
 import { openStore } from './store';
 
@@ -73,6 +75,8 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     const e = err as NodeJS.ErrnoException;
     throw new ConfigError(`listen: cannot listen on ${config.listen.host}:${config.listen.port} (${e.code ?? e.message})`, 'ERR_LISTEN');
   }
+  const reconciles = new ReconcileSchedule(runner, config.tenants, { clock: systemClock, logger, metrics });
+  reconciles.start();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
   logger.info({ url, store: describeStore(config.store), tenants: tenants.map((t) => t.name), auth: config.ingestToken ? 'bearer' : 'none' }, 'crm-sync daemon listening');
@@ -87,6 +91,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     const giveUp = setTimeout(() => server.closeAllConnections(), config.drainMs);
     await closed;
     clearTimeout(giveUp);
+    await reconciles.close();
     await runner.stop({ drainMs: config.drainMs });
     await store.close();
     logger.info('stopped');
