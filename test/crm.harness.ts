@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   compileMapping, GotHttpClient, SyncEngine, SyncError, toContact,
-  type CompiledMapping, type SyncOptions, type SyncResult,
+  type CompiledMapping, type LeadReading, type SyncOptions, type SyncResult,
 } from '@crm-sync/core';
 import { registerBuiltinAdapters } from '@crm-sync/runner';
 import type { Emulator } from '@crm-sync/testkit';
@@ -17,6 +17,8 @@ export interface CrmHarness {
   sync(event: Record<string, unknown>, opts?: SyncOptions): Promise<SyncResult>;
   /** Syncs and returns the SyncError it must throw. */
   syncFails(event: Record<string, unknown>, opts?: SyncOptions): Promise<SyncError>;
+  /** Reads the contact's lead back (what crm-sync reconcile does). */
+  readLead(event: Record<string, unknown>, knownLeadId: string): Promise<LeadReading>;
   close(): void;
 }
 
@@ -51,6 +53,7 @@ export function crmHarness(mappingName: string, emulator: Emulator<unknown>, opt
       if (!(err instanceof SyncError)) throw err;
       return err;
     },
+    readLead: (event, knownLeadId) => engine.readLead(mapping, toContact(event, { defaultTenant: 'acme' }), { knownLeadId, baseUrl: emulator.url }),
     close: () => http.close(),
   };
 }

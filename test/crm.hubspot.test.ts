@@ -1,4 +1,4 @@
-import { failureDetails, RetryableError } from '@crm-sync/core';
+import { failureDetails, leadDifferences, RetryableError } from '@crm-sync/core';
 import { startHubSpotEmulator, type HubSpotEmulator, type HubSpotEmulatorOptions } from '@crm-sync/testkit';
 import { countRequests, startCrm, type CrmHarness } from './crm.harness';
 
@@ -27,6 +27,21 @@ it('creates, updates by the stored id (clearing a removed property), and finds t
   const other = await crm.sync({ contactId: 'c2', phone: '+14155550100', email: 'Priya@Example.com', name: 'Priya' });
   expect(other).toMatchObject({ action: 'updated', leadId: created.leadId });
   expect(hs.records()).toHaveLength(1);
+});
+
+it('reconcile reads the contact back in the payload\'s shape: equal after a sync, a property changed in HubSpot differs', async () => {
+  await setup();
+  const event = { ...PRIYA, email: 'Priya@Example.com', attributes: { city: 'Mumbai', utm_campaign: 'diwali' } };
+  const created = await crm.sync(event);
+  const reading = await crm.readLead(event, created.leadId!);
+  expect(reading).toMatchObject({ found: true, leadId: created.leadId });
+  expect(leadDifferences(created.payload, reading.found ? reading.fields : undefined)).toEqual([]);
+
+  await fetch(`${hs.url}/crm/v3/objects/contacts/${created.leadId}`, {
+    method: 'PATCH', headers: { authorization: `Bearer ${hs.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ properties: { city: 'Pune' } }),
+  });
+  const after = await crm.readLead(event, created.leadId!);
+  expect(leadDifferences(created.payload, after.found ? after.fields : undefined)).toEqual([{ path: 'city', sent: 'Mumbai', crm: 'Pune' }]);
 });
 
 it('search lag: a create whose answer was lost is not repeated while search cannot see it; after the lag the search finds it', async () => {
