@@ -11,7 +11,7 @@ import type { Store, SyncedLead } from './store/types';
  *   see the `leadFields` reader, or the store kept no payload);
  * - `differs`: the lead is there, and some fields are not what was last synced;
  * - `missing`: the CRM's fetch finds no lead for the contact (deleted, or never written);
- * - `other-lead`: the CRM's fetch finds another lead than the stored one (a duplicate, or a merge): for a person;
+ * - `other-lead`: the CRM's fetch finds another lead than the stored one (a duplicate, or a merge): for a person to resolve;
  * - `changed`: the contact changed or was synced again while its lead was read: nothing to conclude, its sync decides;
  * - `not-synced`: a contact asked for by id is not synced (pending, in flight, failing, unknown): nothing to compare;
  * - `failed`: the lead could not be read (the error says why).
@@ -112,21 +112,25 @@ export async function reconcileTenant(deps: ReconcileDeps, opts: ReconcileOption
   };
   /** False once no more checks may start. */
   const start = async (lead: SyncedLead | { contactId: string; notSynced: true }): Promise<boolean> => {
-    if (failure) return false;
-    if (checked >= limit || opts.signal?.aborted) {
+    const stopped = () => {
+      if (checked < limit && !opts.signal?.aborted) return false;
       complete = false;
-      return false;
-    }
+      return true;
+    };
+    if (failure || stopped()) return false;
     if (listed.has(lead.contactId)) return true;
     listed.add(lead.contactId);
-    checked++;
     if ('notSynced' in lead) {
+      checked++;
       record({ contactId: lead.contactId, state: 'not-synced' });
       return true;
     }
     while (inFlight.size >= concurrency) await Promise.race(inFlight);
     const wait = nextStart - deps.clock.now();
     if (wait > 0) await new Promise<void>((resolve) => deps.clock.setTimer(resolve, wait));
+    // Stopped while it waited: the read is not started.
+    if (failure || stopped()) return false;
+    checked++;
     nextStart = Math.max(nextStart, deps.clock.now()) + intervalMs;
     const p: Promise<void> = checkLead(deps, lead).then(record, (error: unknown) => { failure ??= { error }; })
       .finally(() => inFlight.delete(p));
