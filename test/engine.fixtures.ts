@@ -7,7 +7,7 @@ import { compileMapping, GotHttpClient, SyncEngine, toContact, type CompiledMapp
 import { startReferenceCrm, type ReferenceCrm, type ReferenceCrmOptions } from '@crm-sync/testkit';
 
 export const FLOWS = ['fetch-create-update', 'upsert', 'no-fetch'] as const;
-export const AUTHS = ['auth-key', 'bearer', 'body-secret'] as const;
+export const AUTHS = ['auth-key', 'bearer', 'body-secret', 'hmac'] as const;
 export const ENCODINGS = ['json', 'form'] as const;
 
 export type Flow = (typeof FLOWS)[number];
@@ -30,6 +30,8 @@ const AUTH_BLOCKS: Record<Auth, MappingDefinition['auth']> = {
   'auth-key': { adapter: 'auth-key', header: 'Auth-Key' },
   bearer: { adapter: 'bearer' },
   'body-secret': { adapter: 'body-secret', field: 'secret' },
+  // The reference CRM's signing scheme (its auth style hmac): the key itself is never sent.
+  hmac: { adapter: 'hmac', prefix: 'sha256=', timestampHeader: 'X-Timestamp', signed: ['timestamp', 'method', 'path', 'body'] },
 };
 
 const ENDPOINTS: Record<Flow, MappingDefinition['endpoints']> = {

@@ -15,6 +15,17 @@ export interface OutgoingRequest {
   body: unknown;
 }
 
+/** A request as it will be sent: its body encoded (what `AuthAdapter.sign` signs). */
+export interface SignableRequest {
+  readonly method: string;
+  /** Query parameters may still be added (the path and query are sent as `pathname + search`). */
+  readonly url: URL;
+  /** Header names as the mapping wrote them: add the signature (and what it covers, e.g. a timestamp) here. */
+  headers: Record<string, string>;
+  /** The exact body text sent (JSON or form-encoded); undefined for a request without a body. */
+  readonly body: string | undefined;
+}
+
 /**
  * An auth style: adds the customer's secret to every request. The engine resolves the secret
  * (`env:NAME`, `file:PATH`) and masks it everywhere it records a request; the adapter never logs.
@@ -44,6 +55,12 @@ export interface AuthAdapter {
    * the first sync.
    */
   references?(options: Record<string, unknown>): AuthReferences;
+  /**
+   * Optional: signs a request once its body is encoded, so a signature (an HMAC) covers the exact text sent. Runs
+   * after `apply`, with the same credential, for every request (also one sent again after a 401, which is signed
+   * again); `now` is the engine's clock, for a timestamp. Add headers or query parameters; the body cannot change.
+   */
+  sign?(request: SignableRequest, credential: string, options: Record<string, unknown>, ctx: { now(): number }): void;
 }
 
 export interface AuthReferences {

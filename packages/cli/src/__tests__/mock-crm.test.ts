@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO, runCli, type CliRun } from './harness';
@@ -52,6 +53,21 @@ describe('crm-sync mock-crm', () => {
     }
   });
 
+  test('--auth hmac checks signed requests: the signature of timestamp, method, path and body with the key', async () => {
+    const crm = await startMockCrm(['--auth', 'hmac', '--key', 'k-123']);
+    try {
+      expect(crm.banner).toContain('hmac, header X-Signature: sha256=<hex HMAC-SHA256(key, "<X-Timestamp>.<METHOD>.<path?query>.<body>")>');
+      const body = JSON.stringify({ phone: '+919876543210', name: 'Priya' });
+      const ts = String(Math.floor(Date.now() / 1000));
+      const sign = (key: string) => `sha256=${createHmac('sha256', key).update(`${ts}.POST./crm/create.${body}`).digest('hex')}`;
+      const send = (signature: string) => fetch(`${crm.url}/crm/create`, { method: 'POST', headers: { 'content-type': 'application/json', 'X-Timestamp': ts, 'X-Signature': signature }, body });
+      expect((await send(sign('other'))).status).toBe(401);
+      expect((await send(sign('k-123'))).status).toBe(200);
+    } finally {
+      await crm.stop();
+    }
+  });
+
   test('--no-fetch --upsert --dedupe shape the routes', async () => {
     const crm = await startMockCrm(['--auth', 'none', '--no-fetch', '--upsert', '--dedupe']);
     try {
@@ -66,10 +82,10 @@ describe('crm-sync mock-crm', () => {
   });
 
   test.each([
-    [['--auth', 'digest'], '--auth must be one of auth-key, bearer, body-secret, none'],
+    [['--auth', 'digest'], '--auth must be one of auth-key, bearer, body-secret, hmac, none'],
     [['--auth', 'none', '--key', 'k'], '--key has no use with --auth none'],
     [['--port', '70000'], '--port must be a port number'],
-    [['--header', 'X-Key', '--auth', 'bearer'], '--header applies to --auth auth-key only'],
+    [['--header', 'X-Key', '--auth', 'bearer'], '--header applies to --auth auth-key and hmac only'],
     [['extra'], 'unexpected argument "extra"'],
   ])('usage error: %j', async (args, message) => {
     const r = await runCli(['mock-crm', ...args]);

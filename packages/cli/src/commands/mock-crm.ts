@@ -4,7 +4,7 @@ import { portOption, stringOption, type Values } from '../args';
 import { EXIT, UsageError, type Command } from '../command';
 import { untilShutdown } from '../shutdown';
 
-const AUTH_STYLES = ['auth-key', 'bearer', 'body-secret', 'none'] as const;
+const AUTH_STYLES = ['auth-key', 'bearer', 'body-secret', 'hmac', 'none'] as const;
 type AuthStyle = (typeof AUTH_STYLES)[number];
 const DEFAULT_PORT = 4010;
 
@@ -14,20 +14,23 @@ function authFrom(values: Values): { auth: ReferenceCrmAuth; generated: boolean 
   const key = stringOption(values, 'key');
   const header = stringOption(values, 'header');
   const field = stringOption(values, 'field');
-  if (header !== undefined && style !== 'auth-key') throw new UsageError('--header applies to --auth auth-key only');
+  if (header !== undefined && style !== 'auth-key' && style !== 'hmac') throw new UsageError('--header applies to --auth auth-key and hmac only');
   if (field !== undefined && style !== 'body-secret') throw new UsageError('--field applies to --auth body-secret only');
   if (style === 'none') {
     if (key !== undefined) throw new UsageError('--key has no use with --auth none');
     return { auth: { style }, generated: false };
   }
-  return { auth: { style, key: key ?? randomBytes(18).toString('base64url'), header, field }, generated: key === undefined };
+  const secret = key ?? randomBytes(18).toString('base64url');
+  if (style === 'hmac') return { auth: { style, key: secret, header }, generated: key === undefined };
+  return { auth: { style, key: secret, header, field }, generated: key === undefined };
 }
 
 function describeAuth(auth: ReferenceCrmAuth, generated: boolean): string {
   if (auth.style === 'none') return 'none (every request is accepted)';
   const how = auth.style === 'auth-key' ? `header ${auth.header ?? 'Auth-Key'}: <key>`
     : auth.style === 'bearer' ? 'header Authorization: Bearer <key>'
-      : `body field or query parameter ${auth.field ?? 'secret'}=<key>`;
+      : auth.style === 'hmac' ? `header ${auth.header ?? 'X-Signature'}: sha256=<hex HMAC-SHA256(key, "<X-Timestamp>.<METHOD>.<path?query>.<body>")>, X-Timestamp: <Unix seconds>`
+        : `body field or query parameter ${auth.field ?? 'secret'}=<key>`;
   return `${auth.style}, ${how}\n  key:     ${auth.key}${generated ? '   (generated; pass --key to choose one)' : ''}`;
 }
 
@@ -43,9 +46,10 @@ log and to inject faults. Runs until interrupted (Ctrl-C / SIGTERM), then closes
 Options:
   --port <n>          Port to listen on; 0 picks a free one. Default: ${DEFAULT_PORT}.
   --host <h>          Address to listen on. Default: 127.0.0.1.
-  --auth <style>      auth-key | bearer | body-secret | none. Default: auth-key.
+  --auth <style>      auth-key | bearer | body-secret | hmac | none. Default: auth-key.
   --key <k>           The shared secret. Default: a random key, printed at start.
-  --header <name>     auth-key: the header carrying the key. Default: Auth-Key.
+  --header <name>     auth-key: the header carrying the key (default Auth-Key); hmac: the
+                      signature's header (default X-Signature).
   --field <name>      body-secret: the body field / query parameter. Default: secret.
   --no-fetch          Serve no fetch endpoint (CRMs without one). Default: fetch is served.
   --upsert            Also serve POST /crm/upsert. Default: off.

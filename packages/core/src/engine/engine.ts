@@ -464,7 +464,9 @@ class SyncRun {
       : endpoint.body === undefined ? (step === 'fetch' ? undefined : payload)
         : await endpoint.body.evaluate(data, context);
     const request: OutgoingRequest = { method: endpoint.method, url, headers, body };
-    if (this.mapping.auth) this.mapping.auth.apply(request, (await this.credentialFor(step, false))!, this.mapping.authOptions);
+    const auth = this.mapping.auth;
+    const credential = auth ? (await this.credentialFor(step, false))! : undefined;
+    if (auth) auth.apply(request, credential!, this.mapping.authOptions);
     let encoded: string | undefined;
     if (request.body !== undefined) {
       if (endpoint.encoding === 'form') {
@@ -475,6 +477,7 @@ class SyncRun {
         request.headers['content-type'] ??= 'application/json';
       }
     }
+    if (auth?.sign) auth.sign({ method: request.method, url: request.url, headers: request.headers, body: encoded }, credential!, this.mapping.authOptions, { now: this.now });
     return { request, encoded, endpoint };
   }
 

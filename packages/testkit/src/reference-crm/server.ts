@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CrmServer } from '../crm-server';
 import { arrive, sameSecret, sendJson as send } from '../http-server';
@@ -20,6 +21,8 @@ interface Incoming {
   /** Decoded id from /crm/update/{id}. */
   pathId?: string;
   headers: IncomingMessage['headers'];
+  /** The request target as sent: path and query, still percent-encoded. */
+  target: string;
   query: Record<string, string>;
   raw: RawBody;
   parsed: ParsedBody | undefined;
@@ -92,7 +95,7 @@ class ReferenceCrmServer extends CrmServer implements ReferenceCrm {
     }, arrived, res);
 
     const fault = this.faults.take(route);
-    const incoming: Incoming = { route, method, pathId, headers: req.headers, query, raw, parsed };
+    const incoming: Incoming = { route, method, pathId, headers: req.headers, target: req.url ?? '/', query, raw, parsed };
     if (await playFault(fault, { server: this.server, req, res, failure: (status) => failure(incoming, status, 'injected') })) return;
 
     const reply = this.process(incoming);
@@ -191,6 +194,16 @@ class ReferenceCrmServer extends CrmServer implements ReferenceCrm {
         const fromBody = inc.parsed?.ok ? inc.parsed.value[field] : undefined;
         const given = fromBody !== undefined ? fromBody : inc.query[field];
         return sameSecret(given, auth.key) ? undefined : `Missing or invalid ${field}`;
+      }
+      case 'hmac': {
+        const sigHeader = auth.header ?? 'X-Signature';
+        const tsHeader = auth.timestampHeader ?? 'X-Timestamp';
+        const ts = header(inc.headers, tsHeader) ?? '';
+        if (!/^\d+$/.test(ts)) return `Missing or invalid ${tsHeader} header`;
+        if (Math.abs(Date.now() / 1000 - Number(ts)) > (auth.maxSkewSec ?? 300)) return `${tsHeader} is too far from the server's clock`;
+        const text = `${ts}.${inc.method.toUpperCase()}.${inc.target}.${inc.raw.tooLarge ? '' : inc.raw.buf.toString('utf8')}`;
+        const expected = `sha256=${createHmac('sha256', auth.key).update(text, 'utf8').digest('hex')}`;
+        return sameSecret(header(inc.headers, sigHeader), expected) ? undefined : `Missing or invalid ${sigHeader} header`;
       }
     }
   }

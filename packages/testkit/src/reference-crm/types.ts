@@ -9,6 +9,19 @@ export type ReferenceCrmAuth =
       /** body-secret only: body field or query parameter carrying the secret; default 'secret'. */
       field?: string;
     }
+  | {
+      /**
+       * Signed requests: `X-Signature: sha256=<hex HMAC-SHA256(key, "<timestamp>.<METHOD>.<path?query>.<body>")>` with
+       * the Unix time in `X-Timestamp`, at most `maxSkewSec` (default 300) away from the server's clock.
+       */
+      style: 'hmac';
+      key: string;
+      /** Default 'X-Signature'. */
+      header?: string;
+      /** Default 'X-Timestamp'. */
+      timestampHeader?: string;
+      maxSkewSec?: number;
+    }
   | { style: 'none' };
 
 export interface ReferenceCrmOptions {
