@@ -1,4 +1,7 @@
-import type { LeadCheck } from '@crm-sync/runner';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compileMapping } from '@crm-sync/core';
+import { Runner, type LeadCheck } from '@crm-sync/runner';
 import { CRM_KEY, event, RunnerHarness } from './runner.fixtures';
 
 let h: RunnerHarness;
@@ -88,5 +91,13 @@ describe('reconcile: the lead store compared with the CRM (reference CRM over HT
     expect(report).toMatchObject({ checked: 4, complete: false });
     await expect(h.runner.reconcile('acme', { perSecond: 0 })).rejects.toThrow(/perSecond must be a positive number/);
     await expect(h.runner.reconcile('nobody')).rejects.toThrow(/unknown tenant "nobody"/);
+  });
+
+  it('refuses a tenant whose mapping has no fetch endpoint, before reading anything', async () => {
+    h = await RunnerHarness.start();
+    const noFetch = compileMapping(readFileSync(join(__dirname, '..', 'mappings', 'bearer-no-fetch.yaml'), 'utf8'), { file: 'bearer-no-fetch.yaml' });
+    const runner = new Runner({ tenants: [h.tenant({ mapping: noFetch })], store: h.store, engine: h.engine });
+    await expect(runner.reconcile('acme')).rejects.toThrow('tenant acme: the mapping "bearer-no-fetch" has no fetch endpoint, so its leads cannot be read back');
+    expect(h.crm.requests()).toEqual([]);
   });
 });

@@ -87,6 +87,9 @@ const REPAIR_BATCH = 100;
  */
 export async function reconcileTenant(deps: ReconcileDeps, opts: ReconcileOptions): Promise<ReconcileReport> {
   if (!(opts.perSecond > 0)) throw new Error(`perSecond must be a positive number, got ${opts.perSecond}`);
+  if (!deps.tenant.mapping.endpoints.fetch) {
+    throw new Error(`tenant ${deps.tenant.name}: the mapping ${JSON.stringify(deps.tenant.mapping.name)} has no fetch endpoint, so its leads cannot be read back`);
+  }
   const counts = Object.fromEntries(LEAD_CHECK_STATES.map((s) => [s, 0])) as Record<LeadCheckState, number>;
   const intervalMs = 1000 / opts.perSecond;
   const concurrency = Math.max(1, opts.concurrency ?? 4);
