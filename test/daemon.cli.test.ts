@@ -21,6 +21,7 @@ test('crm-sync demo: streams changes through the daemon and checks every lead ag
   expect(r.out).toMatch(/events: +\d+ sent · \d+ accepted \(\d+ changed nothing: redelivered or out of order\) · \d+ rejected/);
   expect(r.out).toMatch(/CRM calls: fetch 40 · create 40 · update \d+/);
   expect(r.out).toContain('CHECK OK: the CRM holds exactly one lead per contact (40)');
+  expect(r.out).toMatch(/\nreconcile demo: 40 checked · 40 match · 0 differ · 0 missing · 0 other lead · 0 failed$/);
 });
 
 test('the demo\'s check fails on a duplicate lead, a missing lead, or a field that differs', () => {

@@ -6,6 +6,7 @@ import { configFromFlags, createLogger, DaemonClient, LOG_LEVELS, startDaemon, t
 import { checkLeads, countKinds, planStream, startReferenceCrm, type PlannedEvent, type ReferenceCrm } from '@crm-sync/testkit';
 import { stringOption } from '../args';
 import { EXIT, UsageError, type Command, type CommandIO } from '../command';
+import { summarize } from './reconcile';
 
 const TENANT = 'demo';
 const SEED_MAPPING = resolve(__dirname, '../../../../mappings/seed-contract.yaml');
@@ -80,6 +81,14 @@ async function runDemo(opts: { contacts: number; seed: number; logLevel: LogLeve
       return EXIT.failure;
     }
     io.out(`\nCHECK OK: the CRM holds exactly one lead per contact (${expected.size}), each equal to the contact's final state.`);
+    // The same question from crm-sync's side: its lead store read back against the CRM (crm-sync reconcile).
+    const report = await daemon.runner.reconcile(TENANT, { perSecond: 5000, concurrency: 8 });
+    io.out(summarize(report));
+    const c = report.counts;
+    if (c.match !== expected.size || report.checked !== expected.size) {
+      io.err(`RECONCILE FAILED: expected all ${expected.size} leads to match`);
+      return EXIT.failure;
+    }
     return EXIT.ok;
   } finally {
     await daemon?.stop();
@@ -107,8 +116,9 @@ Starts the reference CRM (CONTRACT.md, auth-key) and the daemon in this process 
 temp dir, quiet window ${QUIET}, max wait ${MAX_WAIT}, mapping mappings/seed-contract.yaml pointed at
 the CRM), posts a generated stream of contact changes to POST /v1/events (bursts, redeliveries,
 out-of-order and bad events), waits until the daemon is idle (GET /v1/status), prints a summary
-(events accepted/rejected, contacts, CRM calls by kind, leads) and checks that the CRM holds
-exactly one lead per contact equal to the contact's final state.
+(events accepted/rejected, contacts, CRM calls by kind, leads), checks that the CRM holds
+exactly one lead per contact equal to the contact's final state, then reconciles: reads every
+synced lead back from the CRM and compares it with the payload last synced (crm-sync reconcile).
 
 Options:
   --contacts <n>          How many contacts. Default: 200 (about 1200 events).
