@@ -1,4 +1,5 @@
 import { startSalesforceEmulator, type Emulator, type SalesforceEmulatorOptions, type SalesforceLead } from '@crm-sync/testkit';
+import { leadDifferences } from '@crm-sync/core';
 import { startCrm, type CrmHarness } from './crm.harness';
 
 // mappings/salesforce.yaml against the Salesforce emulator over real HTTP.
@@ -10,6 +11,23 @@ let crm: CrmHarness;
 async function setup(opts: SalesforceEmulatorOptions = {}) {
   ({ emulator: sf, crm } = await startCrm('salesforce', startSalesforceEmulator(opts)));
 }
+
+it('reconcile reads the Lead back by SOQL with every payload field: equal after a sync, a field changed in Salesforce differs', async () => {
+  await setup();
+  const created = await crm.sync(PRIYA);
+  const reading = await crm.readLead(PRIYA, created.leadId!);
+  expect(reading).toMatchObject({ found: true, leadId: created.leadId });
+  expect(leadDifferences(created.payload, reading.found ? reading.fields : undefined)).toEqual([]);
+
+  await fetch(`${sf.url}/services/data/v59.0/sobjects/Lead/${created.leadId}`, {
+    method: 'PATCH', headers: { authorization: `Bearer ${sf.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ Company: 'Acme', City: null }),
+  });
+  const after = await crm.readLead(PRIYA, created.leadId!);
+  expect(leadDifferences(created.payload, after.found ? after.fields : undefined)).toEqual([
+    { path: 'Company', sent: '[not provided]', crm: 'Acme' },
+    { path: 'City', sent: 'Mumbai', crm: null },
+  ]);
+});
 
 it('creates (201), updates by the stored id with PATCH 204 (clearing a removed field), and finds the lead by SOQL for a new contact', async () => {
   await setup();
@@ -36,7 +54,7 @@ it('escapes an email with a quote inside the SOQL literal, so the query is valid
   const again = await crm.sync({ ...obrien, contactId: 'c2', phone: '+353869999999' });
   expect(again).toMatchObject({ action: 'updated', leadId: created.leadId });
   const queries = sf.requests().filter((r) => r.route === 'fetch').map((r) => [r.status, r.query.q]);
-  expect(queries[0]).toEqual([200, "SELECT Id FROM Lead WHERE email = 'o\\'brien@example.com' ORDER BY CreatedDate ASC LIMIT 10"]);
+  expect(queries[0]).toEqual([200, "SELECT Id, FirstName, LastName, Company, Email, Phone, City, UTM_Campaign__c FROM Lead WHERE email = 'o\\'brien@example.com' ORDER BY CreatedDate ASC LIMIT 10"]);
   expect(queries.every(([status]) => status === 200)).toBe(true);
   expect(sf.records()).toHaveLength(1);
 });
