@@ -34,14 +34,16 @@ describe('crm-sync verify: the seed contract against the reference CRM', () => {
   useEnv({ SEED_CRM_AUTH_KEY: KEY });
   const crm = useCrm({ auth: { style: 'auth-key', key: KEY } });
 
-  test('passes all five steps with one marked lead, renamed; the secret is in no output', async () => {
+  test('passes all six steps with one marked lead, renamed and read back; the secret is in no output', async () => {
     const r = await runCli(['verify', SEED_MAPPING, '--base-url', crm().url]);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     const steps = stepLines(r.out);
-    expect(steps.map((l) => l.split(/\s{2,}/).slice(0, 2))).toEqual([['1', 'create'], ['2', 'fetch by phone'], ['3', 'fetch by email'], ['4', 'update'], ['5', 'fetch again']]);
+    expect(steps.map((l) => l.split(/\s{2,}/).slice(0, 2))).toEqual([['1', 'create'], ['2', 'fetch by phone'], ['3', 'fetch by email'], ['4', 'update'], ['5', 'fetch again'], ['6', 'read back']]);
     expect(steps.every((l) => l.includes('PASS'))).toBe(true);
-    expect(r.out).toContain('PASSED: 5 steps');
+    expect(r.out).toContain('PASSED: 6 steps');
+    expect(r.out).toContain('6  read back ');
+    expect(r.out).toContain('PASS read lead L000001 back: every field as sent');
     expect(r.out).toContain('The test lead L000001 stays in the CRM');
 
     const [lead, ...others] = crm().leads();
@@ -58,6 +60,7 @@ describe('crm-sync verify: the seed contract against the reference CRM', () => {
       { phone: lead.phone },
       { phone: expect.stringMatching(/^\+120255501\d\d$/), email: lead.email },
       { phone: lead.phone, email: lead.email },
+      { phone: lead.phone, email: lead.email }, // step 6, the read back
     ]);
     expect(fetches[2].phone).not.toBe(lead.phone);
     expect(r.out).toContain(`GET ${crm().url}/crm/fetch?phone=%2B1202555`);
@@ -75,6 +78,7 @@ describe('crm-sync verify: the seed contract against the reference CRM', () => {
       { email: lead.email }, { phone: lead.phone }, // step 1: the chain finds nothing, then create
       { phone: lead.phone }, { email: lead.email }, // steps 2 and 3
       { email: lead.email }, // step 5: the chain stops at the first key that finds the lead
+      { email: lead.email }, // step 6, the read back: the same
     ]);
 
     const phoneOnly = await runCli(['verify', chained('phone'), '--base-url', crm().url]);
@@ -86,7 +90,7 @@ describe('crm-sync verify: the seed contract against the reference CRM', () => {
     const file = tmp.write('wrong-lead-id.yaml', seedWith('leadId: body.lead_id', 'leadId: body.id'));
     const r = await runCli(['verify', file, '--base-url', crm().url]);
     expect(r.code).toBe(1);
-    expect(r.out).toContain('FAILED: 1 of 5 steps');
+    expect(r.out).toContain('FAILED: 1 of 6 steps');
     expect(r.out).toContain('step 1 (create): ERR_NO_LEAD_ID: create answered success, but responses.leadId found no id');
     expect(r.out).toContain('  reader: responses.leadId = body.id');
     expect(r.out).toMatch(/ {2}got: {4}200 \{"lead_id":"L000001","status":"Successfully Created"\}/);
@@ -100,10 +104,22 @@ describe('crm-sync verify: the seed contract against the reference CRM', () => {
     ));
     const r = await runCli(['verify', file, '--base-url', crm().url]);
     expect(r.code).toBe(1);
-    expect(r.out).toContain('FAILED: 3 of 5 steps');
+    expect(r.out).toContain('FAILED: 4 of 6 steps');
     expect(r.out).toMatch(/step 2 \(fetch by phone\): fetch found lead "\+120255501\d\d", but step 1 made "L000001" \(sent without the email\)/);
     expect(r.out).toContain('  reader: endpoints.fetch.responses.leadId = body.lead_fields.phone');
     expect(stepLines(r.out).find((l) => l.startsWith('4'))).toContain('PASS updated lead L000001 (renamed)');
+  });
+
+  test('a leadFields reader that does not give the lead as sent fails the read back, naming the reader and the fields', async () => {
+    const file = tmp.write('wrong-lead-fields.yaml', seedWith(
+      'fetch:  { method: GET, url: /crm/fetch, query: { phone: "{{contact.phone}}", email: "{{contact.email}}" } }',
+      'fetch:  { method: GET, url: /crm/fetch, query: { phone: "{{contact.phone}}", email: "{{contact.email}}" }, responses: { leadFields: \'$merge([body.lead_fields, {"name": body.lead_fields.email}])\' } }',
+    ));
+    const r = await runCli(['verify', file, '--base-url', crm().url]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('FAILED: 1 of 6 steps');
+    expect(r.out).toMatch(/step 6 \(read back\): leadFields does not give the lead as it was last synced \(reconcile would report it as differing\): name: sent "crm-sync verify [^"]+ updated", read back "crm-sync-verify\+[0-9a-f]{8}@example\.com"/);
+    expect(r.out).toContain('  reader: endpoints.fetch.responses.leadFields = $merge([body.lead_fields, {"name": body.lead_fields.email}])');
   });
 
   test('a CRM whose fetch answers 503 fails step 1 before any create, naming the failed reader and the 503', async () => {
@@ -120,9 +136,10 @@ describe('crm-sync verify: the seed contract against the reference CRM', () => {
     crm().addFault({ route: 'update', status: 422 });
     const r = await runCli(['verify', SEED_MAPPING, '--base-url', crm().url]);
     expect(r.code).toBe(1);
-    expect(r.out).toContain('FAILED: 1 of 5 steps');
+    expect(r.out).toContain('FAILED: 1 of 6 steps');
     expect(r.out).toContain('step 4 (update): ERR_CRM_REJECTED: the CRM answered 422');
     expect(stepLines(r.out).find((l) => l.startsWith('5'))).toContain('PASS found lead L000001');
+    expect(stepLines(r.out).find((l) => l.startsWith('6'))).toContain('SKIP needs the payload of step 4');
   });
 
   test('a --plugin that cannot be loaded is an error naming it, before any request', async () => {
@@ -153,8 +170,8 @@ describe('crm-sync verify: the other mappings that speak the contract', () => {
     test('creates and updates; the fetch steps are skipped and say why', async () => {
       const r = await runCli(['verify', join(REPO, 'mappings/bearer-no-fetch.yaml'), '--base-url', crm().url]);
       expect(r.code).toBe(0);
-      expect(r.out).toContain('PASSED: 2 steps, 3 skipped');
-      expect(stepLines(r.out).filter((l) => l.includes('SKIP the mapping declares no fetch endpoint (flow no-fetch)'))).toHaveLength(3);
+      expect(r.out).toContain('PASSED: 2 steps, 4 skipped');
+      expect(stepLines(r.out).filter((l) => l.includes('SKIP the mapping declares no fetch endpoint (flow no-fetch)'))).toHaveLength(4);
       expect(crm().leads()).toMatchObject([{ lead_id: 'L000001', name: expect.stringMatching(/ updated$/) }]);
     });
   });
@@ -164,7 +181,7 @@ describe('crm-sync verify: the other mappings that speak the contract', () => {
     test('passes; fetch by email is skipped (its fetch sends only the phone); the key in the query string is masked', async () => {
       const r = await runCli(['verify', join(REPO, 'mappings/form-body-secret.yaml'), '--base-url', crm().url]);
       expect(r.code).toBe(0);
-      expect(r.out).toContain('PASSED: 4 steps, 1 skipped');
+      expect(r.out).toContain('PASSED: 5 steps, 1 skipped');
       expect(stepLines(r.out)[2]).toMatch(/^3\s+fetch by email\s+-\s+-\s+SKIP the fetch request does not carry the email$/);
       expect(r.out).toContain('api_key=***');
       expect(r.out).not.toContain('legacy-verify-9d2');

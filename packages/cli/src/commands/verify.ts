@@ -17,8 +17,9 @@ attribute crm_sync_test: true), through the same engine the runner uses:
   3 fetch by email      (skipped without a fetch endpoint)
   4 update (a new name)
   5 fetch again         (skipped without a fetch endpoint)
+  6 read back           (what reconcile reads; skipped without a fetch or its leadFields)
 Each step checks that the mapping's readers find what they should: the lead id after create,
-the same lead id on every fetch, no failure on update. Prints a table of every request and
+the same lead id on every fetch, no failure on update, and the lead read back as it was sent. Prints a table of every request and
 answer (secrets masked); each failure names the step, the reader and what the CRM answered.
 The test lead stays in the CRM: crm-sync has no delete endpoint.
 

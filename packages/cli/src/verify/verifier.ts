@@ -1,6 +1,6 @@
 import { setTimeout } from 'node:timers/promises';
 import {
-  dryRun, resolveSecretRef, SyncEngine, SyncError,
+  dryRun, leadDifferences, resolveSecretRef, SyncEngine, SyncError,
   type CallRecord, type CompiledExpression, type CompiledMapping, type Contact, type EndpointName, type FlowAdapter, type HttpClient, type MatchKey, type ReaderName,
 } from '@crm-sync/core';
 import { RecordingHttpClient, type Exchange } from './recording-client';
@@ -69,6 +69,9 @@ class CheckFailed extends Error {
     super(message);
   }
 }
+
+/** A step that found nothing to check (its reason is the step's result). */
+class NothingToCheck extends Error {}
 
 interface FetchProbe {
   key: 'phone' | 'email';
@@ -164,6 +167,7 @@ class Verifier {
   private readonly baseUrl: string;
   private leadId?: string;
   private createdPayload?: unknown;
+  private updatedPayload?: unknown;
 
   constructor(
     private readonly mapping: CompiledMapping,
@@ -191,8 +195,13 @@ class Verifier {
       this.skip('fetch by email', noFetch);
     }
     await this.step('update', () => this.update());
-    if (hasFetch) await this.step('fetch again', () => this.fetch(this.contacts.renamed, undefined, 'after the update', this.leadId));
-    else this.skip('fetch again', noFetch);
+    if (hasFetch) {
+      await this.step('fetch again', () => this.fetch(this.contacts.renamed, undefined, 'after the update', this.leadId));
+      await this.step('read back', () => this.readBack());
+    } else {
+      this.skip('fetch again', noFetch);
+      this.skip('read back', noFetch);
+    }
     return {
       mapping: this.mapping.name, baseUrl: this.baseUrl, contact: this.contacts.created, leadId: this.leadId,
       steps: this.steps, ok: this.steps.every((s) => s.outcome !== 'fail'),
@@ -214,6 +223,11 @@ class Verifier {
     try {
       result = await body();
     } catch (err) {
+      if (err instanceof NothingToCheck) {
+        this.recorder.take();
+        this.skip(name, err.message);
+        return;
+      }
       if (!(err instanceof SyncError || err instanceof CheckFailed)) throw err;
       error = err;
       result = err instanceof SyncError ? err.code : 'check failed';
@@ -301,6 +315,25 @@ class Verifier {
     if (result.leadId !== leadId) {
       throw new CheckFailed(`${endpoint} answered with lead ${JSON.stringify(result.leadId)}, not ${JSON.stringify(leadId)} from step 1`, this.readers(endpoint).leadId);
     }
+    this.updatedPayload = result.payload;
     return `${result.action} lead ${leadId} (renamed)`;
+  }
+
+  /** What crm-sync reconcile reads: the lead through the fetch with the stored id, its fields by leadFields, against the update's payload. */
+  private async readBack(): Promise<string> {
+    const leadId = this.leadId!;
+    if (this.updatedPayload === undefined) throw new NothingToCheck('needs the payload of step 4');
+    const reading = await this.engine.readLead(this.mapping, this.contacts.renamed, { knownLeadId: leadId, baseUrl: this.baseUrl });
+    if (!reading.found) throw new CheckFailed(`the fetch with the stored id did not find lead ${JSON.stringify(leadId)}`, this.readers('fetch').notFound);
+    if (reading.leadId !== leadId) throw new CheckFailed(`the fetch with the stored id found lead ${JSON.stringify(reading.leadId)}, not ${JSON.stringify(leadId)}`, this.readers('fetch').leadId);
+    if (reading.fields === undefined) {
+      throw new NothingToCheck('the fetch\'s leadFields reader gives nothing: reconcile can check that the lead exists, not its fields');
+    }
+    const differences = leadDifferences(this.updatedPayload, reading.fields);
+    if (differences.length > 0) {
+      const listed = differences.map((d) => `${d.path}: sent ${JSON.stringify(d.sent)}, read back ${d.crm === undefined ? 'nothing' : JSON.stringify(d.crm)}`).join('; ');
+      throw new CheckFailed(`leadFields does not give the lead as it was last synced (reconcile would report it as differing): ${listed}`, this.readers('fetch').leadFields);
+    }
+    return `read lead ${leadId} back: every field as sent`;
   }
 }
