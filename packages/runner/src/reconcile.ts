@@ -96,8 +96,9 @@ export async function reconcileTenant(deps: ReconcileDeps, opts: ReconcileOption
   const limit = opts.limit ?? Number.POSITIVE_INFINITY;
   const inFlight = new Set<Promise<void>>();
   const toRepair: string[] = [];
-  // Redis's SCAN may list a contact twice: checked once.
+  // A contact is checked once: named twice, or listed twice by Redis's SCAN. (SQLite lists each once: no memory spent.)
   const listed = new Set<string>();
+  let remember = opts.contactIds !== undefined;
   let checked = 0;
   let repaired = 0;
   let nextStart = deps.clock.now();
@@ -121,8 +122,10 @@ export async function reconcileTenant(deps: ReconcileDeps, opts: ReconcileOption
       return true;
     };
     if (failure || stopped()) return false;
-    if (listed.has(lead.contactId)) return true;
-    listed.add(lead.contactId);
+    if (remember) {
+      if (listed.has(lead.contactId)) return true;
+      listed.add(lead.contactId);
+    }
     if ('notSynced' in lead) {
       checked++;
       record({ contactId: lead.contactId, state: 'not-synced' });
@@ -152,6 +155,7 @@ export async function reconcileTenant(deps: ReconcileDeps, opts: ReconcileOption
       let cursor: string | undefined;
       pages: do {
         const page = await deps.store.syncedLeads(deps.tenant.name, { cursor, limit: PAGE });
+        remember ||= page.mayRepeat === true;
         for (const lead of page.leads) if (!(await start(lead))) break pages;
         cursor = page.cursor;
       } while (cursor !== undefined);

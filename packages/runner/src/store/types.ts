@@ -98,6 +98,8 @@ export interface SyncedLeadsPage {
   leads: SyncedLead[];
   /** Where the next page starts; absent when this page was the last. */
   cursor?: string;
+  /** A contact of this page may be listed again on another (Redis's SCAN): a caller that must not see it twice remembers the ids. */
+  mayRepeat?: boolean;
 }
 
 export interface ReleaseOwnersOptions {
@@ -193,7 +195,8 @@ export interface Store {
   /**
    * The tenant's synced contacts that have a lead id, a page at a time: `cursor` from the previous page, absent for
    * the first. A page looks at up to about `limit` of the tenant's contacts and holds those that are synced, so it may
-   * hold fewer (even none) before the end; the last page has no cursor. Redis may list a contact twice (SCAN).
+   * hold fewer (even none) before the end; the last page has no cursor. Redis may list a contact twice (SCAN), and
+   * says so on its pages (mayRepeat).
    */
   syncedLeads(tenant: string, page: { cursor?: string; limit: number }): Promise<SyncedLeadsPage>;
   /** One contact as syncedLeads lists it; undefined when it is not synced or has no lead id. */

@@ -177,7 +177,7 @@ export class RedisStore implements Store {
       const lead = toSyncedLead(keys[i]!.slice(head), values as Array<string | null>);
       if (lead) leads.push(lead);
     });
-    return next === '0' ? { leads } : { leads, cursor: next };
+    return next === '0' ? { leads, mayRepeat: true } : { leads, cursor: next, mayRepeat: true };
   }
 
   async syncedLead(tenant: string, contactId: string): Promise<SyncedLead | undefined> {
