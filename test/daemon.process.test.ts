@@ -1,13 +1,13 @@
 /**
  * The daemon as a real child process (`node packages/cli/dist/bin.js run`; needs `pnpm build`): start-up errors,
- * SIGTERM drain, and kill -9 in the middle of a stream.
+ * SIGTERM drain, kill -9 in the middle of a stream, and SIGHUP reloads.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DaemonClient, DaemonRequestError, SqliteStore } from '@crm-sync/runner';
 import { checkLeads, planStream, sliceStream } from '@crm-sync/testkit';
-import { BIN, CRM_KEY, event, seedMappingWithTimeout, spawnDaemon, testEnv, writeConfig, type ChildDaemon, type TestEnv } from './daemon.support';
+import { BIN, CRM_KEY, SEED_MAPPING, event, seedMappingWithTimeout, spawnDaemon, testEnv, writeConfig, type ChildDaemon, type TestEnv } from './daemon.support';
 
 let env: TestEnv;
 const children: ChildDaemon[] = [];
@@ -134,4 +134,36 @@ test('kill -9 with the default lease, then restart: the contacts that were in fl
 
   const leads = env.crm.leads();
   expect(leads.map((l) => l.email).sort()).toEqual(contacts.map((c) => c.email).sort());
+});
+
+test('SIGHUP: reads the config again and applies its tenants (added, changed, removed) without a restart; a broken config changes nothing', async () => {
+  const config = writeConfig(env.dataDir, env.crm.url);
+  const daemon = await start(config);
+  const client = new DaemonClient(daemon.url);
+  await expect(client.ingest([{ ...event(1), tenant: 'globex' }])).resolves.toMatchObject({ accepted: 0, rejected: [{ errors: [{ field: 'tenant' }] }] });
+  const reloads = () => daemon.stdout.filter((l) => l.includes('"msg":"reloaded"')).length;
+
+  // Add a tenant.
+  writeFileSync(config, `${readFileSync(config, 'utf8')}\n  globex: { mapping: ${JSON.stringify(SEED_MAPPING)}, baseUrl: ${JSON.stringify(env.crm.url)}, quiet: 100ms, maxWait: 1s }\n`);
+  daemon.proc.kill('SIGHUP');
+  await until('the reload', () => reloads() === 1);
+  expect(daemon.stdout.find((l) => l.includes('"msg":"reloaded"'))).toContain('"added":["globex"]');
+  await expect(client.ingest([{ ...event(2), tenant: 'globex' }])).resolves.toMatchObject({ accepted: 1 });
+  await until('globex synced', () => env.crm.leads().length === 1);
+
+  // A config that does not load: logged, and the daemon goes on as it was.
+  const good = readFileSync(config, 'utf8');
+  writeFileSync(config, good.replace('quiet: 100ms', 'quiet: soon'));
+  daemon.proc.kill('SIGHUP');
+  await until('the refusal', () => daemon.stdout.some((l) => l.includes('reload: the config does not load; nothing changed')));
+  await expect(client.ingest([{ ...event(3), tenant: 'globex' }])).resolves.toMatchObject({ accepted: 1 });
+
+  // Remove it again: its events are refused; the daemon still runs acme.
+  writeFileSync(config, good.split('\n').filter((l) => !l.includes('globex')).join('\n'));
+  daemon.proc.kill('SIGHUP');
+  await until('the second reload', () => reloads() === 2);
+  await expect(client.ingest([{ ...event(4), tenant: 'globex' }])).resolves.toMatchObject({ accepted: 0 });
+  await expect(client.ingest([event(5)])).resolves.toMatchObject({ accepted: 1 });
+  daemon.proc.kill('SIGTERM');
+  expect(await daemon.exited).toEqual({ code: 0, signal: null });
 });

@@ -57,3 +57,23 @@ test('stopping the daemon stops a pass in the middle: reads in flight finish, no
   await new Promise((r) => setTimeout(r, 1200));
   expect(crm.requests().length).toBe(after);
 });
+
+test('reload restarts the reconcile schedule with the new settings; other changed settings are named, not applied; a broken tenant changes nothing', async () => {
+  const daemon = await fixture.start(fixture.env.config());
+  const withReconcile = fixture.env.config({}, { reconcile: { every: '1s', perSecond: 100 } });
+  expect((await post(`${daemon.url}/v1/events`, [event(1)])).status).toBe(202);
+  await daemon.runner.whenIdle();
+
+  expect(await daemon.reload(withReconcile)).toEqual({ added: [], removed: [], changed: [], needRestart: [] });
+  await waitUntil('a scheduled pass', async () => {
+    const text = await (await fetch(`${daemon.url}/metrics`)).text();
+    return metric(text, `crm_sync_reconcile_leads_total{tenant="${TENANT}",state="match"}`) === '1';
+  });
+
+  const moved = { ...withReconcile, listen: { host: '127.0.0.1', port: 1 }, maxBodyBytes: 2048 };
+  expect((await daemon.reload(moved)).needRestart).toEqual(['listen', 'maxBodyBytes']);
+  const broken = fixture.env.config({}, { mapping: 'no/such/mapping.yaml' });
+  await expect(daemon.reload(broken)).rejects.toMatchObject({ code: 'ERR_MAPPING_READ' });
+  // Still running as it was.
+  expect((await post(`${daemon.url}/v1/events`, [event(2)])).status).toBe(202);
+});

@@ -5,7 +5,7 @@ import type { DebounceWindow } from './debounce/window';
 import type { SyncEngineLike } from './dispatch/attempt';
 import { leaseOwnerId } from './dispatch/lease-owner';
 import type { RateLimitFactory } from './dispatch/rate-limit';
-import { TenantDispatcher } from './dispatch/tenant-dispatcher';
+import { TenantDispatcher, type DispatcherOptions } from './dispatch/tenant-dispatcher';
 import { reconcileTenant, type ReconcileOptions, type ReconcileReport } from './reconcile';
 import { DEFAULT_RETRY_POLICY } from './retry';
 import type { AcceptItem, Store } from './store/types';
@@ -51,6 +51,12 @@ const DEFAULT_RESYNC_PER_SECOND = 10;
 /** Reconcile's CRM reads a second when neither the tenant nor its mapping names a request rate. */
 const DEFAULT_RECONCILE_PER_SECOND = 5;
 const noop = () => undefined;
+
+/** Whether a tenant's new settings are the same as its old ones: the same mapping text and every setting. */
+function sameSettings(a: TenantSettings, b: TenantSettings): boolean {
+  return a.mapping.hash === b.mapping.hash && a.baseUrl === b.baseUrl && a.quietMs === b.quietMs && a.maxWaitMs === b.maxWaitMs
+    && a.concurrency === b.concurrency && a.requestsPerSecond === b.requestsPerSecond && a.defaultCountry === b.defaultCountry;
+}
 const silentLogger: RunnerLogger = { debug: noop, info: noop, warn: noop, error: noop };
 /** The window of an `immediate` (backfill) ingest: due at once. */
 const IMMEDIATE: DebounceWindow = Object.freeze({ quietMs: 0, maxWaitMs: 0 });
@@ -66,11 +72,12 @@ export class Runner {
   private readonly clock: Clock;
   private readonly logger: RunnerLogger;
   private readonly hooks: RunnerHooks;
-  private readonly tenants: Map<string, TenantSettings>;
-  private readonly tenantNames: readonly string[];
+  private readonly tenants = new Map<string, TenantSettings>();
+  private tenantNames: readonly string[] = [];
   /** Each tenant's debounce window, one object shared by all its accepted events. */
-  private readonly windows: Map<string, DebounceWindow>;
+  private readonly windows = new Map<string, DebounceWindow>();
   private readonly dispatchers = new Map<string, TenantDispatcher>();
+  private readonly dispatcherOptions: DispatcherOptions;
   private readonly idleWaiters = new Set<() => void>();
   private readonly eventRetentionMs: number;
   private pruneTimer?: TimerHandle;
@@ -82,19 +89,57 @@ export class Runner {
     this.engine = options.engine;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
-    this.tenants = new Map(options.tenants.map((t) => [t.name, t]));
-    this.tenantNames = [...this.tenants.keys()];
-    this.windows = new Map(options.tenants.map((t) => [t.name, Object.freeze({ quietMs: t.quietMs, maxWaitMs: t.maxWaitMs })]));
     this.eventRetentionMs = options.eventRetentionMs ?? 7 * 24 * 3_600_000;
     this.hooks = this.withErrorLogging(options.hooks ?? {});
-    const retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
-    const owner = leaseOwnerId();
-    for (const tenant of options.tenants) {
-      this.dispatchers.set(tenant.name, new TenantDispatcher(tenant, {
-        store: this.store, engine: options.engine, clock: this.clock, retry, random: options.random, hooks: this.hooks,
-        leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS, recheckMs: options.recheckMs ?? 1000, owner, rateLimits: options.rateLimits, onSettled: () => this.checkIdle(),
-      }));
-    }
+    this.dispatcherOptions = {
+      store: this.store, engine: options.engine, clock: this.clock, retry: { ...DEFAULT_RETRY_POLICY, ...options.retry }, random: options.random, hooks: this.hooks,
+      leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS, recheckMs: options.recheckMs ?? 1000, owner: leaseOwnerId(), rateLimits: options.rateLimits, onSettled: () => this.checkIdle(),
+    };
+    for (const tenant of options.tenants) this.addTenant(tenant);
+  }
+
+  /**
+   * Applies a new set of tenants while the others keep running (the daemon's reload): a tenant that is gone stops
+   * taking events and claiming (its attempts in flight get `drainMs`, the rest are handed back; its contacts stay in
+   * the store and resume if it comes back); a new one starts; one whose settings changed (its mapping's text, base URL,
+   * windows, concurrency, request rate, default country) is stopped as a gone one is and started again with them.
+   * Unchanged tenants are not touched. Resolves once the stopped ones have drained.
+   */
+  async reconfigure(tenants: readonly TenantSettings[], opts: { drainMs?: number } = {}): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
+    if (tenants.length === 0) throw new Error('Runner needs at least one tenant');
+    const next = new Map(tenants.map((t) => [t.name, t]));
+    const removed = [...this.tenants.keys()].filter((name) => !next.has(name));
+    const added = [...next.keys()].filter((name) => !this.tenants.has(name));
+    const changed = [...next.keys()].filter((name) => this.tenants.has(name) && !sameSettings(this.tenants.get(name)!, next.get(name)!));
+    const stopping = [...removed, ...changed].map((name) => {
+      const old = this.dispatchers.get(name)!;
+      this.tenants.delete(name);
+      this.windows.delete(name);
+      this.dispatchers.delete(name);
+      return old.stop(opts.drainMs ?? 10_000);
+    });
+    this.tenantNames = [...this.tenants.keys()];
+    for (const name of added) this.addTenant(next.get(name)!);
+    // A changed tenant takes events with its new settings at once; it claims again once its old dispatcher has drained.
+    for (const name of changed) this.addTenant(next.get(name)!, { start: false });
+    await Promise.all(stopping);
+    if (this.started) for (const name of changed) this.dispatchers.get(name)?.start();
+    if (added.length + removed.length + changed.length > 0) this.logger.info({ added, removed, changed }, 'tenants reconfigured');
+    return { added, removed, changed };
+  }
+
+  /** The tenants' names, as configured now. */
+  tenantList(): readonly string[] {
+    return this.tenantNames;
+  }
+
+  private addTenant(tenant: TenantSettings, opts: { start?: boolean } = {}): void {
+    this.tenants.set(tenant.name, tenant);
+    this.tenantNames = [...this.tenants.keys()];
+    this.windows.set(tenant.name, Object.freeze({ quietMs: tenant.quietMs, maxWaitMs: tenant.maxWaitMs }));
+    const dispatcher = new TenantDispatcher(tenant, this.dispatcherOptions);
+    this.dispatchers.set(tenant.name, dispatcher);
+    if (this.started && opts.start !== false) dispatcher.start();
   }
 
   /**

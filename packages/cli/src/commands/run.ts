@@ -81,6 +81,9 @@ Environment (override the config; flags win over them): CRM_SYNC_LISTEN, CRM_SYN
 CRM_SYNC_DATA_DIR, CRM_SYNC_INGEST_TOKEN (the token itself), CRM_SYNC_LOG_LEVEL,
 CRM_SYNC_ALLOW_HOSTS (comma-separated).
 
+SIGHUP reads the config and every mapping again and applies what changed in the tenants (added,
+removed, changed) without a restart; other settings need one (docs/running.md).
+
 Exit status: 0 stopped by a signal after draining, 1 bad config/mapping or could not start, 2 usage error.`,
   options: DAEMON_CONFIG_OPTIONS,
   async run({ values, positionals }, io) {
@@ -88,7 +91,25 @@ Exit status: 0 stopped by a signal after draining, 1 bad config/mapping or could
     const config = daemonConfigFromArgs(values);
     const logger = createLogger({ level: config.logLevel });
     const daemon = await startDaemon(config, { logger });
-    await untilShutdown(io.signal);
+    // SIGHUP: read the config (and every tenant's mapping) again, and apply what changed in the tenants.
+    const onHup = () => {
+      let next: DaemonConfig;
+      try {
+        next = daemonConfigFromArgs(values);
+      } catch (err) {
+        logger.error({ err: { code: (err as { code?: string }).code, message: (err as Error).message } }, 'reload: the config does not load; nothing changed');
+        return;
+      }
+      daemon.reload(next).catch((err: unknown) => {
+        logger.error({ err: { code: (err as { code?: string }).code, message: (err as Error).message } }, 'reload failed; nothing changed');
+      });
+    };
+    process.on('SIGHUP', onHup);
+    try {
+      await untilShutdown(io.signal);
+    } finally {
+      process.off('SIGHUP', onHup);
+    }
     await daemon.stop();
     logger.flush();
     return EXIT.ok;

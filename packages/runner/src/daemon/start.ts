@@ -19,7 +19,26 @@ export interface Daemon {
   readonly runner: Runner;
   /** Stops accepting, drains in-flight syncs (up to the config's drain time), closes the store. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * Applies a changed config without a restart (`crm-sync run` on SIGHUP): tenants added, removed or changed (their
+   * mapping files read again), with their reconcile schedules; see Runner.reconfigure. Other settings that changed
+   * (listen, store, tokens, limits, allowHosts, plugins, retry...) need a restart: they are named, not applied, and
+   * new tenants are checked against the running allowHosts and plugins. A tenant that does not compile changes
+   * nothing: it throws, and the daemon goes on as it was.
+   */
+  reload(config: DaemonConfig): Promise<ReloadResult>;
 }
+
+export interface ReloadResult {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  /** Settings that differ from the running ones and need a restart to apply. */
+  needRestart: string[];
+}
+
+/** The settings besides tenants; any of them changed needs a restart. */
+const RESTART_SETTINGS = ['listen', 'dataDir', 'store', 'ingestToken', 'maxBodyBytes', 'clientRequestsPerSecond', 'drainMs', 'leaseMs', 'logLevel', 'allowHosts', 'plugins', 'pluginDir', 'retry'] as const;
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -55,7 +74,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
   let draining = false;
   const server = createApiServer({
     backend: runner,
-    tenants: tenants.map((t) => t.name),
+    tenants: () => runner.tenantList(),
     ingestToken: config.ingestToken,
     maxBodyBytes: config.maxBodyBytes,
     clientRequestsPerSecond: config.clientRequestsPerSecond,
@@ -75,7 +94,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     const e = err as NodeJS.ErrnoException;
     throw new ConfigError(`listen: cannot listen on ${config.listen.host}:${config.listen.port} (${e.code ?? e.message})`, 'ERR_LISTEN');
   }
-  const reconciles = new ReconcileSchedule(runner, config.tenants, { clock: systemClock, logger, metrics });
+  let reconciles = new ReconcileSchedule(runner, config.tenants, { clock: systemClock, logger, metrics });
   reconciles.start();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
@@ -91,11 +110,38 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     const giveUp = setTimeout(() => server.closeAllConnections(), config.drainMs);
     await closed;
     clearTimeout(giveUp);
+    await reloading;
     await reconciles.close();
     await runner.stop({ drainMs: config.drainMs });
     await store.close();
     logger.info('stopped');
   })());
 
-  return { url, runner, stop };
+  let reloading: Promise<unknown> = Promise.resolve();
+  /** The tenants' config as applied (their reconcile settings): the start's, then each successful reload's. */
+  let runningTenants = config.tenants;
+  const reload = (next: DaemonConfig): Promise<ReloadResult> => {
+    const run = reloading.then(async (): Promise<ReloadResult> => {
+      if (stopping) throw new Error('the daemon is stopping');
+      const needRestart = RESTART_SETTINGS.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]));
+      // Checked against what runs: a new allowHosts or plugin would not reach the engine and the adapters without a restart.
+      const nextTenants = prepareTenants({ ...next, allowHosts: config.allowHosts, plugins: config.plugins, pluginDir: config.pluginDir });
+      await reconciles.close();
+      let changes: Awaited<ReturnType<Runner['reconfigure']>>;
+      try {
+        changes = await runner.reconfigure(nextTenants, { drainMs: config.drainMs });
+        runningTenants = next.tenants;
+      } finally {
+        reconciles = new ReconcileSchedule(runner, runningTenants, { clock: systemClock, logger, metrics });
+        reconciles.start();
+      }
+      if (needRestart.length > 0) logger.warn({ settings: needRestart }, 'reload: these settings changed and need a restart; not applied');
+      logger.info({ ...changes }, 'reloaded');
+      return { ...changes, needRestart };
+    });
+    reloading = run.catch(() => undefined);
+    return run;
+  };
+
+  return { url, runner, stop, reload };
 }

@@ -11,8 +11,8 @@ import { ClientRateLimiter } from './rate-limit';
 
 export interface ApiServerOptions {
   backend: ApiBackend;
-  /** Configured tenant names. */
-  tenants: readonly string[];
+  /** Configured tenant names; a function is asked at every request (the daemon's tenants change on reload). */
+  tenants: readonly string[] | (() => readonly string[]);
   /** When set, every /v1 request needs `Authorization: Bearer <token>`. */
   ingestToken?: string;
   maxBodyBytes: number;
@@ -51,9 +51,10 @@ const json = (status: number, body: unknown): Reply => ({ status, body });
 /** The daemon's HTTP API (docs/openapi.yaml). */
 export function createApiServer(opts: ApiServerOptions): http.Server {
   const { backend, metrics, logger } = opts;
+  const tenantsNow = (): readonly string[] => (typeof opts.tenants === 'function' ? opts.tenants() : opts.tenants);
   const limiter = opts.clientRequestsPerSecond ? new ClientRateLimiter(opts.clientRequestsPerSecond) : undefined;
   const knownTenant = (name: string): string => {
-    if (!opts.tenants.includes(name)) throw new HttpError(404, 'ERR_UNKNOWN_TENANT', `unknown tenant ${JSON.stringify(name)}`);
+    if (!tenantsNow().includes(name)) throw new HttpError(404, 'ERR_UNKNOWN_TENANT', `unknown tenant ${JSON.stringify(name)}`);
     return name;
   };
   const requireReady = () => {
@@ -62,7 +63,7 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
   const ingest = async (req: IncomingMessage, tenant?: string): Promise<Reply> => {
     requireReady();
     const events = parseEventBody(await readBody(req, opts.maxBodyBytes), req.headers['content-type']);
-    const { status, result } = await ingestEvents(events, tenant, { backend, tenants: opts.tenants, metrics, logger });
+    const { status, result } = await ingestEvents(events, tenant, { backend, tenants: tenantsNow(), metrics, logger });
     return json(status, result);
   };
 
@@ -113,7 +114,7 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
     {
       method: 'POST', pattern: /^\/v1\/dead-letters\/replay$/, authenticated: true,
       handler: async (req) => {
-        const { tenants, contactId } = replayRequest(await readJson(req, opts.maxBodyBytes), knownTenant, opts.tenants);
+        const { tenants, contactId } = replayRequest(await readJson(req, opts.maxBodyBytes), knownTenant, tenantsNow());
         let replayed = 0;
         for (const t of tenants) replayed += await backend.replay(t, contactId);
         return json(200, { replayed });
