@@ -1,5 +1,5 @@
 /** The daemon's scheduled reconcile (a tenant's `reconcile` setting): passes, metrics, log lines, repair, stop. */
-import { createLogger } from '@crm-sync/runner';
+import { createLogger, SqliteStore } from '@crm-sync/runner';
 import { TENANT, event, post, useDaemonEnv } from './daemon.support';
 
 const fixture = useDaemonEnv();
@@ -76,4 +76,24 @@ test('reload restarts the reconcile schedule with the new settings; other change
   await expect(daemon.reload(broken)).rejects.toMatchObject({ code: 'ERR_MAPPING_READ' });
   // Still running as it was.
   expect((await post(`${daemon.url}/v1/events`, [event(2)])).status).toBe(202);
+});
+
+test('runners sharing a store take turns: while another holds the tenant\'s pass, this daemon skips it', async () => {
+  const config = fixture.env.config({}, { reconcile: { every: '1s', perSecond: 100 } });
+  const other = new SqliteStore((config.store as { path: string }).path);
+  try {
+    expect(await other.holdJob(`reconcile:${TENANT}`, 'another-runner', Date.now() + 60_000, Date.now())).toBe(true);
+    const daemon = await fixture.start(config);
+    expect((await post(`${daemon.url}/v1/events`, [event(1)])).status).toBe(202);
+    await daemon.runner.whenIdle();
+    const fetches = () => fixture.env.crm.requests().filter((r) => r.route === 'fetch').length;
+    const synced = fetches();
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(fetches()).toBe(synced);
+
+    await other.releaseJob(`reconcile:${TENANT}`, 'another-runner');
+    await waitUntil('a pass once the other runner let go', () => fetches() > synced);
+  } finally {
+    await other.close();
+  }
 });

@@ -289,6 +289,19 @@ export function describeStore(name: string, open: () => Promise<Store>): void {
       });
     });
 
+    it('a job lease is held by one owner until it lapses, extended by its holder, and freed only by it', async () => {
+      expect(await store.holdJob('reconcile:acme', 'a', T0 + 100, T0)).toBe(true);
+      expect(await store.holdJob('reconcile:acme', 'b', T0 + 200, T0 + 50)).toBe(false);
+      expect(await store.holdJob('reconcile:acme', 'a', T0 + 300, T0 + 50)).toBe(true); // extended
+      expect(await store.holdJob('reconcile:acme', 'b', T0 + 400, T0 + 299)).toBe(false);
+      expect(await store.holdJob('reconcile:globex', 'b', T0 + 400, T0 + 299)).toBe(true); // another job
+      expect(await store.holdJob('reconcile:acme', 'b', T0 + 400, T0 + 300)).toBe(true); // lapsed: taken over
+      await store.releaseJob('reconcile:acme', 'a'); // not a's any more: nothing
+      expect(await store.holdJob('reconcile:acme', 'a', T0 + 500, T0 + 301)).toBe(false);
+      await store.releaseJob('reconcile:acme', 'b');
+      expect(await store.holdJob('reconcile:acme', 'a', T0 + 500, T0 + 302)).toBe(true);
+    });
+
     describe('syncedLeads', () => {
       /** Every page until the end: the contact ids listed (once each), and how many pages it took. */
       const listAll = async (tenant: string, limit: number) => {

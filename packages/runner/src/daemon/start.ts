@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../log';
 import { Metrics } from '../metrics';
 import { Runner } from '../runner';
 import { systemClock } from '../clock';
+import { leaseOwnerId } from '../dispatch/lease-owner';
 import { daemonHooks } from './hooks';
 import { ReconcileSchedule } from './reconcile-schedule';
 import { StoreHealth } from './store-health';
@@ -94,7 +95,8 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     const e = err as NodeJS.ErrnoException;
     throw new ConfigError(`listen: cannot listen on ${config.listen.host}:${config.listen.port} (${e.code ?? e.message})`, 'ERR_LISTEN');
   }
-  let reconciles = new ReconcileSchedule(runner, config.tenants, { clock: systemClock, logger, metrics });
+  const reconcileOwner = leaseOwnerId();
+  let reconciles = new ReconcileSchedule(runner, config.tenants, { clock: systemClock, logger, metrics, store, owner: reconcileOwner });
   reconciles.start();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
@@ -132,7 +134,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
         changes = await runner.reconfigure(nextTenants, { drainMs: config.drainMs });
         runningTenants = next.tenants;
       } finally {
-        reconciles = new ReconcileSchedule(runner, runningTenants, { clock: systemClock, logger, metrics });
+        reconciles = new ReconcileSchedule(runner, runningTenants, { clock: systemClock, logger, metrics, store, owner: reconcileOwner });
         reconciles.start();
       }
       if (needRestart.length > 0) logger.warn({ settings: needRestart }, 'reload: these settings changed and need a restart; not applied');

@@ -201,6 +201,14 @@ export interface Store {
   syncedLeads(tenant: string, page: { cursor?: string; limit: number }): Promise<SyncedLeadsPage>;
   /** One contact as syncedLeads lists it; undefined when it is not synced or has no lead id. */
   syncedLead(tenant: string, contactId: string): Promise<SyncedLead | undefined>;
+  /**
+   * A named lease among the runners sharing this store, for a job one of them at a time should run (a tenant's
+   * scheduled reconcile pass): taken, or extended, to `until` when it is free, lapsed (`until` ≤ `now`) or already
+   * held by `owner`. False: another owner holds it.
+   */
+  holdJob(name: string, owner: string, until: number, now: number): Promise<boolean>;
+  /** Frees the named lease if `owner` holds it. */
+  releaseJob(name: string, owner: string): Promise<void>;
   counts(now: number): Promise<StatusCounts>;
   contactStatus(tenant: string, contactId: string, now: number): Promise<ContactStatus | undefined>;
   /** Forgets eventIds accepted before `before` (redeliveries older than that are no longer recognised). Returns how many. */

@@ -184,6 +184,14 @@ export class RedisStore implements Store {
     return toSyncedLead(contactId, await this.redis.hmget(this.contactKey(tenant, contactId), ...SYNCED_FIELDS));
   }
 
+  async holdJob(name: string, owner: string, until: number, now: number): Promise<boolean> {
+    return (await this.run('crmSyncHoldJob', name, owner, until, now)) === 1;
+  }
+
+  async releaseJob(name: string, owner: string): Promise<void> {
+    await this.run('crmSyncReleaseJob', name, owner);
+  }
+
   /** O(1): the counts hash the scripts keep. A contact whose runner died counts as in flight until its lease is taken over. */
   async counts(_now: number): Promise<StatusCounts> {
     const c = await this.redis.hgetall(this.key('counts'));

@@ -12,6 +12,7 @@
  *   P seen:<tenant>            zset: eventId → accepted_at (redelivery de-dup; pruned by age)
  *   P tenants                  set of tenant names (for pruning and listing every tenant's dead letters)
  *   P counts                   hash: pending, in-flight, retrying, dead, synced, leads (the /v1/status counts)
+ *   P job:<name>               hash: owner, until (Store.holdJob: a job one runner at a time runs)
  *
  * Keys are built inside the scripts from the prefix, as BullMQ's scripts do: fine on a single Redis (with replicas),
  * not on Redis Cluster. Times are integers (ms) passed by the caller; Lua formats them with %d, never as floats.
@@ -354,6 +355,22 @@ redis.call('HSET', key, 'create_intent_at', ARGV[4])
 return 1
 `;
 
+/** ARGV: P, name, owner, until, now. Store.holdJob: 1 when taken or extended. */
+const HOLD_JOB = `
+local key = ARGV[1] .. 'job:' .. ARGV[2]
+local cur = redis.call('HMGET', key, 'owner', 'until')
+if cur[1] and cur[1] ~= ARGV[3] and tonumber(cur[2]) > tonumber(ARGV[5]) then return 0 end
+redis.call('HSET', key, 'owner', ARGV[3], 'until', ARGV[4])
+return 1
+`;
+
+/** ARGV: P, name, owner. Store.releaseJob. */
+const RELEASE_JOB = `
+local key = ARGV[1] .. 'job:' .. ARGV[2]
+if redis.call('HGET', key, 'owner') == ARGV[3] then redis.call('DEL', key) end
+return 0
+`;
+
 export const STORE_SCRIPTS = {
   crmSyncAccept: ACCEPT,
   crmSyncClaim: CLAIM,
@@ -365,6 +382,8 @@ export const STORE_SCRIPTS = {
   crmSyncReplay: REPLAY,
   crmSyncResync: RESYNC,
   crmSyncCreateIntent: CREATE_INTENT,
+  crmSyncHoldJob: HOLD_JOB,
+  crmSyncReleaseJob: RELEASE_JOB,
 } as const;
 
 export type StoreScriptName = keyof typeof STORE_SCRIPTS;

@@ -160,6 +160,9 @@ export class SqliteStore implements Store {
       // A write that always changes its page (an unchanged row writes nothing to the WAL, which would prove nothing).
       syncedPage: db.prepare<[string, string, number], SyncedRow>(`SELECT ${SYNCED_COLUMNS} FROM contacts WHERE tenant = ? AND contact_id > ? ORDER BY contact_id LIMIT ?`),
       syncedOne: db.prepare<[string, string], SyncedRow>(`SELECT ${SYNCED_COLUMNS} FROM contacts WHERE tenant = ? AND contact_id = ?`),
+      holdJob: db.prepare(`INSERT INTO jobs (name, owner, until) VALUES (@name, @owner, @until)
+        ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE jobs.owner = excluded.owner OR jobs.until <= @now`),
+      releaseJob: db.prepare('DELETE FROM jobs WHERE name = ? AND owner = ?'),
       probe: db.prepare("INSERT INTO probes (name, at) VALUES ('store', ?) ON CONFLICT (name) DO UPDATE SET at = excluded.at"),
     };
     this.inserter = new NewContactInserter(db);
@@ -427,6 +430,15 @@ export class SqliteStore implements Store {
   async syncedLead(tenant: string, contactId: string): Promise<SyncedLead | undefined> {
     const row = this.stmts.syncedOne.get(tenant, contactId);
     return row && toSyncedLead(row);
+  }
+
+  /** One statement, atomic against every process on the file. */
+  async holdJob(name: string, owner: string, until: number, now: number): Promise<boolean> {
+    return this.stmts.holdJob.run({ name, owner, until, now }).changes === 1;
+  }
+
+  async releaseJob(name: string, owner: string): Promise<void> {
+    this.stmts.releaseJob.run(name, owner);
   }
 
   /** From the counters table, O(1). A contact whose runner died counts as in flight until its lease is taken over. */
