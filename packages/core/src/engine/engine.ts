@@ -238,7 +238,7 @@ class SyncRun {
     const leadId = await this.find(this.options.knownLeadId);
     if (leadId === undefined) return { found: false, calls: this.calls };
     const { res, readers, context } = this.found!;
-    let fields = await readers.leadFields?.evaluate(res, { ...context, step: 'fetch' });
+    let fields = await readers.leadFields?.evaluate(res, context);
     // The CRM's words, shown to an operator: a secret it echoes back is masked like everywhere else.
     if (fields !== undefined && this.secretValues.length > 0) fields = JSON.parse(this.mask(JSON.stringify(fields)));
     return { found: true, leadId, fields, calls: this.calls };
