@@ -1,4 +1,4 @@
-import { leadDifferences, SyncError, type FieldDifference } from '@crm-sync/core';
+import { leadDifferences, SyncError, type FieldDifference, type RequestPacer } from '@crm-sync/core';
 import type { TenantSettings } from './api';
 import type { Clock } from './clock';
 import type { SyncEngineLike } from './dispatch/attempt';
@@ -68,6 +68,11 @@ export interface ReconcileDeps {
   engine: SyncEngineLike;
   clock: Clock;
   tenant: TenantSettings;
+  /**
+   * The tenant's pacer, shared with its syncs: every read takes from the tenant's request budget (on Redis, shared by
+   * all runners) and honours the CRM's quota, besides `perSecond`.
+   */
+  pacer?: RequestPacer;
   /** Sends these contacts again; returns how many were marked. */
   resync(contactIds: readonly string[]): Promise<number>;
 }
@@ -81,7 +86,7 @@ const REPAIR_BATCH = 100;
  * Compares the lead store with the CRM (DESIGN.md: records marked synced but never sent): every synced contact's lead
  * is read back with the mapping's fetch, as a sync would send it with the stored lead id, and the payload last synced
  * is compared with the lead's fields (the fetch's `leadFields` reader; see leadDifferences for the rules). Reads are
- * paced at `perSecond`; nothing is written to the CRM. With `repair`, contacts that differ or are missing are marked
+ * paced at `perSecond`, and within the tenant's request budget when `pacer` is given; nothing is written to the CRM. With `repair`, contacts that differ or are missing are marked
  * to be sent again by the runner; another lead in their place is only reported (sending again would not undo a
  * duplicate).
  */
@@ -173,7 +178,7 @@ async function checkLead(deps: ReconcileDeps, lead: SyncedLead): Promise<LeadChe
   const { contactId, leadId } = lead;
   let reading;
   try {
-    reading = await deps.engine.readLead(deps.tenant.mapping, lead.contact, { knownLeadId: leadId, baseUrl: deps.tenant.baseUrl });
+    reading = await deps.engine.readLead(deps.tenant.mapping, lead.contact, { knownLeadId: leadId, baseUrl: deps.tenant.baseUrl, pacer: deps.pacer });
   } catch (err) {
     const error = err instanceof SyncError ? { code: err.code, message: err.message } : { code: 'ERR_INTERNAL', message: String((err as Error)?.message ?? err) };
     return { contactId, leadId, state: 'failed', error };

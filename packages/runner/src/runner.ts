@@ -234,13 +234,16 @@ export class Runner {
 
   /**
    * Compares the lead store with the CRM (./reconcile.ts): reads the tenant's synced leads back with the mapping's
-   * fetch, at `perSecond` (default: half the tenant's request rate if it has one, else 5 a second), and with `repair`
+   * fetch, at `perSecond` (default: half the tenant's request rate if it has one, else 5 a second) and within the
+   * tenant's request budget, which its syncs share (so together they keep to the tenant's rate), and with `repair`
    * sends again the contacts whose lead differs or is missing (at the resync default rate).
    */
   async reconcile(tenant: string, opts: Omit<ReconcileOptions, 'perSecond'> & { perSecond?: number } = {}): Promise<ReconcileReport> {
     const settings = this.settingsOf(tenant);
     const perSecond = opts.perSecond ?? this.halfRate(tenant, DEFAULT_RECONCILE_PER_SECOND);
-    return reconcileTenant({ store: this.store, engine: this.engine, clock: this.clock, tenant: settings, resync: (ids) => this.resync(tenant, ids) }, { ...opts, perSecond });
+    return reconcileTenant({
+      store: this.store, engine: this.engine, clock: this.clock, tenant: settings, pacer: this.dispatchers.get(tenant)?.pacer, resync: (ids) => this.resync(tenant, ids),
+    }, { ...opts, perSecond });
   }
 
   private settingsOf(tenant: string): TenantSettings {

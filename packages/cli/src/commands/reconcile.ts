@@ -60,8 +60,9 @@ async function runReconcile(tenant: string, contactIds: string[], values: Values
   const config = daemonConfigFromArgs(values);
   const tenants = prepareTenants(config);
   if (!tenants.some((t) => t.name === tenant)) throw new UsageError(`unknown tenant ${JSON.stringify(tenant)}; the config has ${tenants.map((t) => t.name).join(', ')}`);
-  const { store } = await openStore(config.store);
-  const runner = new Runner({ tenants, store, engine: new SyncEngine({ http: new GotHttpClient({ allowHosts: config.allowHosts }) }) });
+  // On Redis the tenant's request budget is shared with the running daemons (rateLimits): reads and syncs keep to it together.
+  const { store, rateLimits } = await openStore(config.store);
+  const runner = new Runner({ tenants, store, rateLimits, engine: new SyncEngine({ http: new GotHttpClient({ allowHosts: config.allowHosts }) }) });
   const stop = new AbortController();
   const finished = new AbortController();
   void untilShutdown(io.signal ? AbortSignal.any([finished.signal, io.signal]) : finished.signal).then(() => stop.abort());

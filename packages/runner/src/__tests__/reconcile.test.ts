@@ -52,6 +52,20 @@ describe('reconcileTenant', () => {
     expect(reads).toEqual(['a', 'a']);
   });
 
+  it('every read goes through the tenant\'s pacer, which its syncs share', async () => {
+    const paced: string[] = [];
+    const pacer = { beforeRequest: () => { paced.push('before'); }, afterResponse: () => { paced.push('after'); } };
+    const seen: unknown[] = [];
+    const engine = {
+      readLead: async (_m: unknown, contact: Contact, opts: { pacer?: unknown }): Promise<LeadReading> => {
+        seen.push(opts.pacer);
+        return { found: true, leadId: `L-${contact.contactId}`, fields: { name: contact.contactId }, calls: [] };
+      },
+    } as unknown as SyncEngineLike;
+    await reconcileTenant({ store: storeOf([{ leads: [lead('a'), lead('b')] }]), engine, clock: systemClock, tenant, pacer, resync: async () => 0 }, { perSecond: 1e6 });
+    expect(seen).toEqual([pacer, pacer]);
+  });
+
   it('checks a contact named twice once', async () => {
     const { engine, reads } = engineReading();
     const store = storeOf([{ leads: [lead('a')] }]);

@@ -1,4 +1,4 @@
-import { DEFAULT_REQUEST_TIMEOUT_MS } from '@crm-sync/core';
+import { DEFAULT_REQUEST_TIMEOUT_MS, type RequestPacer } from '@crm-sync/core';
 import type { RunnerHooks, TenantSettings } from '../api';
 import type { TimerHandle } from '../clock';
 import type { Claim } from '../store/types';
@@ -51,6 +51,11 @@ export class TenantDispatcher {
       this.call(() => opts.hooks.onRateLimited?.({ tenant: tenant.name, pauseMs }));
     });
     this.attemptDeps = { ...opts, pacer };
+  }
+
+  /** Paces every CRM request made for this tenant (its syncs', and reconcile's reads) within its budget. */
+  get pacer(): RequestPacer {
+    return this.attemptDeps.pacer!;
   }
 
   get inFlight(): number {
