@@ -64,7 +64,7 @@ test('reload restarts the reconcile schedule with the new settings; other change
   expect((await post(`${daemon.url}/v1/events`, [event(1)])).status).toBe(202);
   await daemon.runner.whenIdle();
 
-  expect(await daemon.reload(withReconcile)).toEqual({ added: [], removed: [], changed: [], needRestart: [] });
+  expect(await daemon.reload(withReconcile)).toEqual({ added: [], removed: [], changed: [], mappingChanged: [], needRestart: [] });
   await waitUntil('a scheduled pass', async () => {
     const text = await (await fetch(`${daemon.url}/metrics`)).text();
     return metric(text, `crm_sync_reconcile_leads_total{tenant="${TENANT}",state="match"}`) === '1';

@@ -19,27 +19,28 @@ describe('Runner.reconfigure: tenants added, changed and removed while it runs',
     await h.runner.ingest([event('c1', { name: 'Priya S' })]);
     await waitFor('the update in flight', () => h.crm.requests().some((r) => r.route === 'update'), 3000);
     const changes = await h.runner.reconfigure([h.tenant({ quietMs: 50, mapping: shouting() })], { drainMs: 5000 });
-    expect(changes).toEqual({ added: [], removed: [], changed: ['acme'] });
+    expect(changes).toEqual({ added: [], removed: [], changed: ['acme'], mappingChanged: ['acme'] });
     // reconfigure waited for the old dispatcher's attempt: it ended with the old mapping.
     expect(h.crm.leads()[0]).toMatchObject({ name: 'Priya S' });
 
     await h.runner.ingest([event('c1', { name: 'Priya Sharma' })]);
     await h.runner.whenIdle();
     expect(h.crm.leads()).toEqual([expect.objectContaining({ name: 'PRIYA SHARMA' })]);
-    // The same settings again: nothing to do.
-    expect(await h.runner.reconfigure([h.tenant({ quietMs: 50, mapping: shouting() })])).toEqual({ added: [], removed: [], changed: [] });
+    // The same settings again: nothing to do. Another window only: changed, its mapping not.
+    expect(await h.runner.reconfigure([h.tenant({ quietMs: 50, mapping: shouting() })])).toEqual({ added: [], removed: [], changed: [], mappingChanged: [] });
+    expect(await h.runner.reconfigure([h.tenant({ quietMs: 60, mapping: shouting() })])).toEqual({ added: [], removed: [], changed: ['acme'], mappingChanged: [] });
   });
 
   it('a tenant added takes events at once; one removed refuses them, and its pending contacts resume when it is back', async () => {
     h = await RunnerHarness.start({ tenant: { quietMs: 50 } });
     h.runner.start();
     const globex = h.tenant({ name: 'globex', quietMs: 300 });
-    expect(await h.runner.reconfigure([h.tenant({ quietMs: 50 }), globex])).toEqual({ added: ['globex'], removed: [], changed: [] });
+    expect(await h.runner.reconfigure([h.tenant({ quietMs: 50 }), globex])).toEqual({ added: ['globex'], removed: [], changed: [], mappingChanged: [] });
     expect(h.runner.tenantList()).toEqual(['acme', 'globex']);
     expect(await h.runner.ingest([event('g1', { tenant: 'globex', phone: '+91 98765 43299' })])).toMatchObject({ accepted: 1 });
 
     // Removed while g1 is still pending (quiet 300 ms): nothing is sent for it.
-    expect(await h.runner.reconfigure([h.tenant({ quietMs: 50 })])).toEqual({ added: [], removed: ['globex'], changed: [] });
+    expect(await h.runner.reconfigure([h.tenant({ quietMs: 50 })])).toEqual({ added: [], removed: ['globex'], changed: [], mappingChanged: [] });
     expect(await h.runner.ingest([event('g2', { tenant: 'globex' })])).toMatchObject({ accepted: 0, rejected: [{ errors: [{ field: 'tenant' }] }] });
     await new Promise((r) => setTimeout(r, 500));
     expect(h.crm.leads()).toEqual([]);

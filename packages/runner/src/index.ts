@@ -1,6 +1,6 @@
 export { registerBuiltinAdapters, loadPlugins } from './builtins';
 export * from './api';
-export { Runner, type RunnerOptions, type IngestOptions } from './runner';
+export { Runner, type RunnerOptions, type IngestOptions, type ReconfigureResult } from './runner';
 export { reconcileTenant, LEAD_CHECK_STATES, type LeadCheck, type LeadCheckState, type ReconcileOptions, type ReconcileReport } from './reconcile';
 export { systemClock, ManualClock, type Clock, type TimerHandle } from './clock';
 export { DEFAULT_RETRY_POLICY, decideRetry, type RetryDecision } from './retry';

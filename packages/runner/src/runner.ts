@@ -36,6 +36,15 @@ export interface RunnerOptions {
   rateLimits?: RateLimitFactory;
 }
 
+export interface ReconfigureResult {
+  added: string[];
+  removed: string[];
+  /** Tenants whose settings changed (restarted with them). */
+  changed: string[];
+  /** Of those, the ones whose mapping text changed: their synced contacts are sent with it only at their next change. */
+  mappingChanged: string[];
+}
+
 export interface IngestOptions {
   /** The tenant the request addressed (`/v1/tenants/{tenant}/events`): events default to it and may not name another. */
   tenant?: string;
@@ -105,12 +114,13 @@ export class Runner {
    * windows, concurrency, request rate, default country) is stopped as a gone one is and started again with them.
    * Unchanged tenants are not touched. Resolves once the stopped ones have drained.
    */
-  async reconfigure(tenants: readonly TenantSettings[], opts: { drainMs?: number } = {}): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
+  async reconfigure(tenants: readonly TenantSettings[], opts: { drainMs?: number } = {}): Promise<ReconfigureResult> {
     if (tenants.length === 0) throw new Error('Runner needs at least one tenant');
     const next = new Map(tenants.map((t) => [t.name, t]));
     const removed = [...this.tenants.keys()].filter((name) => !next.has(name));
     const added = [...next.keys()].filter((name) => !this.tenants.has(name));
     const changed = [...next.keys()].filter((name) => this.tenants.has(name) && !sameSettings(this.tenants.get(name)!, next.get(name)!));
+    const mappingChanged = changed.filter((name) => this.tenants.get(name)!.mapping.hash !== next.get(name)!.mapping.hash);
     const stopping = [...removed, ...changed].map((name) => {
       const old = this.dispatchers.get(name)!;
       this.tenants.delete(name);
@@ -125,7 +135,7 @@ export class Runner {
     await Promise.all(stopping);
     if (this.started) for (const name of changed) this.dispatchers.get(name)?.start();
     if (added.length + removed.length + changed.length > 0) this.logger.info({ added, removed, changed }, 'tenants reconfigured');
-    return { added, removed, changed };
+    return { added, removed, changed, mappingChanged };
   }
 
   /** The tenants' names, as configured now. */

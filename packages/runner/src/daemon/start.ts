@@ -6,7 +6,7 @@ import type { DaemonConfig } from '../config/types';
 import { createApiServer } from '../http/server';
 import { createLogger, type Logger } from '../log';
 import { Metrics } from '../metrics';
-import { Runner } from '../runner';
+import { Runner, type ReconfigureResult } from '../runner';
 import { systemClock } from '../clock';
 import { leaseOwnerId } from '../dispatch/lease-owner';
 import { daemonHooks } from './hooks';
@@ -30,10 +30,7 @@ export interface Daemon {
   reload(config: DaemonConfig): Promise<ReloadResult>;
 }
 
-export interface ReloadResult {
-  added: string[];
-  removed: string[];
-  changed: string[];
+export interface ReloadResult extends ReconfigureResult {
   /** Settings that differ from the running ones and need a restart to apply. */
   needRestart: string[];
 }
@@ -138,6 +135,9 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
         reconciles.start();
       }
       if (needRestart.length > 0) logger.warn({ settings: needRestart }, 'reload: these settings changed and need a restart; not applied');
+      for (const tenant of changes.mappingChanged) {
+        logger.info({ tenant }, `reload: the mapping changed; synced contacts are sent with it at their next change (crm-sync resync ${tenant} --all sends them now)`);
+      }
       logger.info({ ...changes }, 'reloaded');
       return { ...changes, needRestart };
     });
