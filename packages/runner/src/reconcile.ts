@@ -119,6 +119,19 @@ export async function reconcileTenant(deps: ReconcileDeps, opts: ReconcileOption
     if (toRepair.length === 0 || (!all && toRepair.length < REPAIR_BATCH)) return;
     repaired += await deps.resync(toRepair.splice(0));
   };
+  /** Waits for the next read's turn; the signal cuts it short (a slow pace must not hold up a shutdown). */
+  const sleep = (ms: number) => new Promise<void>((resolve) => {
+    const done = () => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      resolve();
+    };
+    const timer = deps.clock.setTimer(done, ms);
+    const onAbort = () => {
+      timer.cancel();
+      done();
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+  });
   /** False once no more checks may start. */
   const start = async (lead: SyncedLead | { contactId: string; notSynced: true }): Promise<boolean> => {
     const stopped = () => {
@@ -138,7 +151,7 @@ export async function reconcileTenant(deps: ReconcileDeps, opts: ReconcileOption
     }
     while (inFlight.size >= concurrency) await Promise.race(inFlight);
     const wait = nextStart - deps.clock.now();
-    if (wait > 0) await new Promise<void>((resolve) => deps.clock.setTimer(resolve, wait));
+    if (wait > 0) await sleep(wait);
     // Stopped while it waited: the read is not started.
     if (failure || stopped()) return false;
     checked++;

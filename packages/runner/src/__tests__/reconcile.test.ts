@@ -66,6 +66,20 @@ describe('reconcileTenant', () => {
     expect(seen).toEqual([pacer, pacer]);
   });
 
+  it('a stop while it waits for the next read\'s turn ends the wait at once', async () => {
+    const { engine, reads } = engineReading();
+    const stop = new AbortController();
+    const store = storeOf([{ leads: [lead('a'), lead('b')] }]);
+    // One read every 100 s: the second would wait that long.
+    const pass = reconcileTenant({ store, engine, clock: systemClock, tenant, resync: async () => 0 }, { perSecond: 0.01, signal: stop.signal });
+    await new Promise((r) => setTimeout(r, 50));
+    const stoppedAt = Date.now();
+    stop.abort();
+    await expect(pass).resolves.toMatchObject({ checked: 1, complete: false });
+    expect(Date.now() - stoppedAt).toBeLessThan(1000);
+    expect(reads).toEqual(['a']);
+  });
+
   it('checks a contact named twice once', async () => {
     const { engine, reads } = engineReading();
     const store = storeOf([{ leads: [lead('a')] }]);
