@@ -29,6 +29,8 @@ export class ReconcileSchedule {
   private readonly passes = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
   private readonly owner: string;
+  /** Lease renewals on their way to the store. */
+  private readonly renewals = new Set<Promise<boolean>>();
 
   /** `owner`: who holds the job leases; keep one per daemon, so a reload's new schedule goes on holding them. */
   constructor(
@@ -78,12 +80,15 @@ export class ReconcileSchedule {
     // The pass stops if the lease is lost (this runner stalled past it and another took over) or the daemon stops.
     const lost = new AbortController();
     let renewal: TimerHandle | undefined;
+    let ended = false;
     const renew = () => {
       renewal = clock.setTimer(() => {
-        store.holdJob(job, this.owner, clock.now() + PASS_HOLD_MS, clock.now()).then(
-          (held) => { if (held) renew(); else lost.abort(); },
-          () => renew(), // the store failing: the pass's own reads fail and say so; try again
-        );
+        const renewing = store.holdJob(job, this.owner, clock.now() + PASS_HOLD_MS, clock.now());
+        this.renewals.add(renewing);
+        renewing.then(
+          (held) => { if (held) { if (!ended) renew(); } else lost.abort(); },
+          () => { if (!ended) renew(); }, // the store failing: the pass's own reads fail and say so; try again
+        ).finally(() => this.renewals.delete(renewing));
       }, PASS_HOLD_MS / 3);
     };
     renew();
@@ -107,7 +112,10 @@ export class ReconcileSchedule {
     } catch (err) {
       log.error({ err: errorFields(err) }, 'reconcile: pass failed');
     } finally {
+      ended = true;
       renewal?.cancel();
+      // A renewal on its way must not land after the hand-over below.
+      await Promise.allSettled([...this.renewals]);
       // A complete pass keeps the others off until the next one is due; otherwise the next runner may go now.
       const handOver = complete ? store.holdJob(job, this.owner, clock.now() + settings.everyMs, clock.now()) : store.releaseJob(job, this.owner);
       await handOver.catch((err: unknown) => log.error({ err: errorFields(err) }, 'reconcile: could not hand the pass over'));
