@@ -70,4 +70,32 @@ describe('ReconcileSchedule: passes taken in turn through the store\'s job lease
     await clock.advance(EVERY);
     expect(passes).toBe(1);
   });
+
+  it('a renewal still on its way when the pass ends neither re-arms nor lands after the hand-over', async () => {
+    const calls: Array<{ until: number; at: number }> = [];
+    let answerRenewal: ((held: boolean) => void) | undefined;
+    const slowStore = {
+      holdJob: (_name: string, _owner: string, until: number, now: number) => {
+        calls.push({ until, at: now });
+        // The renewal (the second call) hangs until the test answers it.
+        if (calls.length === 2) return new Promise<boolean>((resolve) => { answerRenewal = resolve; });
+        return Promise.resolve(true);
+      },
+      releaseJob: async () => undefined,
+    } as unknown as SqliteStore;
+    const metrics = new Metrics(() => ({ pending: 0, inFlight: 0, retrying: 0, deadLetters: 0, leads: 0 }));
+    schedule = new ReconcileSchedule(runner(25_000), tenants, { clock, logger: createLogger({ level: 'silent' }), metrics, store: slowStore, owner: 'me' });
+    schedule.start();
+    const t0 = clock.now();
+    await clock.advance(EVERY + 20_000); // the pass began at +60 s; its renewal went out at +80 s
+    expect(calls).toHaveLength(2);
+    await clock.advance(5_000); // the pass ends at +85 s, with the renewal unanswered
+    expect(calls).toHaveLength(2); // the hand-over waits for it
+    answerRenewal!(true);
+    await clock.advance(0);
+    expect(calls).toHaveLength(3);
+    expect(calls[2]).toEqual({ at: t0 + EVERY + 25_000, until: t0 + EVERY + 25_000 + EVERY });
+    await clock.advance(EVERY - 1); // nothing re-armed: no call until the next pass is due
+    expect(calls).toHaveLength(3);
+  });
 });
