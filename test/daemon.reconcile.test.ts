@@ -64,14 +64,14 @@ test('reload restarts the reconcile schedule with the new settings; other change
   expect((await post(`${daemon.url}/v1/events`, [event(1)])).status).toBe(202);
   await daemon.runner.whenIdle();
 
-  expect(await daemon.reload(withReconcile)).toEqual({ added: [], removed: [], changed: [], mappingChanged: [], needRestart: [] });
+  expect(await daemon.reload(withReconcile)).toEqual({ added: [], removed: [], changed: [], mappingChanged: [], applied: [], needRestart: [] });
   await waitUntil('a scheduled pass', async () => {
     const text = await (await fetch(`${daemon.url}/metrics`)).text();
     return metric(text, `crm_sync_reconcile_leads_total{tenant="${TENANT}",state="match"}`) === '1';
   });
 
-  const moved = { ...withReconcile, listen: { host: '127.0.0.1', port: 1 }, maxBodyBytes: 2048 };
-  expect((await daemon.reload(moved)).needRestart).toEqual(['listen', 'maxBodyBytes']);
+  const moved = { ...withReconcile, listen: { host: '127.0.0.1', port: 1 }, maxBodyBytes: 2048, drainMs: 3000 };
+  expect(await daemon.reload(moved)).toMatchObject({ applied: ['drainMs'], needRestart: ['listen', 'maxBodyBytes'] });
   const broken = fixture.env.config({}, { mapping: 'no/such/mapping.yaml' });
   await expect(daemon.reload(broken)).rejects.toMatchObject({ code: 'ERR_MAPPING_READ' });
   // Still running as it was.
@@ -96,4 +96,18 @@ test('runners sharing a store take turns: while another holds the tenant\'s pass
   } finally {
     await other.close();
   }
+});
+
+test('reload applies the log level at once (and says what it applied)', async () => {
+  const lines: string[] = [];
+  const logger = createLogger({ level: 'info', destination: { write: (line: string) => { lines.push(line); } } });
+  const daemon = await fixture.start(fixture.env.config(), logger);
+  expect(await daemon.reload(fixture.env.config({ logLevel: 'warn' }))).toMatchObject({ applied: ['logLevel'], needRestart: [] });
+  expect(logger.level).toBe('warn');
+  const before = lines.length;
+  expect((await post(`${daemon.url}/v1/events`, [event(1)])).status).toBe(202);
+  await daemon.runner.whenIdle();
+  // The sync's info line ('synced') is no longer written.
+  expect(lines.slice(before).map((l) => JSON.parse(l).msg)).not.toContain('synced');
+  expect(await daemon.reload(fixture.env.config({ logLevel: 'warn' }))).toMatchObject({ applied: [] });
 });

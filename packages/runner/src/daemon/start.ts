@@ -22,8 +22,9 @@ export interface Daemon {
   stop(): Promise<void>;
   /**
    * Applies a changed config without a restart (`crm-sync run` on SIGHUP): tenants added, removed or changed (their
-   * mapping files read again), with their reconcile schedules; see Runner.reconfigure. Other settings that changed
-   * (listen, store, tokens, limits, allowHosts, plugins, retry...) need a restart: they are named, not applied, and
+   * mapping files read again), with their reconcile schedules (see Runner.reconfigure), the log level and the drain
+   * time. Other settings that changed (listen, store, tokens, limits, allowHosts, plugins, retry...) need a
+   * restart: they are named, not applied, and
    * new tenants are checked against the running allowHosts and plugins. A tenant that does not compile changes
    * nothing: it throws, and the daemon goes on as it was.
    */
@@ -31,12 +32,14 @@ export interface Daemon {
 }
 
 export interface ReloadResult extends ReconfigureResult {
+  /** Settings besides tenants that changed and were applied: logLevel, drainMs. */
+  applied: string[];
   /** Settings that differ from the running ones and need a restart to apply. */
   needRestart: string[];
 }
 
-/** The settings besides tenants; any of them changed needs a restart. */
-const RESTART_SETTINGS = ['listen', 'dataDir', 'store', 'ingestToken', 'maxBodyBytes', 'clientRequestsPerSecond', 'drainMs', 'leaseMs', 'logLevel', 'allowHosts', 'plugins', 'pluginDir', 'retry'] as const;
+/** The settings besides tenants that a reload cannot apply: any of them changed needs a restart. (logLevel and drainMs apply.) */
+const RESTART_SETTINGS = ['listen', 'dataDir', 'store', 'ingestToken', 'maxBodyBytes', 'clientRequestsPerSecond', 'leaseMs', 'allowHosts', 'plugins', 'pluginDir', 'retry'] as const;
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -99,19 +102,22 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
   const url = `http://${host}:${address.port}`;
   logger.info({ url, store: describeStore(config.store), tenants: tenants.map((t) => t.name), auth: config.ingestToken ? 'bearer' : 'none' }, 'crm-sync daemon listening');
 
+  /** What a reload applies besides the tenants. */
+  let drainMs = config.drainMs;
+  let logLevel = config.logLevel;
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (async () => {
     draining = true;
-    logger.info({ drainMs: config.drainMs }, 'stopping: no new requests, draining in-flight syncs');
+    logger.info({ drainMs }, 'stopping: no new requests, draining in-flight syncs');
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     // Requests already inside (an ingest waiting for its commit) may finish; a client holding a connection open may not stall us.
-    const giveUp = setTimeout(() => server.closeAllConnections(), config.drainMs);
+    const giveUp = setTimeout(() => server.closeAllConnections(), drainMs);
     await closed;
     clearTimeout(giveUp);
     await reloading;
     await reconciles.close();
-    await runner.stop({ drainMs: config.drainMs });
+    await runner.stop({ drainMs });
     await store.close();
     logger.info('stopped');
   })());
@@ -128,18 +134,28 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
       await reconciles.close();
       let changes: Awaited<ReturnType<Runner['reconfigure']>>;
       try {
-        changes = await runner.reconfigure(nextTenants, { drainMs: config.drainMs });
+        changes = await runner.reconfigure(nextTenants, { drainMs });
         runningTenants = next.tenants;
       } finally {
         reconciles = new ReconcileSchedule(runner, runningTenants, { clock: systemClock, logger, metrics, store, owner: reconcileOwner });
         reconciles.start();
       }
+      const applied: string[] = [];
+      if (next.logLevel !== logLevel) {
+        logLevel = next.logLevel;
+        logger.level = logLevel;
+        applied.push('logLevel');
+      }
+      if (next.drainMs !== drainMs) {
+        drainMs = next.drainMs;
+        applied.push('drainMs');
+      }
       if (needRestart.length > 0) logger.warn({ settings: needRestart }, 'reload: these settings changed and need a restart; not applied');
       for (const tenant of changes.mappingChanged) {
         logger.info({ tenant }, `reload: the mapping changed; synced contacts are sent with it at their next change (crm-sync resync ${tenant} --all sends them now)`);
       }
-      logger.info({ ...changes }, 'reloaded');
-      return { ...changes, needRestart };
+      logger.info({ ...changes, applied }, 'reloaded');
+      return { ...changes, applied, needRestart };
     });
     reloading = run.catch(() => undefined);
     return run;
