@@ -100,6 +100,27 @@ describe('POST /v1/events', () => {
     expect((await get(`${d.url}/readyz`)).status).toBe(200);
   });
 
+  test('token rotation without downtime: a reload accepts the new token beside the previous one, then the new one only', async () => {
+    process.env.DAEMON_OLD_TOKEN = 'old-token-1';
+    process.env.DAEMON_NEW_TOKEN = 'new-token-2';
+    const lines: string[] = [];
+    const d = await fixture.start(fixture.env.config({ ingestToken: 'env:DAEMON_OLD_TOKEN' }),
+      createLogger({ level: 'trace', destination: { write: (line: string) => { lines.push(line); } } }));
+    const status = async (token: string) => (await get(`${d.url}/v1/status`, { authorization: `Bearer ${token}` })).status;
+    expect([await status('old-token-1'), await status('new-token-2')]).toEqual([200, 401]);
+
+    expect(await d.reload(fixture.env.config({ ingestToken: 'env:DAEMON_NEW_TOKEN', previousIngestToken: 'env:DAEMON_OLD_TOKEN' })))
+      .toMatchObject({ applied: ['ingestToken'], needRestart: [] });
+    expect([await status('old-token-1'), await status('new-token-2')]).toEqual([200, 200]);
+
+    expect(await d.reload(fixture.env.config({ ingestToken: 'env:DAEMON_NEW_TOKEN' }))).toMatchObject({ applied: ['ingestToken'] });
+    expect([await status('old-token-1'), await status('new-token-2'), await status('')]).toEqual([401, 200, 401]);
+    expect(() => fixture.env.config({ previousIngestToken: 'env:DAEMON_OLD_TOKEN' })).toThrow('previousIngestToken: needs ingestToken');
+    // The reloads are logged by the settings' names, never their values.
+    expect(lines.filter((l) => l.includes('"msg":"reloaded"'))).toHaveLength(2);
+    expect(lines.join('')).not.toMatch(/old-token-1|new-token-2/);
+  });
+
   test('a redelivered eventId is accepted and changes nothing: one lead, one create', async () => {
     const d = await start();
     const e = event(1, { eventId: 'same' });

@@ -11,7 +11,7 @@ export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn'
 export const REDACT_PATHS = [
   'authorization', '*.authorization', '*.*.authorization',
   'headers.authorization', '*.headers.authorization', '*.headers["auth-key"]', '*.headers.cookie',
-  'token', '*.token', 'ingestToken', '*.ingestToken',
+  'token', '*.token', 'ingestToken', '*.ingestToken', 'previousIngestToken', '*.previousIngestToken',
   'secret', '*.secret', '*.*.secret', 'password', '*.password', 'apiKey', '*.apiKey',
 ];
 

@@ -17,6 +17,7 @@ export interface ConfigFile {
   dataDir?: string;
   store?: string;
   ingestToken?: string;
+  previousIngestToken?: string;
   maxBodyBytes?: number;
   clientRequestsPerSecond?: number;
   drain?: string;
@@ -127,6 +128,11 @@ export function resolveConfig(input: unknown, source: Source, env: NodeJS.Proces
   if (!ingestToken && raw.ingestToken) {
     try { ingestToken = resolveSecretRef(raw.ingestToken); } catch (err) { fail('ingestToken', err); }
   }
+  let previousIngestToken: string | undefined;
+  if (raw.previousIngestToken) {
+    if (!ingestToken) fail('previousIngestToken', new Error('needs ingestToken (the token senders switch to)'));
+    try { previousIngestToken = resolveSecretRef(raw.previousIngestToken); } catch (err) { fail('previousIngestToken', err); }
+  }
 
   const duration = (text: string, field: string) => parseDuration(text, label(field));
   const tenants: TenantConfig[] = Object.entries(raw.tenants).map(([name, t]) => ({
@@ -154,6 +160,7 @@ export function resolveConfig(input: unknown, source: Source, env: NodeJS.Proces
     dataDir,
     store,
     ingestToken,
+    ...(previousIngestToken === undefined ? {} : { previousIngestToken }),
     maxBodyBytes: raw.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
     clientRequestsPerSecond: raw.clientRequestsPerSecond ?? DEFAULTS.clientRequestsPerSecond,
     drainMs: duration(raw.drain ?? DEFAULTS.drain, 'drain'),

@@ -27,6 +27,8 @@ export interface DaemonConfig {
   store: StoreLocation;
   /** The resolved token (never logged). Absent: the ingest API is open (bind it to localhost). */
   ingestToken?: string;
+  /** Accepted too while senders switch to a new ingestToken (resolved; never logged). */
+  previousIngestToken?: string;
   maxBodyBytes: number;
   /** API requests a second per client address (429 beyond); 0: no limit. */
   clientRequestsPerSecond: number;

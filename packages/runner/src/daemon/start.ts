@@ -22,8 +22,8 @@ export interface Daemon {
   stop(): Promise<void>;
   /**
    * Applies a changed config without a restart (`crm-sync run` on SIGHUP): tenants added, removed or changed (their
-   * mapping files read again), with their reconcile schedules (see Runner.reconfigure), the log level and the drain
-   * time. Other settings that changed (listen, store, tokens, limits, allowHosts, plugins, retry...) need a
+   * mapping files read again), with their reconcile schedules (see Runner.reconfigure), the ingest tokens, the log
+   * level and the drain time. Other settings that changed (listen, store, limits, allowHosts, plugins, retry...) need a
    * restart: they are named, not applied, and
    * new tenants are checked against the running allowHosts and plugins. A tenant that does not compile changes
    * nothing: it throws, and the daemon goes on as it was.
@@ -32,14 +32,19 @@ export interface Daemon {
 }
 
 export interface ReloadResult extends ReconfigureResult {
-  /** Settings besides tenants that changed and were applied: logLevel, drainMs. */
+  /** Settings besides tenants that changed and were applied: logLevel, drainMs, ingestToken (with previousIngestToken). */
   applied: string[];
   /** Settings that differ from the running ones and need a restart to apply. */
   needRestart: string[];
 }
 
-/** The settings besides tenants that a reload cannot apply: any of them changed needs a restart. (logLevel and drainMs apply.) */
-const RESTART_SETTINGS = ['listen', 'dataDir', 'store', 'ingestToken', 'maxBodyBytes', 'clientRequestsPerSecond', 'leaseMs', 'allowHosts', 'plugins', 'pluginDir', 'retry'] as const;
+/** The settings besides tenants that a reload cannot apply: any of them changed needs a restart. (Tokens, logLevel and drainMs apply.) */
+const RESTART_SETTINGS = ['listen', 'dataDir', 'store', 'maxBodyBytes', 'clientRequestsPerSecond', 'leaseMs', 'allowHosts', 'plugins', 'pluginDir', 'retry'] as const;
+
+/** Every ingest token a config accepts: the current one, and the previous one while senders switch. */
+function acceptedTokens(config: DaemonConfig): string[] {
+  return [config.ingestToken, config.previousIngestToken].filter((t): t is string => t !== undefined);
+}
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -70,13 +75,15 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
   const store = health.store;
   const engine = new SyncEngine({ http: new GotHttpClient({ allowHosts: config.allowHosts }) });
   // The contacts gauge reads the runner's counts at scrape time, so it is never stale.
+  let tokens = acceptedTokens(config);
   const metrics: Metrics = new Metrics(() => runner.status(), { storeUp: () => health.up });
   const runner: Runner = new Runner({ store, engine, tenants, retry: config.retry, leaseMs: config.leaseMs, rateLimits, hooks: daemonHooks(metrics, logger), logger });
   let draining = false;
   const server = createApiServer({
     backend: runner,
     tenants: () => runner.tenantList(),
-    ingestToken: config.ingestToken,
+    // Asked at every request: a reload rotates the tokens.
+    ingestToken: () => tokens,
     maxBodyBytes: config.maxBodyBytes,
     clientRequestsPerSecond: config.clientRequestsPerSecond,
     metrics,
@@ -100,7 +107,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
   reconciles.start();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  logger.info({ url, store: describeStore(config.store), tenants: tenants.map((t) => t.name), auth: config.ingestToken ? 'bearer' : 'none' }, 'crm-sync daemon listening');
+  logger.info({ url, store: describeStore(config.store), tenants: tenants.map((t) => t.name), auth: tokens.length > 0 ? 'bearer' : 'none' }, 'crm-sync daemon listening');
 
   /** What a reload applies besides the tenants. */
   let drainMs = config.drainMs;
@@ -149,6 +156,11 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
       if (next.drainMs !== drainMs) {
         drainMs = next.drainMs;
         applied.push('drainMs');
+      }
+      const nextTokens = acceptedTokens(next);
+      if (JSON.stringify(nextTokens) !== JSON.stringify(tokens)) {
+        tokens = nextTokens;
+        applied.push('ingestToken');
       }
       if (needRestart.length > 0) logger.warn({ settings: needRestart }, 'reload: these settings changed and need a restart; not applied');
       for (const tenant of changes.mappingChanged) {

@@ -13,8 +13,11 @@ export interface ApiServerOptions {
   backend: ApiBackend;
   /** Configured tenant names; a function is asked at every request (the daemon's tenants change on reload). */
   tenants: readonly string[] | (() => readonly string[]);
-  /** When set, every /v1 request needs `Authorization: Bearer <token>`. */
-  ingestToken?: string;
+  /**
+   * When set, every /v1 request needs `Authorization: Bearer <token>`. A function is asked at every request and gives
+   * every token accepted (none: open), so the daemon can rotate tokens on reload.
+   */
+  ingestToken?: string | (() => readonly string[]);
   maxBodyBytes: number;
   /** /v1 requests a second per client address (bursts of as many); 0 or absent: no limit. Over it: 429 with Retry-After. */
   clientRequestsPerSecond?: number;
@@ -134,7 +137,9 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
       throw new HttpError(429, 'ERR_RATE_LIMITED', `more than ${opts.clientRequestsPerSecond} requests a second from this address; retry after ${Math.ceil(waitMs / 1000)} s`,
         undefined, { 'retry-after': String(Math.ceil(waitMs / 1000)) });
     }
-    if (hit.r.authenticated && opts.ingestToken !== undefined && !bearerMatches(req.headers.authorization, opts.ingestToken)) {
+    const tokens = typeof opts.ingestToken === 'function' ? opts.ingestToken() : opts.ingestToken === undefined ? [] : [opts.ingestToken];
+    // Every token is compared (no early exit), so the time taken does not tell which one nearly matched.
+    if (hit.r.authenticated && tokens.length > 0 && !tokens.map((t) => bearerMatches(req.headers.authorization, t)).some(Boolean)) {
       throw new HttpError(401, 'ERR_UNAUTHORIZED', 'missing or wrong Authorization: Bearer <ingest token>');
     }
     let params: string[];
