@@ -5,6 +5,10 @@ import { REPO, runCli, SEED_MAPPING, seedWith, tempDir } from './harness';
 
 const tmp = tempDir();
 
+/** The seed mapping's fetch endpoint line, and the mapping written with readers of the fetch's own. */
+const FETCH_LINE = 'fetch:  { method: GET, url: /crm/fetch, query: { phone: "{{contact.phone}}", email: "{{contact.email}}" } }';
+const withFetchReaders = (file: string, readers: string) => tmp.write(file, seedWith(FETCH_LINE, FETCH_LINE.replace(/ }$/, `, responses: ${readers} }`)));
+
 /** Sets env variables for one test file and puts the old values back afterwards. */
 function useEnv(vars: Record<string, string>): void {
   const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
@@ -68,8 +72,7 @@ describe('crm-sync verify: the seed contract against the reference CRM', () => {
   });
 
   test('with a match chain, each fetch step narrows the chain to its key; a key not in the chain is skipped', async () => {
-    const fetchLine = 'fetch:  { method: GET, url: /crm/fetch, query: { phone: "{{contact.phone}}", email: "{{contact.email}}" } }';
-    const chained = (chain: string) => tmp.write(`chain-${chain}.yaml`, seedWith(fetchLine, 'fetch:  { method: GET, url: "/crm/fetch?{{match.key}}={{match.value}}" }')
+    const chained = (chain: string) => tmp.write(`chain-${chain}.yaml`, seedWith(FETCH_LINE, 'fetch:  { method: GET, url: "/crm/fetch?{{match.key}}={{match.value}}" }')
       .replace('flow: fetch-create-update', `flow: fetch-create-update\nmatch: [${chain}]`));
     const both = await runCli(['verify', chained('email, phone'), '--base-url', crm().url]);
     expect(both.code).toBe(0);
@@ -98,10 +101,7 @@ describe('crm-sync verify: the seed contract against the reference CRM', () => {
   });
 
   test('a fetch leadId reader on the wrong field fails the fetch steps, naming the reader and the id it read', async () => {
-    const file = tmp.write('wrong-fetch-id.yaml', seedWith(
-      'fetch:  { method: GET, url: /crm/fetch, query: { phone: "{{contact.phone}}", email: "{{contact.email}}" } }',
-      'fetch:  { method: GET, url: /crm/fetch, query: { phone: "{{contact.phone}}", email: "{{contact.email}}" }, responses: { leadId: body.lead_fields.phone } }',
-    ));
+    const file = withFetchReaders('wrong-fetch-id.yaml', '{ leadId: body.lead_fields.phone }');
     const r = await runCli(['verify', file, '--base-url', crm().url]);
     expect(r.code).toBe(1);
     expect(r.out).toContain('FAILED: 4 of 6 steps');
@@ -111,10 +111,7 @@ describe('crm-sync verify: the seed contract against the reference CRM', () => {
   });
 
   test('a leadFields reader that does not give the lead as sent fails the read back, naming the reader and the fields', async () => {
-    const file = tmp.write('wrong-lead-fields.yaml', seedWith(
-      'fetch:  { method: GET, url: /crm/fetch, query: { phone: "{{contact.phone}}", email: "{{contact.email}}" } }',
-      'fetch:  { method: GET, url: /crm/fetch, query: { phone: "{{contact.phone}}", email: "{{contact.email}}" }, responses: { leadFields: \'$merge([body.lead_fields, {"name": body.lead_fields.email}])\' } }',
-    ));
+    const file = withFetchReaders('wrong-lead-fields.yaml', '{ leadFields: \'$merge([body.lead_fields, {"name": body.lead_fields.email}])\' }');
     const r = await runCli(['verify', file, '--base-url', crm().url]);
     expect(r.code).toBe(1);
     expect(r.out).toContain('FAILED: 1 of 6 steps');
