@@ -88,9 +88,11 @@ describe('leases (manual clock)', () => {
     await claim(elsewhere);
 
     await h.runner.start();
-    await waitFor('the dead runner\'s contact', () => h.crm.leads().length === 1);
+    // Its sync is over once it is recorded (onSync), a moment after the CRM made the lead.
+    await waitFor('the dead runner\'s contact', () => h.hookLog.of('onSync').length === 1);
     const synced = () => h.hookLog.of('onSync').map((s) => s.contactId).sort();
     expect(synced()).toEqual(['dead']);
+    expect(h.crm.leads()).toHaveLength(1);
     // The one whose create may still be on its way is due once that create has timed out (the mapping's 10 s).
     await clock.advance(10_000);
     await waitFor('the unconfirmed create\'s contact', () => h.hookLog.of('onSync').length === 2);
