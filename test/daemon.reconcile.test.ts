@@ -67,7 +67,7 @@ test('reload restarts the reconcile schedule with the new settings; other change
   expect(await daemon.reload(withReconcile)).toEqual({ added: [], removed: [], changed: [], mappingChanged: [], applied: [], needRestart: [] });
   await waitUntil('a scheduled pass', async () => {
     const text = await (await fetch(`${daemon.url}/metrics`)).text();
-    return metric(text, `crm_sync_reconcile_leads_total{tenant="${TENANT}",state="match"}`) === '1';
+    return Number(metric(text, `crm_sync_reconcile_leads_total{tenant="${TENANT}",state="match"}`) ?? 0) >= 1;
   });
 
   const moved = { ...withReconcile, listen: { host: '127.0.0.1', port: 1 }, maxBodyBytes: 2048, drainMs: 3000 };

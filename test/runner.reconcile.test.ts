@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileMapping } from '@crm-sync/core';
 import { Runner, type LeadCheck } from '@crm-sync/runner';
-import { CRM_KEY, event, RunnerHarness } from './runner.fixtures';
+import { CRM_KEY, event, RunnerHarness, waitFor } from './runner.fixtures';
 
 let h: RunnerHarness;
 afterEach(async () => { await h?.close(); });
@@ -74,9 +74,11 @@ describe('reconcile: the lead store compared with the CRM (reference CRM over HT
 
   it('a contact that changes while its lead is read is not judged', async () => {
     await syncedContacts(1);
-    h.crm.addFault({ route: 'fetch', latencyMs: 300, times: 1 });
+    h.crm.addFault({ route: 'fetch', latencyMs: 1000, times: 1 });
+    const fetches = h.routes().length;
     const reading = reconcile();
-    await new Promise((r) => setTimeout(r, 100));
+    // The CRM has the read (it logs a request as it arrives, status 0 until answered): change the contact meanwhile.
+    await waitFor('the read on its way', () => h.crm.requests().slice(fetches).some((r) => r.route === 'fetch' && r.status === 0));
     await h.runner.ingest([event('c1', { phone: '+91 98765 43210', name: 'Renamed' })]);
     const { byContact } = await reading;
     expect(byContact.c1).toMatchObject({ state: 'changed' });

@@ -72,7 +72,8 @@ describe('reconcileTenant', () => {
     const store = storeOf([{ leads: [lead('a'), lead('b')] }]);
     // One read every 100 s: the second would wait that long.
     const pass = reconcileTenant({ store, engine, clock: systemClock, tenant, resync: async () => 0 }, { perSecond: 0.01, signal: stop.signal });
-    await new Promise((r) => setTimeout(r, 50));
+    while (reads.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 20)); // now waiting for the second read's turn
     const stoppedAt = Date.now();
     stop.abort();
     await expect(pass).resolves.toMatchObject({ checked: 1, complete: false });
