@@ -121,6 +121,24 @@ describe('POST /v1/events', () => {
     expect(lines.join('')).not.toMatch(/old-token-1|new-token-2/);
   });
 
+  test('a reload applies a new allow-list before its tenants: a tenant on a newly allowed host syncs at once', async () => {
+    const d = await start();
+    const viaLocalhost = fixture.env.crm.url.replace('127.0.0.1', 'localhost');
+    const added = (extra: Record<string, unknown> = {}) => {
+      const base = fixture.env.config(extra);
+      const other = fixture.env.config(extra, { baseUrl: viaLocalhost });
+      return { ...base, tenants: [...base.tenants, { ...other.tenants[0]!, name: 'globex' }] };
+    };
+    // Plain http to a host not on the allow-list: refused, nothing changes.
+    await expect(d.reload(added())).rejects.toMatchObject({ code: 'ERR_URL_FORBIDDEN' });
+    expect(d.runner.tenantList()).toEqual([TENANT]);
+
+    expect(await d.reload(added({ allowHosts: ['127.0.0.1', 'localhost'] }))).toMatchObject({ added: ['globex'], applied: ['allowHosts'] });
+    expect((await post(`${d.url}/v1/tenants/globex/events`, event(7))).status).toBe(202);
+    await idle(d);
+    expect(await d.runner.contact('globex', 'c7')).toMatchObject({ state: 'synced', lastOutcome: 'created' });
+  });
+
   test('a redelivered eventId is accepted and changes nothing: one lead, one create', async () => {
     const d = await start();
     const e = event(1, { eventId: 'same' });

@@ -82,8 +82,8 @@ CRM_SYNC_DATA_DIR, CRM_SYNC_INGEST_TOKEN (the token itself), CRM_SYNC_LOG_LEVEL,
 CRM_SYNC_ALLOW_HOSTS (comma-separated).
 
 SIGHUP reads the config and every mapping again and applies what changed in the tenants (added,
-removed, changed), the log level and the drain time without a restart; other settings need one
-(docs/running.md).
+removed, changed), the ingest tokens, allowHosts, the log level and the drain time without a
+restart; other settings need one (docs/running.md).
 
 Exit status: 0 stopped by a signal after draining, 1 bad config/mapping or could not start, 2 usage error.`,
   options: DAEMON_CONFIG_OPTIONS,

@@ -80,6 +80,18 @@ describe('GotHttpClient', () => {
     } finally { allowed.close(); }
   });
 
+  it('a new allow-list applies from the next request on, both ways', async () => {
+    const c = new GotHttpClient();
+    try {
+      const url = `http://localhost:${port}/echo`;
+      expect(await failure(c.send(request(url)))).toMatchObject({ code: 'ERR_URL_FORBIDDEN' });
+      c.setAllowHosts(['localhost']);
+      expect((await c.send(request(url))).status).toBe(201);
+      c.setAllowHosts([]);
+      expect(await failure(c.send(request(url)))).toMatchObject({ code: 'ERR_URL_FORBIDDEN' });
+    } finally { c.close(); }
+  });
+
   it('classifies addresses', () => {
     for (const a of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.0.1', '169.254.169.254', '100.64.0.1', '::1', 'fe80::1', 'fd00::1', '::ffff:10.0.0.1', 'not-an-ip']) {
       expect([a, isPrivateAddress(a)]).toEqual([a, true]);

@@ -53,6 +53,10 @@ function hasHeader(headers: Record<string, string>, name: string): boolean {
   return Object.keys(headers).some((k) => k.toLowerCase() === name);
 }
 
+function allowSet(hosts: readonly string[] | undefined): Set<string> {
+  return new Set((hosts ?? []).map((h) => h.replace(/^\[|\]$/g, '').toLowerCase()));
+}
+
 function hostOf(url: URL): string {
   return url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
 }
@@ -64,7 +68,7 @@ export class NetworkPolicyError extends PermanentError {
 }
 
 export class GotHttpClient implements HttpClient {
-  private readonly allow: Set<string>;
+  private allow: Set<string>;
   private readonly agent = {
     http: new http.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' }),
     https: new https.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' }),
@@ -73,8 +77,13 @@ export class GotHttpClient implements HttpClient {
   private readonly resolveHost: NonNullable<NetworkPolicy['resolveHost']>;
 
   constructor(policy: NetworkPolicy = {}) {
-    this.allow = new Set((policy.allowHosts ?? []).map((h) => h.replace(/^\[|\]$/g, '').toLowerCase()));
+    this.allow = allowSet(policy.allowHosts);
     this.resolveHost = policy.resolveHost ?? ((hostname, family) => dns.promises.lookup(hostname, { all: true, family: family ?? 0 }));
+  }
+
+  /** Replaces the allow-list (the daemon's reload): requests from now on are checked against the new one. */
+  setAllowHosts(hosts: readonly string[]): void {
+    this.allow = allowSet(hosts);
   }
 
   /** Refuses a URL before any connection: plain http or a private IP literal not on the allow-list. */

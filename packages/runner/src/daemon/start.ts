@@ -22,24 +22,23 @@ export interface Daemon {
   stop(): Promise<void>;
   /**
    * Applies a changed config without a restart (`crm-sync run` on SIGHUP): tenants added, removed or changed (their
-   * mapping files read again), with their reconcile schedules (see Runner.reconfigure), the ingest tokens, the log
-   * level and the drain time. Other settings that changed (listen, store, limits, allowHosts, plugins, retry...) need a
-   * restart: they are named, not applied, and
-   * new tenants are checked against the running allowHosts and plugins. A tenant that does not compile changes
-   * nothing: it throws, and the daemon goes on as it was.
+   * mapping files read again), with their reconcile schedules (see Runner.reconfigure), the ingest tokens, the
+   * allow-list, the log level and the drain time. Other settings that changed (listen, store, limits, plugins,
+   * retry...) need a restart: they are named, not applied, and new tenants are checked against the running plugins.
+   * A tenant that does not compile changes nothing: it throws, and the daemon goes on as it was.
    */
   reload(config: DaemonConfig): Promise<ReloadResult>;
 }
 
 export interface ReloadResult extends ReconfigureResult {
-  /** Settings besides tenants that changed and were applied: logLevel, drainMs, ingestToken (with previousIngestToken). */
+  /** Settings besides tenants that changed and were applied: logLevel, drainMs, ingestToken (with previousIngestToken), allowHosts. */
   applied: string[];
   /** Settings that differ from the running ones and need a restart to apply. */
   needRestart: string[];
 }
 
-/** The settings besides tenants that a reload cannot apply: any of them changed needs a restart. (Tokens, logLevel and drainMs apply.) */
-const RESTART_SETTINGS = ['listen', 'dataDir', 'store', 'maxBodyBytes', 'clientRequestsPerSecond', 'leaseMs', 'allowHosts', 'plugins', 'pluginDir', 'retry'] as const;
+/** The settings besides tenants that a reload cannot apply: any of them changed needs a restart. (Tokens, allowHosts, logLevel and drainMs apply.) */
+const RESTART_SETTINGS = ['listen', 'dataDir', 'store', 'maxBodyBytes', 'clientRequestsPerSecond', 'leaseMs', 'plugins', 'pluginDir', 'retry'] as const;
 
 /** Every ingest token a config accepts: the current one, and the previous one while senders switch. */
 function acceptedTokens(config: DaemonConfig): string[] {
@@ -73,7 +72,8 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
   // The runner writes through the watched store, so a failing disk or Redis shows in /readyz and /metrics.
   const health = new StoreHealth(opened.store, { now: () => Date.now(), logger });
   const store = health.store;
-  const engine = new SyncEngine({ http: new GotHttpClient({ allowHosts: config.allowHosts }) });
+  const http = new GotHttpClient({ allowHosts: config.allowHosts });
+  const engine = new SyncEngine({ http });
   // The contacts gauge reads the runner's counts at scrape time, so it is never stale.
   let tokens = acceptedTokens(config);
   const metrics: Metrics = new Metrics(() => runner.status(), { storeUp: () => health.up });
@@ -112,6 +112,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
   /** What a reload applies besides the tenants. */
   let drainMs = config.drainMs;
   let logLevel = config.logLevel;
+  let allowHosts = config.allowHosts;
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (async () => {
     draining = true;
@@ -136,8 +137,15 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     const run = reloading.then(async (): Promise<ReloadResult> => {
       if (stopping) throw new Error('the daemon is stopping');
       const needRestart = RESTART_SETTINGS.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]));
-      // Checked against what runs: a new allowHosts or plugin would not reach the engine and the adapters without a restart.
-      const nextTenants = prepareTenants({ ...next, allowHosts: config.allowHosts, plugins: config.plugins, pluginDir: config.pluginDir });
+      // Checked against the plugins that run (a new plugin needs a restart) and the new allow-list (applied next).
+      const nextTenants = prepareTenants({ ...next, plugins: config.plugins, pluginDir: config.pluginDir });
+      const applied: string[] = [];
+      // Before the tenants change: a new tenant's first sync may already go to a newly allowed host.
+      if (JSON.stringify(next.allowHosts) !== JSON.stringify(allowHosts)) {
+        allowHosts = next.allowHosts;
+        http.setAllowHosts(allowHosts);
+        applied.push('allowHosts');
+      }
       await reconciles.close();
       let changes: Awaited<ReturnType<Runner['reconfigure']>>;
       try {
@@ -147,7 +155,6 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
         reconciles = new ReconcileSchedule(runner, runningTenants, { clock: systemClock, logger, metrics, store, owner: reconcileOwner });
         reconciles.start();
       }
-      const applied: string[] = [];
       if (next.logLevel !== logLevel) {
         logLevel = next.logLevel;
         logger.level = logLevel;
