@@ -157,12 +157,12 @@ export class SqliteStore implements Store {
       resyncMark: db.prepare('UPDATE contacts SET resync_at = @now WHERE tenant = @tenant AND contact_id = @contact_id'),
       resyncInFlight: db.prepare(`UPDATE contacts SET resync_at = @now, version = version + 1, pending_since = coalesce(pending_since, @now),
         pending_due_at = coalesce(pending_due_at, @due_at) WHERE tenant = @tenant AND contact_id = @contact_id`),
-      // A write that always changes its page (an unchanged row writes nothing to the WAL, which would prove nothing).
       syncedPage: db.prepare<[string, string, number], SyncedRow>(`SELECT ${SYNCED_COLUMNS} FROM contacts WHERE tenant = ? AND contact_id > ? ORDER BY contact_id LIMIT ?`),
       syncedOne: db.prepare<[string, string], SyncedRow>(`SELECT ${SYNCED_COLUMNS} FROM contacts WHERE tenant = ? AND contact_id = ?`),
       holdJob: db.prepare(`INSERT INTO jobs (name, owner, until) VALUES (@name, @owner, @until)
         ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE jobs.owner = excluded.owner OR jobs.until <= @now`),
       releaseJob: db.prepare('DELETE FROM jobs WHERE name = ? AND owner = ?'),
+      // A write that always changes its page (an unchanged row writes nothing to the WAL, which would prove nothing).
       probe: db.prepare("INSERT INTO probes (name, at) VALUES ('store', ?) ON CONFLICT (name) DO UPDATE SET at = excluded.at"),
     };
     this.inserter = new NewContactInserter(db);
