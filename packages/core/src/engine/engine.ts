@@ -200,8 +200,6 @@ class SyncRun {
   private payload: unknown;
   private clearedPayload: unknown;
   private searchedNothingFound = false;
-  /** The answer of the fetch that found the lead (readBack reads the lead's fields from it). */
-  private found?: { res: ReaderInput; readers: CompiledEndpoint['readers']; context: ErrorContext };
   private readonly base: string;
 
   constructor(
@@ -235,9 +233,9 @@ class SyncRun {
   /** The fetch alone, with the stored lead id, and the found lead's fields (SyncEngine.readLead). */
   async readBack(): Promise<LeadReading> {
     await this.prepare();
-    const leadId = await this.find(this.options.knownLeadId);
-    if (leadId === undefined) return { found: false, calls: this.calls };
-    const { res, readers, context } = this.found!;
+    const found = await this.matchLead(this.options.knownLeadId);
+    if (found === undefined) return { found: false, calls: this.calls };
+    const { leadId, answer: { res, readers, context } } = found;
     let fields = await readers.leadFields?.evaluate(res, context);
     // The CRM's words, shown to an operator: a secret it echoes back is masked like everywhere else.
     if (fields !== undefined && this.secretValues.length > 0) fields = JSON.parse(this.mask(JSON.stringify(fields)));
@@ -285,6 +283,11 @@ class SyncRun {
   }
 
   private async find(knownLeadId: string | undefined): Promise<string | undefined> {
+    return (await this.matchLead(knownLeadId))?.leadId;
+  }
+
+  /** The match chain: the lead the first fetch that finds one found, with that fetch's answer; undefined: none did. */
+  private async matchLead(knownLeadId: string | undefined): Promise<{ leadId: string; answer: { res: ReaderInput; readers: CompiledEndpoint['readers']; context: ErrorContext } } | undefined> {
     const keys: Array<MatchKey | undefined> = this.mapping.definition.match ?? [undefined];
     for (const key of keys) {
       let match: { key: MatchKey; value: string } | undefined;
@@ -298,8 +301,7 @@ class SyncRun {
       await this.throwIfFailed(res, readers, context);
       const id = await this.readLeadId(res, readers, context);
       if (id === undefined) throw new PermanentError('ERR_NO_LEAD_ID', 'fetch answered success, but responses.leadId found no id (is the notFound reader right?)', { context });
-      this.found = { res, readers, context };
-      return id;
+      return { leadId: id, answer: { res, readers, context } };
     }
     this.searchedNothingFound = true;
     return undefined;
