@@ -53,12 +53,17 @@ function hasHeader(headers: Record<string, string>, name: string): boolean {
   return Object.keys(headers).some((k) => k.toLowerCase() === name);
 }
 
+/** A host name as the allow-list compares it: lower-case, an IPv6 literal without its brackets. */
+function bareHost(host: string): string {
+  return host.replace(/^\[|\]$/g, '').toLowerCase();
+}
+
 function allowSet(hosts: readonly string[] | undefined): Set<string> {
-  return new Set((hosts ?? []).map((h) => h.replace(/^\[|\]$/g, '').toLowerCase()));
+  return new Set((hosts ?? []).map(bareHost));
 }
 
 function hostOf(url: URL): string {
-  return url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return bareHost(url.hostname);
 }
 
 export class NetworkPolicyError extends PermanentError {
