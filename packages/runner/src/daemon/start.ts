@@ -74,8 +74,9 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
   const store = health.store;
   const http = new GotHttpClient({ allowHosts: config.allowHosts });
   const engine = new SyncEngine({ http });
+  /** The config as it runs: the start's, with what each reload applied (tenants, tokens, allowHosts, logLevel, drainMs). */
+  let running = config;
   // The contacts gauge reads the runner's counts at scrape time, so it is never stale.
-  let tokens = acceptedTokens(config);
   const metrics: Metrics = new Metrics(() => runner.status(), { storeUp: () => health.up });
   const runner: Runner = new Runner({ store, engine, tenants, retry: config.retry, leaseMs: config.leaseMs, rateLimits, hooks: daemonHooks(metrics, logger), logger });
   let draining = false;
@@ -83,7 +84,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     backend: runner,
     tenants: () => runner.tenantList(),
     // Asked at every request: a reload rotates the tokens.
-    ingestToken: () => tokens,
+    ingestToken: () => acceptedTokens(running),
     maxBodyBytes: config.maxBodyBytes,
     clientRequestsPerSecond: config.clientRequestsPerSecond,
     metrics,
@@ -102,20 +103,22 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     const e = err as NodeJS.ErrnoException;
     throw new ConfigError(`listen: cannot listen on ${config.listen.host}:${config.listen.port} (${e.code ?? e.message})`, 'ERR_LISTEN');
   }
+  // One owner for every schedule of this daemon, so a reload's new schedule goes on holding the job leases.
   const reconcileOwner = leaseOwnerId();
-  let reconciles = new ReconcileSchedule(runner, config.tenants, { clock: systemClock, logger, metrics, store, owner: reconcileOwner });
-  reconciles.start();
+  const scheduleReconciles = (): ReconcileSchedule => {
+    const schedule = new ReconcileSchedule(runner, running.tenants, { clock: systemClock, logger, metrics, store, owner: reconcileOwner });
+    schedule.start();
+    return schedule;
+  };
+  let reconciles = scheduleReconciles();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  logger.info({ url, store: describeStore(config.store), tenants: tenants.map((t) => t.name), auth: tokens.length > 0 ? 'bearer' : 'none' }, 'crm-sync daemon listening');
+  logger.info({ url, store: describeStore(config.store), tenants: tenants.map((t) => t.name), auth: config.ingestToken ? 'bearer' : 'none' }, 'crm-sync daemon listening');
 
-  /** What a reload applies besides the tenants. */
-  let drainMs = config.drainMs;
-  let logLevel = config.logLevel;
-  let allowHosts = config.allowHosts;
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (async () => {
     draining = true;
+    const { drainMs } = running;
     logger.info({ drainMs }, 'stopping: no new requests, draining in-flight syncs');
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
@@ -131,43 +134,26 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
   })());
 
   let reloading: Promise<unknown> = Promise.resolve();
-  /** The tenants' config as applied (their reconcile settings): the start's, then each successful reload's. */
-  let runningTenants = config.tenants;
   const reload = (next: DaemonConfig): Promise<ReloadResult> => {
     const run = reloading.then(async (): Promise<ReloadResult> => {
       if (stopping) throw new Error('the daemon is stopping');
-      const needRestart = RESTART_SETTINGS.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]));
+      const differs = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
+      const needRestart = RESTART_SETTINGS.filter((k) => differs(next[k], running[k]));
       // Checked against the plugins that run (a new plugin needs a restart) and the new allow-list (applied next).
-      const nextTenants = prepareTenants({ ...next, plugins: config.plugins, pluginDir: config.pluginDir });
-      const applied: string[] = [];
+      const nextTenants = prepareTenants({ ...next, plugins: running.plugins, pluginDir: running.pluginDir });
+      const applied: string[] = (['allowHosts', 'logLevel', 'drainMs'] as const).filter((k) => differs(next[k], running[k]));
+      if (differs(acceptedTokens(next), acceptedTokens(running))) applied.push('ingestToken');
       // Before the tenants change: a new tenant's first sync may already go to a newly allowed host.
-      if (JSON.stringify(next.allowHosts) !== JSON.stringify(allowHosts)) {
-        allowHosts = next.allowHosts;
-        http.setAllowHosts(allowHosts);
-        applied.push('allowHosts');
-      }
+      http.setAllowHosts(next.allowHosts);
+      if (next.logLevel !== running.logLevel) logger.level = next.logLevel;
+      running = { ...running, allowHosts: next.allowHosts, logLevel: next.logLevel, drainMs: next.drainMs, ingestToken: next.ingestToken, previousIngestToken: next.previousIngestToken };
       await reconciles.close();
       let changes: Awaited<ReturnType<Runner['reconfigure']>>;
       try {
-        changes = await runner.reconfigure(nextTenants, { drainMs });
-        runningTenants = next.tenants;
+        changes = await runner.reconfigure(nextTenants, { drainMs: running.drainMs });
+        running = { ...running, tenants: next.tenants };
       } finally {
-        reconciles = new ReconcileSchedule(runner, runningTenants, { clock: systemClock, logger, metrics, store, owner: reconcileOwner });
-        reconciles.start();
-      }
-      if (next.logLevel !== logLevel) {
-        logLevel = next.logLevel;
-        logger.level = logLevel;
-        applied.push('logLevel');
-      }
-      if (next.drainMs !== drainMs) {
-        drainMs = next.drainMs;
-        applied.push('drainMs');
-      }
-      const nextTokens = acceptedTokens(next);
-      if (JSON.stringify(nextTokens) !== JSON.stringify(tokens)) {
-        tokens = nextTokens;
-        applied.push('ingestToken');
+        reconciles = scheduleReconciles();
       }
       if (needRestart.length > 0) logger.warn({ settings: needRestart }, 'reload: these settings changed and need a restart; not applied');
       for (const tenant of changes.mappingChanged) {
