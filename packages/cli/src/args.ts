@@ -17,6 +17,17 @@ export function requiredOption(values: Values, name: string): string {
   return v;
 }
 
+/** A number option above 0 and at most `max` (a whole number when `integer`), or undefined when absent. */
+export function positiveNumberOption(values: Values, name: string, opts: { integer: boolean; max: number }): number | undefined {
+  const raw = stringOption(values, name);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || n > opts.max || (opts.integer && !Number.isInteger(n))) {
+    throw new UsageError(`--${name} must be a ${opts.integer ? 'whole number' : 'number'} above 0, at most ${opts.max}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
 /** A repeatable string option (declared with `multiple: true`). */
 export function listOption(values: Values, name: string): string[] {
   const v = values[name];

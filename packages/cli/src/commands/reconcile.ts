@@ -1,22 +1,12 @@
 import { GotHttpClient, SyncEngine } from '@crm-sync/core';
 import { openStore, prepareTenants, Runner, type LeadCheck, type ReconcileReport } from '@crm-sync/runner';
-import { stringOption, type Values } from '../args';
+import { positiveNumberOption, type Values } from '../args';
 import { EXIT, UsageError, type Command, type CommandIO } from '../command';
 import { untilShutdown } from '../shutdown';
 import { DAEMON_CONFIG_HELP, DAEMON_CONFIG_OPTIONS, daemonConfigFromArgs } from './run';
 
 const PROGRESS_EVERY = 1000;
 const MAX_VALUE_CHARS = 80;
-
-function positiveNumber(values: Values, name: string, opts: { integer: boolean; max: number }): number | undefined {
-  const raw = stringOption(values, name);
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || n > opts.max || (opts.integer && !Number.isInteger(n))) {
-    throw new UsageError(`--${name} must be a ${opts.integer ? 'whole number' : 'number'} above 0, at most ${opts.max}, got ${JSON.stringify(raw)}`);
-  }
-  return n;
-}
 
 function shown(v: unknown): string {
   if (v === undefined) return 'nothing';
@@ -54,8 +44,8 @@ export function summarize(r: ReconcileReport): string {
 }
 
 async function runReconcile(tenant: string, contactIds: string[], values: Values, io: CommandIO): Promise<number> {
-  const perSecond = positiveNumber(values, 'per-second', { integer: false, max: 10_000 });
-  const limit = positiveNumber(values, 'limit', { integer: true, max: Number.MAX_SAFE_INTEGER });
+  const perSecond = positiveNumberOption(values, 'per-second', { integer: false, max: 10_000 });
+  const limit = positiveNumberOption(values, 'limit', { integer: true, max: Number.MAX_SAFE_INTEGER });
   const json = values.json === true;
   const config = daemonConfigFromArgs(values);
   const tenants = prepareTenants(config);

@@ -1,4 +1,4 @@
-import { stringOption } from '../args';
+import { positiveNumberOption } from '../args';
 import { EXIT, UsageError, type Command } from '../command';
 import { DAEMON_CLIENT_HELP, DAEMON_CLIENT_OPTIONS, daemonClientFromArgs } from '../daemon-client';
 
@@ -34,11 +34,7 @@ Exit status: 0 done, 1 the daemon failed or is unreachable, 2 usage error.`,
     if (tenant === undefined) throw new UsageError('missing <tenant>');
     if (values.all && contactIds.length > 0) throw new UsageError('--all takes no contact ids');
     if (!values.all && contactIds.length === 0) throw new UsageError('name the contacts (<contactId>...) or use --all');
-    const raw = stringOption(values, 'per-second');
-    const perSecond = raw === undefined ? undefined : Number(raw);
-    if (perSecond !== undefined && !(Number.isFinite(perSecond) && perSecond > 0 && perSecond <= 10_000)) {
-      throw new UsageError(`--per-second must be a number above 0, at most 10000, got ${JSON.stringify(raw)}`);
-    }
+    const perSecond = positiveNumberOption(values, 'per-second', { integer: false, max: 10_000 });
     const target = values.all ? { all: true as const } : { contactIds };
     const n = await daemonClientFromArgs(values).resync(tenant, target, perSecond);
     io.out(`marked ${n} contact(s) of ${tenant} to be sent again`);
