@@ -66,6 +66,11 @@ function sameSettings(a: TenantSettings, b: TenantSettings): boolean {
   return a.mapping.hash === b.mapping.hash && a.baseUrl === b.baseUrl && a.quietMs === b.quietMs && a.maxWaitMs === b.maxWaitMs
     && a.concurrency === b.concurrency && a.requestsPerSecond === b.requestsPerSecond && a.defaultCountry === b.defaultCountry;
 }
+/** Half the tenant's request rate (its own, else its mapping's), else `otherwise`: background work leaves room for syncs. */
+function halfRate(settings: TenantSettings, otherwise: number): number {
+  const rate = settings.requestsPerSecond ?? settings.mapping.rateLimit.requestsPerSecond;
+  return rate !== undefined ? rate / 2 : otherwise;
+}
 const silentLogger: RunnerLogger = { debug: noop, info: noop, warn: noop, error: noop };
 /** The window of an `immediate` (backfill) ingest: due at once. */
 const IMMEDIATE: DebounceWindow = Object.freeze({ quietMs: 0, maxWaitMs: 0 });
@@ -235,8 +240,8 @@ export class Runner {
    * Returns how many were marked.
    */
   async resync(tenant: string, contactIds: readonly string[] | 'all', opts: { perSecond?: number } = {}): Promise<number> {
-    this.settingsOf(tenant);
-    const perSecond = opts.perSecond ?? this.halfRate(tenant, DEFAULT_RESYNC_PER_SECOND);
+    const settings = this.settingsOf(tenant); // an unknown tenant is an error, whatever the rate
+    const perSecond = opts.perSecond ?? halfRate(settings, DEFAULT_RESYNC_PER_SECOND);
     const n = await this.store.resync(tenant, contactIds, { now: this.clock.now(), intervalMs: 1000 / perSecond });
     if (n > 0) this.dispatchers.get(tenant)?.wake();
     return n;
@@ -250,7 +255,7 @@ export class Runner {
    */
   async reconcile(tenant: string, opts: Omit<ReconcileOptions, 'perSecond'> & { perSecond?: number } = {}): Promise<ReconcileReport> {
     const settings = this.settingsOf(tenant);
-    const perSecond = opts.perSecond ?? this.halfRate(tenant, DEFAULT_RECONCILE_PER_SECOND);
+    const perSecond = opts.perSecond ?? halfRate(settings, DEFAULT_RECONCILE_PER_SECOND);
     return reconcileTenant({
       store: this.store, engine: this.engine, clock: this.clock, tenant: settings, pacer: this.dispatchers.get(tenant)?.pacer, resync: (ids) => this.resync(tenant, ids),
     }, { ...opts, perSecond });
@@ -262,12 +267,7 @@ export class Runner {
     return settings;
   }
 
-  /** Half the tenant's request rate (its own, else its mapping's), else `otherwise`: background work leaves room for syncs. */
-  private halfRate(tenant: string, otherwise: number): number {
-    const settings = this.settingsOf(tenant);
-    const rate = settings.requestsPerSecond ?? settings.mapping.rateLimit.requestsPerSecond;
-    return rate !== undefined ? rate / 2 : otherwise;
-  }
+
 
   /** Resolves once nothing is pending, in flight or waiting for a retry (dead letters are idle). */
   whenIdle(): Promise<void> {
