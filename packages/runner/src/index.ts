@@ -26,4 +26,4 @@ export { createApiServer, type ApiServerOptions } from './http/server';
 export type { ApiBackend } from './http/backend';
 export { DaemonClient, DaemonRequestError, DEFAULT_DAEMON_URL } from './http/client';
 export { Metrics } from './metrics';
-export { createLogger, LOG_LEVELS, REDACT_PATHS, type Logger, type LogLevel } from './log';
+export { createLogger, errorFields, LOG_LEVELS, REDACT_PATHS, type Logger, type LogLevel } from './log';

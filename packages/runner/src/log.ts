@@ -15,6 +15,12 @@ export const REDACT_PATHS = [
   'secret', '*.secret', '*.*.secret', 'password', '*.password', 'apiKey', '*.apiKey',
 ];
 
+/** An error as log lines carry it: its code (when it has one) and message, never its stack or other fields. */
+export function errorFields(err: unknown): { code?: string; message: string } {
+  const e = err as { code?: unknown; message?: unknown } | null | undefined;
+  return { code: typeof e?.code === 'string' ? e.code : undefined, message: typeof e?.message === 'string' ? e.message : String(err) };
+}
+
 /** JSON lines on stdout (or `destination`), secrets redacted. Child loggers add tenant / contact / step. */
 export function createLogger(opts: { level?: LogLevel; destination?: DestinationStream } = {}): Logger {
   return pino({

@@ -1,4 +1,4 @@
-import { configFromFlags, createLogger, LOG_LEVELS, loadConfigFile, startDaemon, type DaemonConfig, type LogLevel } from '@crm-sync/runner';
+import { configFromFlags, createLogger, errorFields, LOG_LEVELS, loadConfigFile, startDaemon, type DaemonConfig, type LogLevel } from '@crm-sync/runner';
 import { listOption, stringOption, type Values } from '../args';
 import { EXIT, UsageError, type Command } from '../command';
 import { untilShutdown } from '../shutdown';
@@ -98,11 +98,11 @@ Exit status: 0 stopped by a signal after draining, 1 bad config/mapping or could
       try {
         next = daemonConfigFromArgs(values);
       } catch (err) {
-        logger.error({ err: { code: (err as { code?: string }).code, message: (err as Error).message } }, 'reload: the config does not load; nothing changed');
+        logger.error({ err: errorFields(err) }, 'reload: the config does not load; nothing changed');
         return;
       }
       daemon.reload(next).catch((err: unknown) => {
-        logger.error({ err: { code: (err as { code?: string }).code, message: (err as Error).message } }, 'reload failed; nothing changed');
+        logger.error({ err: errorFields(err) }, 'reload failed; nothing changed');
       });
     };
     process.on('SIGHUP', onHup);

@@ -1,5 +1,5 @@
 import type { RunnerHooks } from '../api';
-import type { Logger } from '../log';
+import { errorFields, type Logger } from '../log';
 import type { Metrics } from '../metrics';
 
 /**
@@ -28,9 +28,6 @@ export function daemonHooks(metrics: Metrics, logger: Logger): RunnerHooks {
       forContact(tenant, contactId).error({ step: error.step, cause, error }, 'sync dead-lettered');
     },
     onRateLimited: ({ tenant, pauseMs }) => logger.child({ tenant }).warn({ pauseMs }, 'CRM rate limit: tenant paused'),
-    onError: ({ error, tenant, contactId, during }) => {
-      const e = error as { message?: string; code?: string };
-      logger.child({ tenant, contactId }).error({ during, err: { code: e?.code, message: e?.message ?? String(error) } }, 'runner error');
-    },
+    onError: ({ error, tenant, contactId, during }) => logger.child({ tenant, contactId }).error({ during, err: errorFields(error) }, 'runner error'),
   };
 }

@@ -1,7 +1,7 @@
 import type { TenantConfig } from '../config/types';
 import type { Clock, TimerHandle } from '../clock';
 import { leaseOwnerId } from '../dispatch/lease-owner';
-import type { Logger } from '../log';
+import { errorFields, type Logger } from '../log';
 import type { Metrics } from '../metrics';
 import type { LeadCheck } from '../reconcile';
 import type { Runner } from '../runner';
@@ -121,9 +121,4 @@ export class ReconcileSchedule {
       await handOver.catch((err: unknown) => log.error({ err: errorFields(err) }, 'reconcile: could not hand the pass over'));
     }
   }
-}
-
-function errorFields(err: unknown): { code?: string; message: string } {
-  const e = err as { code?: string; message?: string };
-  return { code: e?.code, message: e?.message ?? String(err) };
 }

@@ -1,5 +1,5 @@
 import type { IngestResult } from '../api';
-import type { Logger } from '../log';
+import { errorFields, type Logger } from '../log';
 import type { Metrics } from '../metrics';
 import type { ApiBackend } from './backend';
 import { HttpError } from './errors';
@@ -28,7 +28,7 @@ export async function ingestEvents(events: unknown[], pathTenant: string | undef
   try {
     result = await ctx.backend.ingest(events, { tenant: pathTenant });
   } catch (err) {
-    ctx.logger.error({ err: { code: (err as { code?: string }).code, message: (err as Error).message }, events: events.length }, 'ingest failed: events not stored');
+    ctx.logger.error({ err: errorFields(err), events: events.length }, 'ingest failed: events not stored');
     throw new HttpError(503, 'ERR_STORE_UNAVAILABLE', 'the events were not stored; send them again (redelivered eventIds are harmless)');
   }
   // Accepted events are counted by the runner's onAccepted hook; refused ones here, where the intended tenant is known.

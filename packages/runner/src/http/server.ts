@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { StoreHealthReport } from '../daemon/store-health';
-import type { Logger } from '../log';
+import { errorFields, type Logger } from '../log';
 import type { Metrics } from '../metrics';
 import { bearerMatches } from './auth';
 import type { ApiBackend } from './backend';
@@ -157,7 +157,7 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
       (reply) => send(res, reply),
       (err: unknown) => {
         if (err instanceof HttpError) return send(res, { ...json(err.status, err.toJSON()), headers: err.headers });
-        logger.error({ err: { message: (err as Error)?.message, code: (err as { code?: string })?.code }, method: req.method, path: req.url }, 'request failed');
+        logger.error({ err: errorFields(err), method: req.method, path: req.url }, 'request failed');
         send(res, json(500, { error: { code: 'ERR_INTERNAL', message: 'internal error; see the daemon log' } }));
       },
     ).finally(() => {
