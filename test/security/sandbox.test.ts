@@ -3,7 +3,7 @@
  * unbounded answer into memory, or read anything outside the data it is given (prototypes, process, environment).
  */
 import zlib from 'node:zlib';
-import { GotHttpClient, MappingError, SyncEngine } from '@crm-sync/core';
+import { compileTemplate, GotHttpClient, MappingError, SyncEngine } from '@crm-sync/core';
 import { startReferenceCrm, type ReferenceCrm } from '@crm-sync/testkit';
 import { compile, contact, failure, tinyServer, type TinyServer } from './support';
 
@@ -119,20 +119,35 @@ describe('templates cannot reach outside their data', () => {
     env: '{{process.env.SANDBOX_CANARY}}',
   };
 
+  it('a mapping naming what its data does not have is refused when compiled', () => {
+    const err = (() => { try { compile({ endpoints: { fetch: { method: 'GET', url: '/crm/fetch', query: probes }, create: { method: 'POST', url: '/crm/create' }, update: { method: 'POST', url: '/crm/update/{{leadId}}' } } }); } catch (e) { return e; } })();
+    expect(err).toBeInstanceOf(MappingError);
+    const refused = (err as MappingError).errors.map((e) => e.field.replace('endpoints.fetch.query.', ''));
+    // lookup's arguments and paths inside #with are whatever the data holds: those are left to rendering (below).
+    expect(refused.sort()).toEqual(['ctor', 'ctorName', 'defineGetter', 'eachProto', 'env', 'hasOwn', 'proto', 'protoOfContact']);
+  });
+
   it('every probe renders empty in query and headers; in a (strict) URL path it is a missing value', async () => {
+    const data = { contact: contact(), leadId: 'L1', tenant: 'acme', payload: { phone: '+919876543210' } };
+    for (const [k, probe] of Object.entries(probes)) {
+      expect([k, compileTemplate(probe, `endpoints.fetch.query.${k}`, { strict: false, encode: false }).render(data)]).toEqual([k, '']);
+    }
+    const strict = compileTemplate('/crm/create/{{constructor.constructor}}', 'endpoints.create.url', { strict: true, encode: true });
+    expect(() => strict.render(data)).toThrow(expect.objectContaining({ code: 'ERR_MAPPING_TEMPLATE', errors: [{ field: 'endpoints.create.url', message: 'cannot render: "constructor" has no value here (template position 1:15)' }] }));
+    // Through a whole sync, the probes a mapping can hold (see above).
+    const compiles = { lookupCtor: probes.lookupCtor, lookupProto: probes.lookupProto, withCtor: probes.withCtor };
     const m = compile({
       endpoints: {
-        fetch: { method: 'GET', url: '/crm/fetch', query: { phone: '{{contact.phone}}', ...probes }, headers: Object.fromEntries(Object.entries(probes).map(([k, v]) => [`x-${k}`, v])) },
-        create: { method: 'POST', url: '/crm/create/{{constructor.constructor}}{{lookup contact "constructor"}}' },
+        fetch: { method: 'GET', url: '/crm/fetch', query: { phone: '{{contact.phone}}', ...compiles }, headers: Object.fromEntries(Object.entries(compiles).map(([k, v]) => [`x-${k}`, v])) },
+        create: { method: 'POST', url: '/crm/create' },
         update: { method: 'POST', url: '/crm/update/{{leadId}}' },
       },
     });
-    const err = await failure(engine.sync(m, contact(), { baseUrl: crm.url }));
-    expect(err).toMatchObject({ code: 'ERR_MAPPING_TEMPLATE', errors: [{ field: 'endpoints.create.url', message: expect.stringContaining('"constructor" not defined') }] });
+    await engine.sync(m, contact(), { baseUrl: crm.url });
     const logged = crm.requests();
-    expect(logged.map((r) => r.route)).toEqual(['fetch']);
+    expect(logged.map((r) => r.route)).toEqual(['fetch', 'create']);
     expect(logged[0]!.query).toEqual({ phone: '+919876543210' });
-    for (const k of Object.keys(probes)) expect([k, logged[0]!.headers[`x-${k.toLowerCase()}`] ?? '']).toEqual([k, '']);
+    for (const k of Object.keys(compiles)) expect([k, logged[0]!.headers[`x-${k.toLowerCase()}`] ?? '']).toEqual([k, '']);
     expect(JSON.stringify(logged)).not.toMatch(/function|native code|Object|CANARY|env-canary/);
   });
 });

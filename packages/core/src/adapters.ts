@@ -132,8 +132,27 @@ export function adapterToken(kind: Adapter['kind'], name: string): string {
   return `crm-sync:${kind}:${name}`;
 }
 
+/** Every adapter name registered in any container, so an error can list the ones a container knows. */
+const registeredNames: Record<Adapter['kind'], Set<string>> = { auth: new Set(), flow: new Set() };
+
+/**
+ * Registers an adapter under its kind and name. A name already taken by another adapter (a built-in, or another
+ * plugin) is refused: the last one loaded would otherwise silently replace it for every mapping that names it.
+ * Registering the same adapter again changes nothing.
+ */
 export function registerAdapter(adapter: Adapter, container: DependencyContainer = rootContainer): void {
-  container.register(adapterToken(adapter.kind, adapter.name), { useValue: adapter });
+  const token = adapterToken(adapter.kind, adapter.name);
+  if (container.isRegistered(token, true)) {
+    if (container.resolve(token) === adapter) return;
+    throw new ConfigError(`a ${adapter.kind} adapter named ${JSON.stringify(adapter.name)} is registered already (built in, or by another plugin); give this one another name`, 'ERR_ADAPTER_TAKEN');
+  }
+  container.register(token, { useValue: adapter });
+  registeredNames[adapter.kind].add(adapter.name);
+}
+
+/** The names of the adapters of a kind that a container resolves, sorted. */
+export function adapterNames(kind: Adapter['kind'], container: DependencyContainer = rootContainer): string[] {
+  return [...registeredNames[kind]].filter((n) => container.isRegistered(adapterToken(kind, n), true)).sort();
 }
 
 function isAdapter(v: unknown): v is Adapter {
@@ -157,7 +176,8 @@ export function resolveAdapter<K extends Adapter['kind']>(kind: K, name: string,
   Extract<Adapter, { kind: K }> {
   const token = adapterToken(kind, name);
   if (!container.isRegistered(token, true)) {
-    throw new ConfigError(`no ${kind} adapter named ${JSON.stringify(name)} is registered`, 'ERR_ADAPTER_UNKNOWN');
+    const known = adapterNames(kind, container);
+    throw new ConfigError(`no ${kind} adapter named ${JSON.stringify(name)} is registered${known.length > 0 ? `; the ${kind} adapters are ${known.join(', ')}` : ''}`, 'ERR_ADAPTER_UNKNOWN');
   }
   return container.resolve<Extract<Adapter, { kind: K }>>(token);
 }

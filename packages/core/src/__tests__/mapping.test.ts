@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerBuiltinAdapters } from '@crm-sync/runner';
@@ -38,9 +38,9 @@ describe('loading a mapping file', () => {
     ['a missing required field', /^baseUrl:.*\n/m, '', { field: 'baseUrl', message: 'is required' }],
     ['a wrong type', 'timeoutMs: 10000', 'timeoutMs: fast', { field: 'timeoutMs', message: expect.stringContaining('must be integer') }],
     ['a literal secret', '"env:SEED_CRM_AUTH_KEY"', 'hunter2', { field: 'auth.secret', message: expect.stringContaining('must match pattern') }],
-    ['a missing endpoint the flow needs', /^ {2}create:.*\n/m, '', { field: 'endpoints.create', message: 'is required by the fetch-create-update flow' }],
+    ['a missing endpoint the flow needs', /^ {2}create:.*\n/m, '', { field: 'endpoints.create', message: expect.stringMatching(/^is required by the fetch-create-update flow \(line \d+\)$/) }],
     ['a bad auth option', 'header: Auth-Key,', 'header: "Auth Key",', { field: 'auth.header', message: expect.stringContaining('must match pattern') }],
-    ['an unknown flow adapter', 'flow: fetch-create-update', 'flow: carrier-pigeon', { field: 'flow', message: 'no flow adapter named "carrier-pigeon" is registered' }],
+    ['an unknown flow adapter', 'flow: fetch-create-update', 'flow: carrier-pigeon', { field: 'flow', message: expect.stringMatching(/^no flow adapter named "carrier-pigeon" is registered; the flow adapters are fetch-create-update, no-fetch, upsert \(line \d+\)$/) }],
   ])('names the file, the path and the expectation for %s', (_label, find, replace, expected) => {
     const err = compileBad(seedWith(find, replace));
     expect(err.file).toBe('mappings/acme.yaml');
@@ -88,10 +88,26 @@ describe('expressions and templates', () => {
     expect(reader.errors).toEqual([{ field: 'responses.leadId', message: expect.stringContaining('at position') }]);
   });
 
+  it('gives the file line of a JSONata error inside a `|` block, and of a reader', () => {
+    const line = seed.split('\n').findIndex((l) => l.includes('"name": contact.name,')) + 1;
+    const err = compileBad(seedWith('"name": contact.name,', '"name": contact.name +,'));
+    expect(err.errors[0]!.message).toMatch(new RegExp(`\\(line ${line}\\)$`));
+    const readerLine = seed.split('\n').findIndex((l) => l.includes('leadId: body.lead_id')) + 1;
+    expect(compileBad(seedWith('leadId: body.lead_id', 'leadId: body.lead_id[[')).errors[0]!.message).toMatch(new RegExp(`\\(line ${readerLine}\\)$`));
+  });
+
+  it('shows the first few YAML syntax errors, not the hundreds that follow from one, with a hint for an unquoted value', () => {
+    const err = compileBad(seedWith(/^description: .*$/m, 'description: Token auth, {"contact": {...}} bodies'));
+    expect(err.code).toBe('ERR_MAPPING_SYNTAX');
+    expect(err.errors.length).toBeLessThanOrEqual(6);
+    expect(err.errors[0]).toEqual({ field: 'line 4', message: expect.stringContaining('needs quotes') });
+    expect(err.errors.at(-1)).toEqual({ field: '(document)', message: expect.stringMatching(/^\d+ more syntax errors after these/) });
+  });
+
   it('names the template path of a Handlebars syntax error', () => {
     const err = compileBad(seedWith('"/crm/update/{{leadId}}"', '"/crm/update/{{leadId"'));
     expect(err.code).toBe('ERR_MAPPING_TEMPLATE');
-    expect(err.errors).toEqual([{ field: 'endpoints.update.url', message: expect.stringContaining('Handlebars syntax error: Parse error on line 1') }]);
+    expect(err.errors).toEqual([{ field: 'endpoints.update.url', message: expect.stringMatching(/^Handlebars syntax error: line 1 of the template, after "\/crm\/update\/\{\{": Expecting 'ID'.*, got 'INVALID' \(line \d+\)$/) }]);
     expect(compileBad(seedWith('email: "{{contact.email}}"', 'email: "{{#if contact.email}}x"')).errors[0]!.field).toBe('endpoints.fetch.query.email');
   });
 
@@ -114,6 +130,66 @@ describe('expressions and templates', () => {
   it('offers phone and name helpers to every expression', async () => {
     const expr = compileExpression('[$digits(p), $nationalNumber(p), $countryCallingCode(p), $firstName(n), $lastName(n), $lastName("Priya", true)]', 'payload');
     expect(await expr.evaluate({ p: '+919876543210', n: ' Priya  Sharma ' })).toEqual(['919876543210', '9876543210', '91', 'Priya', 'Sharma', 'Priya']);
+  });
+});
+
+describe('mistakes found when compiled, not when a contact first meets them', () => {
+  const templateError = (find: string, replace: string) => {
+    const err = compileBad(seedWith(find, replace));
+    expect(err.code).toBe('ERR_MAPPING_TEMPLATE');
+    return err.errors;
+  };
+
+  it.each<[string, string, string, string, RegExp]>([
+    ['a name the data does not have', '"/crm/update/{{leadId}}"', '"/crm/update/{{lead_id}}"', 'endpoints.update.url',
+      /^\{\{lead_id\}\} \(at 1:15\): there is no "lead_id"; a template can use contact, leadId, tenant, match, payload \(line 20\)$/],
+    ['a contact field misspelt in a query', 'email: "{{contact.email}}"', 'email: "{{contact.emial}}"', 'endpoints.fetch.query.email',
+      /^\{\{contact.emial\}\} \(at 1:3\): contact has no "emial"; it has tenant, contactId, phone, email, name, tags, attributes, eventId, ts \(line 18\)$/],
+    ['a match part misspelt', 'url: /crm/fetch,', 'url: "/crm/fetch/{{match.kee}}",', 'endpoints.fetch.url', /match has no "kee"; it has key, value/],
+    ['a helper that does not exist', '"/crm/update/{{leadId}}"', '"/crm/update/{{upper leadId}}"', 'endpoints.update.url',
+      /^upper \(at 1:13\): no helper of that name; the helpers are .*backslashEscape/],
+    ['a lead id where create never has one', 'url: /crm/create }', 'url: "/crm/create/{{leadId}}" }', 'endpoints.create.url',
+      /leadId is never set here \(create is sent when there is no lead id yet\)/],
+    ['a match outside fetch', '"/crm/update/{{leadId}}"', '"/crm/update/{{leadId}}/{{match.value}}"', 'endpoints.update.url',
+      /match is never set here \(only fetch is sent with a match\)/],
+    ['@root reaching a name that does not exist', '"/crm/update/{{leadId}}"', '"/crm/update/{{leadId}}{{#each contact.tags}}{{@root.contact.tag}}{{/each}}"', 'endpoints.update.url',
+      /contact has no "tag"/],
+  ])('refuses %s', (_label, find, replace, field, message) => {
+    expect(templateError(find, replace)).toEqual([{ field, message: expect.stringMatching(message) }]);
+  });
+
+  it.each([
+    ['attributes and payload, which hold whatever the contact and the mapping put there', '"/crm/update/{{leadId}}/{{contact.attributes.utm_source}}/{{payload.phone}}"'],
+    ['paths inside #each and #with, which start elsewhere', '"/crm/update/{{leadId}}{{#each contact.tags}}/{{this}}{{@index}}{{/each}}{{#with contact}}{{phone}}{{/with}}"'],
+    ['a guarded name in #if, and the helpers', '"/crm/update/{{leadId}}{{#if match}}{{match.key}}{{/if}}/{{backslashEscape (lookup contact \'name\')}}"'],
+  ])('accepts %s', (_label, url) => {
+    expect(compileMapping(seedWith('"/crm/update/{{leadId}}"', url), { file: 'ok.yaml' }).endpoints.update).toBeDefined();
+  });
+
+  it('reports every mistake of a mapping at once, and a shared reader\'s once', () => {
+    const text = seedWith('"/crm/update/{{leadId}}"', '"/crm/update/{{lead_id}}"').replace('email: "{{contact.email}}"', 'email: "{{contact.emial}}"')
+      .replace('"name": contact.name,', '"name": $upper(contact.name),').replace('leadId: body.lead_id', 'leadId: body.lead_id[[');
+    expect(compileBad(text).errors.map((e) => e.field)).toEqual(['payload', 'endpoints.fetch.query.email', 'responses.leadId', 'endpoints.update.url']);
+  });
+
+  it('refuses a call of a JSONata function that does not exist, with the nearest name', () => {
+    const err = compileBad(seedWith('"phone": contact.phone,', '"phone": $nationalNum(contact.phone),'));
+    expect(err.code).toBe('ERR_MAPPING_EXPRESSION');
+    expect(err.errors).toEqual([{ field: 'payload', message: expect.stringMatching(/^\$nationalNum at position \d+: no function of that name; did you mean \$nationalNumber\? \(line 12\)$/) }]);
+    expect(compileBad(seedWith('"name": contact.name,', '"name": contact.name ~> $uppercas,')).errors[0]!.message).toContain('did you mean $uppercase?');
+  });
+
+  it('accepts JSONata\'s functions, ours, and functions the expression binds itself', () => {
+    const source = '($pick := function($v) { $v }; contact.tags@$t#$i.{ "t": $pick($t) ~> $uppercase, "i": $i, "e": $e164(contact.phone), "n": $now() })';
+    expect(() => compileExpression(source, 'payload')).not.toThrow();
+  });
+
+  it('knows every function of the pinned jsonata', () => {
+    const { JSONATA_FUNCTIONS } = jest.requireActual('../mapping/expressions') as { JSONATA_FUNCTIONS: string[] };
+    const source = readFileSync(require.resolve('jsonata'), 'utf8');
+    const bound = [...source.matchAll(/\b(?:staticFrame|environment)\.bind\('([A-Za-z0-9]+)'/g)].map((m) => m[1]);
+    expect(bound.length).toBeGreaterThan(60);
+    expect([...JSONATA_FUNCTIONS].sort()).toEqual([...new Set(bound)].sort());
   });
 });
 

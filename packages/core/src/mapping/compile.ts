@@ -3,9 +3,9 @@ import Ajv from 'ajv';
 import { LRUCache } from 'lru-cache';
 import type { DependencyContainer } from 'tsyringe';
 import { resolveAdapter, type AuthAdapter, type EndpointName, type FlowAdapter } from '../adapters';
-import { ConfigError, MappingError } from '../errors';
-import { compileExpression, compileTemplate, type CompiledExpression, type CompiledTemplate } from './expressions';
-import { formatAjvErrors, parseMapping } from './load';
+import { ConfigError, MappingError, type FieldError } from '../errors';
+import { compileExpression, compileTemplate, type CompiledExpression, type CompiledTemplate, type TemplateScope } from './expressions';
+import { formatAjvErrors, parseMappingText, type ParsedMapping } from './load';
 import type { Encoding, EndpointDefinition, MappingDefinition, ReaderDefinitions, ReaderName } from './types';
 
 export const DEFAULT_READERS: Required<Omit<ReaderDefinitions, 'conflictLeadId'>> = {
@@ -50,28 +50,71 @@ const READERS: ReaderName[] = ['leadId', 'notFound', 'failed', 'retryable', 'rea
 /** Readers only one endpoint's answers are read with (the others never evaluate them, so they are not compiled there). */
 const ONLY_FOR: Partial<Record<ReaderName, EndpointName>> = { leadFields: 'fetch' };
 
-function compileReaders(name: EndpointName, own: ReaderDefinitions | undefined, shared: ReaderDefinitions | undefined, prefix: string, file?: string) {
+function compileReaders(name: EndpointName, own: ReaderDefinitions | undefined, shared: ReaderDefinitions | undefined, prefix: string, problems: Problems, file?: string) {
   const out: Partial<Record<ReaderName, CompiledExpression>> = {};
   for (const r of READERS) {
     if (ONLY_FOR[r] !== undefined && ONLY_FOR[r] !== name) continue;
     const ownSrc = own?.[r];
     const src = ownSrc ?? shared?.[r] ?? (DEFAULT_READERS as ReaderDefinitions)[r];
-    if (src) out[r] = compileExpression(src, ownSrc ? `${prefix}.responses.${r}` : shared?.[r] ? `responses.${r}` : `(default responses.${r})`, file);
+    if (src) out[r] = problems.collect(() => compileExpression(src, ownSrc ? `${prefix}.responses.${r}` : shared?.[r] ? `responses.${r}` : `(default responses.${r})`, file));
   }
   return out;
 }
 
-function compileEndpoint(name: EndpointName, def: EndpointDefinition, mapping: MappingDefinition, file?: string): CompiledEndpoint {
+/** What every endpoint's templates are rendered with (SyncEngine.buildRequest), for checking them when compiled. */
+const TEMPLATE_NAMES: TemplateScope['names'] = {
+  contact: ['tenant', 'contactId', 'phone', 'email', 'name', 'tags', 'attributes', 'eventId', 'ts'],
+  leadId: [],
+  tenant: [],
+  match: ['key', 'value'],
+  payload: 'any',
+};
+/** The names an endpoint is never given: the engine sends create before a lead id exists, and matches only by fetch. */
+const NEVER_SET: Record<EndpointName, Record<string, string>> = {
+  fetch: {},
+  create: { leadId: 'create is sent when there is no lead id yet', match: 'only fetch is sent with a match' },
+  update: { match: 'only fetch is sent with a match' },
+  upsert: { match: 'only fetch is sent with a match' },
+};
+
+/**
+ * The mistakes of a whole mapping, gathered: each template and expression is compiled even after one failed, so a
+ * mapping's author sees every one at once rather than one per run.
+ */
+class Problems {
+  private readonly errors: FieldError[] = [];
+  private code: string | undefined;
+
+  /** f's value, or undefined (its errors kept) when it threw a MappingError. */
+  collect<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (err) {
+      if (!(err instanceof MappingError)) throw err;
+      // A shared reader is compiled once per endpoint: its mistake is reported once.
+      for (const e of err.errors) if (!this.errors.some((o) => o.field === e.field && o.message === e.message)) this.errors.push(e);
+      this.code ??= err.code;
+      return undefined as T; // never used: throwIfAny throws before the compiled mapping is returned
+    }
+  }
+
+  throwIfAny(file?: string): void {
+    if (this.errors.length > 0) throw new MappingError(this.errors, { file, code: this.code });
+  }
+}
+
+function compileEndpoint(name: EndpointName, def: EndpointDefinition, mapping: MappingDefinition, problems: Problems, file?: string): CompiledEndpoint {
   const at = `endpoints.${name}`;
+  const scope: TemplateScope = { names: TEMPLATE_NAMES, neverSet: NEVER_SET[name] };
   return {
     name,
     method: def.method,
-    url: compileTemplate(def.url, `${at}.url`, { strict: true, encode: true, file }),
-    query: Object.entries(def.query ?? {}).map(([k, v]) => [k, compileTemplate(v, `${at}.query.${k}`, { strict: false, encode: false, file })]),
-    headers: Object.entries(def.headers ?? {}).map(([k, v]) => [k, compileTemplate(v, `${at}.headers.${k}`, { strict: false, encode: false, file })]),
-    body: def.body === null ? null : def.body === undefined ? undefined : compileExpression(def.body, `${at}.body`, file),
+    url: problems.collect(() => compileTemplate(def.url, `${at}.url`, { strict: true, encode: true, file, scope })),
+    query: Object.entries(def.query ?? {}).map(([k, v]) => [k, problems.collect(() => compileTemplate(v, `${at}.query.${k}`, { strict: false, encode: false, file, scope }))]),
+    headers: Object.entries(def.headers ?? {}).map(([k, v]) => [k, problems.collect(() => compileTemplate(v, `${at}.headers.${k}`, { strict: false, encode: false, file, scope }))]),
+    body: def.body === null ? null : def.body === undefined ? undefined : problems.collect(() => compileExpression(def.body!, `${at}.body`, file)),
     encoding: def.encoding ?? mapping.encoding ?? 'json',
-    readers: compileReaders(name, def.responses, mapping.responses, at, file),
+    readers: compileReaders(name, def.responses, mapping.responses, at, problems, file),
   };
 }
 
@@ -96,28 +139,21 @@ export function compileDefinition(definition: MappingDefinition, opts: { hash: s
   if (missing.length > 0) {
     throw new MappingError(missing.map((e) => ({ field: `endpoints.${e}`, message: `is required by the ${flow.name} flow` })), { file });
   }
+  const problems = new Problems();
+  const payload = problems.collect(() => compileExpression(definition.payload, 'payload', file));
   const endpoints: Partial<Record<EndpointName, CompiledEndpoint>> = {};
   for (const e of ENDPOINTS) {
     const def = definition.endpoints[e];
-    if (def) endpoints[e] = compileEndpoint(e, def, definition, file);
+    if (def) endpoints[e] = compileEndpoint(e, def, definition, problems, file);
   }
   const rl = definition.rateLimit ?? {};
-  return {
-    name: definition.name,
-    file,
-    hash: opts.hash,
-    definition,
-    flow,
-    auth,
-    authOptions,
-    payload: compileExpression(definition.payload, 'payload', file),
-    endpoints,
-    rateLimit: {
-      requestsPerSecond: rl.requestsPerSecond,
-      remaining: rl.remaining ? compileExpression(rl.remaining, 'rateLimit.remaining', file) : undefined,
-      resetMs: rl.resetMs ? compileExpression(rl.resetMs, 'rateLimit.resetMs', file) : undefined,
-    },
+  const rateLimit = {
+    requestsPerSecond: rl.requestsPerSecond,
+    remaining: rl.remaining ? problems.collect(() => compileExpression(rl.remaining!, 'rateLimit.remaining', file)) : undefined,
+    resetMs: rl.resetMs ? problems.collect(() => compileExpression(rl.resetMs!, 'rateLimit.resetMs', file)) : undefined,
   };
+  problems.throwIfAny(file);
+  return { name: definition.name, file, hash: opts.hash, definition, flow, auth, authOptions, payload, endpoints, rateLimit };
 }
 
 const cache = new LRUCache<string, CompiledMapping>({ max: 1000 });
@@ -131,7 +167,27 @@ export function compileMapping(text: string, opts: { file?: string; container?: 
   const key = `${hash}\u0000${opts.file ?? ''}`;
   const hit = opts.container ? undefined : cache.get(key);
   if (hit) return hit;
-  const compiled = compileDefinition(parseMapping(text, opts.file), { hash, file: opts.file, container: opts.container });
+  const parsed = parseMappingText(text, opts.file);
+  let compiled: CompiledMapping;
+  try {
+    compiled = compileDefinition(parsed.definition, { hash, file: opts.file, container: opts.container });
+  } catch (err) {
+    throw err instanceof MappingError ? withLines(err, parsed) : err;
+  }
   if (!opts.container) cache.set(key, compiled);
   return compiled;
+}
+
+/**
+ * The file's line added to each error compileDefinition found (it sees the parsed definition, not the text): the
+ * field's line, or for a JSONata error at a position in a `|` block, that position's line.
+ */
+function withLines(err: MappingError, parsed: ParsedMapping): MappingError {
+  const errors = err.errors.map((e) => {
+    if (/\(line \d+\)$/.test(e.message)) return e;
+    const position = /at position (\d+)/.exec(e.message);
+    const line = parsed.lineOf(e.field, position ? Number(position[1]) : undefined);
+    return line === undefined ? e : { ...e, message: `${e.message} (line ${line})` };
+  });
+  return new MappingError(errors, { file: err.file, code: err.code, cause: err.cause });
 }

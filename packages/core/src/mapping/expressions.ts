@@ -82,14 +82,60 @@ function canRunAway(node: unknown): boolean {
   return Object.values(n).some(canRunAway);
 }
 
+/**
+ * JSONata's own functions in the pinned version (its static frame, and `$now` and `$millis` which it binds per
+ * evaluation). A test reads jsonata's source to check this list against it.
+ */
+export const JSONATA_FUNCTIONS: readonly string[] = [
+  'sum', 'count', 'max', 'min', 'average', 'string', 'substring', 'substringBefore', 'substringAfter', 'lowercase', 'uppercase',
+  'length', 'trim', 'pad', 'match', 'contains', 'replace', 'split', 'join', 'formatNumber', 'formatBase', 'formatInteger',
+  'parseInteger', 'number', 'floor', 'ceil', 'round', 'abs', 'sqrt', 'power', 'random', 'boolean', 'not', 'map', 'zip',
+  'filter', 'single', 'reduce', 'sift', 'keys', 'lookup', 'append', 'exists', 'spread', 'merge', 'reverse', 'each', 'error',
+  'assert', 'type', 'sort', 'shuffle', 'distinct', 'base64encode', 'base64decode', 'encodeUrlComponent', 'encodeUrl',
+  'decodeUrlComponent', 'decodeUrl', 'eval', 'toMillis', 'fromMillis', 'clone', 'now', 'millis',
+];
+const CALLABLE = new Set([...JSONATA_FUNCTIONS, ...FUNCTIONS.map(([name]) => name)]);
+
+interface JsonataNode { type?: string; value?: unknown; procedure?: JsonataNode; rhs?: JsonataNode; position?: number; focus?: unknown; index?: unknown; tuple?: unknown }
+
+/**
+ * Calls of a function that exists nowhere (`$nationalNum(phone)` for `$nationalNumber`), which JSONata reports only
+ * when an evaluation reaches them, as "Attempted to invoke a non-function". A name the expression binds itself
+ * (`$f := function...`, a lambda's parameter, `@$c`, `#$i`) is taken as callable wherever it is bound.
+ */
+function unknownFunctions(ast: unknown): Array<{ name: string; position?: number }> {
+  const bound = new Set<string>();
+  const called: Array<{ name: string; position?: number }> = [];
+  const visit = (node: unknown): void => {
+    if (node === null || typeof node !== 'object') return;
+    if (Array.isArray(node)) { node.forEach(visit); return; }
+    const n = node as JsonataNode & { lhs?: JsonataNode; arguments?: JsonataNode[] };
+    if (n.type === 'bind' && n.lhs?.type === 'variable') bound.add(String(n.lhs.value));
+    if (n.type === 'lambda') for (const a of n.arguments ?? []) if (a.type === 'variable') bound.add(String(a.value));
+    if (typeof n.focus === 'string') bound.add(n.focus);
+    if (typeof n.index === 'string') bound.add(n.index);
+    if ((n.type === 'function' || n.type === 'partial') && n.procedure?.type === 'variable') called.push({ name: String(n.procedure.value), position: n.procedure.position });
+    if (n.type === 'apply' && n.rhs?.type === 'variable') called.push({ name: String(n.rhs.value), position: n.rhs.position });
+    for (const v of Object.values(n)) visit(v);
+  };
+  visit(ast);
+  return called.filter((c) => c.name !== '' && !CALLABLE.has(c.name) && !bound.has(c.name));
+}
+
 export function compileExpression(source: string, field: string, file?: string): CompiledExpression {
   let expr: jsonata.Expression;
   try {
     expr = jsonata(source);
+    const unknown = unknownFunctions(expr.ast());
+    if (unknown.length > 0) {
+      throw new MappingError(unknown.map(({ name, position }) => ({ field, message: `$${name}${position !== undefined ? ` at position ${position}` : ''}: no function of that name${suggestion(name, CALLABLE)}` })),
+        { file, code: 'ERR_MAPPING_EXPRESSION' });
+    }
     if (canRunAway(expr.ast())) {
       expr = jsonata(source, { timeout: EXPRESSION_LIMITS.timeoutMs, stack: EXPRESSION_LIMITS.maxDepth, RegexEngine: TimeLimitedRegExp } as unknown as jsonata.JsonataOptions);
     }
   } catch (err) {
+    if (err instanceof MappingError) throw err;
     const e = err as JsonataError;
     throw new MappingError([{ field, message: `JSONata syntax error ${e.code ?? ''} at position ${e.position ?? '?'}${e.token ? ` near ${JSON.stringify(e.token)}` : ''}: ${e.message ?? String(err)}` }],
       { file, code: 'ERR_MAPPING_EXPRESSION' });
@@ -185,16 +231,111 @@ function encodedData(data: unknown, roots: Set<string> | 'all'): unknown {
 }
 
 /**
- * `encode: true` (URL paths) percent-encodes every value inserted; query values and headers are inserted as they are
- * (the URL API encodes query values itself; header values are checked by the HTTP client).
+ * What a template's data holds, for checking a template when it is compiled rather than when a contact first meets
+ * it: each top-level name with the names under it (`'any'`: whatever the mapping or the contact put there), and the
+ * names this template is never given (an endpoint that has no lead id yet).
  */
-export function compileTemplate(source: string, field: string, opts: { strict: boolean; encode: boolean; file?: string }): CompiledTemplate {
+export interface TemplateScope {
+  readonly names: Readonly<Record<string, readonly string[] | 'any'>>;
+  /** Names this template is never given, each with why (`create is sent before there is a lead id`). */
+  readonly neverSet?: Readonly<Record<string, string>>;
+}
+
+/** Helpers a template can call: Handlebars' own and ours (see above). */
+function knownHelpers(): Set<string> {
+  return new Set(Object.keys(hbs.helpers).filter((h) => h !== 'helperMissing' && h !== 'blockHelperMissing'));
+}
+
+/** Block helpers that keep the context (`{{#if contact.email}}`): the paths inside still start at the top-level names. */
+const SAME_CONTEXT = new Set(['if', 'unless']);
+
+interface HbsNode {
+  type?: string;
+  path?: HbsNode;
+  params?: HbsNode[];
+  hash?: { pairs?: Array<{ value: HbsNode }> };
+  program?: { body?: HbsNode[] };
+  inverse?: { body?: HbsNode[] };
+  body?: HbsNode[];
+  data?: boolean;
+  depth?: number;
+  parts?: string[];
+  original?: string;
+  loc?: { start: { line: number; column: number } };
+}
+
+/**
+ * The mistakes a template can hold that only a contact would otherwise find: a name the data does not have (a typo
+ * such as `{{lead_id}}` or `{{contact.emial}}`, which a URL refuses on every sync and a query or header renders as
+ * nothing), a helper that does not exist, and a name this endpoint is never given. Paths inside `#each`, `#with` and
+ * sections start elsewhere, so only their helpers are checked there.
+ */
+function checkTemplate(ast: TemplateAst, scope: TemplateScope): string[] {
+  const problems: string[] = [];
+  const helpers = knownHelpers();
+  const listed = Object.keys(scope.names).join(', ');
+  const at = (n: HbsNode) => (n.loc ? ` (at ${n.loc.start.line}:${n.loc.start.column + 1})` : '');
+  const checkPath = (p: HbsNode, rooted: boolean, guarded: boolean) => {
+    if (p.type !== 'PathExpression') { walkValue(p, rooted, guarded); return; }
+    let parts = p.parts ?? [];
+    if (p.data) {
+      if (parts[0] !== 'root') return; // @index, @key, @first...: loop data
+      parts = parts.slice(1);
+    } else if (!rooted || (p.depth ?? 0) > 0) return;
+    const [head, sub] = parts;
+    if (head === undefined) return; // {{this}}
+    const under = Object.hasOwn(scope.names, head) ? scope.names[head] : undefined; // not `constructor` from Object
+    if (under === undefined) {
+      problems.push(`{{${p.original}}}${at(p)}: there is no ${JSON.stringify(head)}; a template can use ${listed}`);
+    } else if (sub !== undefined && under !== 'any' && !under.includes(sub)) {
+      problems.push(`{{${p.original}}}${at(p)}: ${head} has no ${JSON.stringify(sub)}; it has ${under.join(', ')}`);
+    } else if (!guarded && scope.neverSet?.[head] !== undefined) {
+      problems.push(`{{${p.original}}}${at(p)}: ${head} is never set here (${scope.neverSet[head]})`);
+    }
+  };
+  const walkValue = (n: HbsNode | undefined, rooted: boolean, guarded: boolean): void => {
+    if (!n) return;
+    if (n.type === 'PathExpression') checkPath(n, rooted, guarded);
+    else if (n.type === 'SubExpression') walkCall(n, rooted, guarded);
+  };
+  const walkCall = (n: HbsNode, rooted: boolean, guarded: boolean) => {
+    const name = n.path?.type === 'PathExpression' && !n.path.data && (n.path.depth ?? 0) === 0 && n.path.parts?.length === 1 ? n.path.parts[0]! : undefined;
+    const args = [...(n.params ?? []), ...(n.hash?.pairs ?? []).map((p) => p.value)];
+    if (args.length > 0 || n.type === 'SubExpression') {
+      if (name === undefined || !helpers.has(name)) problems.push(`${n.path?.original ?? '?'}${at(n)}: no helper of that name; the helpers are ${[...helpers].join(', ')}`);
+    } else if (name === undefined || !helpers.has(name)) checkPath(n.path!, rooted, guarded);
+    for (const a of args) walkValue(a, rooted, guarded);
+  };
+  const walkBody = (body: HbsNode[] | undefined, rooted: boolean, guarded: boolean): void => {
+    for (const n of body ?? []) {
+      if (n.type === 'MustacheStatement') walkCall(n, rooted, guarded);
+      else if (n.type === 'BlockStatement') {
+        const name = n.path?.parts?.[0];
+        const keeps = n.path?.type === 'PathExpression' && !n.path.data && name !== undefined && SAME_CONTEXT.has(name);
+        walkCall(n, rooted, guarded || keeps); // `{{#if leadId}}` asks whether it is set
+        walkBody(n.program?.body, rooted && keeps, true);
+        walkBody(n.inverse?.body, rooted && keeps, true);
+      }
+    }
+  };
+  walkBody((ast as HbsNode).body, true, false);
+  return problems;
+}
+
+/**
+ * `encode: true` (URL paths) percent-encodes every value inserted; query values and headers are inserted as they are
+ * (the URL API encodes query values itself; header values are checked by the HTTP client). With a `scope`, the names
+ * the template uses are checked against it (see checkTemplate).
+ */
+export function compileTemplate(source: string, field: string, opts: { strict: boolean; encode: boolean; file?: string; scope?: TemplateScope }): CompiledTemplate {
   let ast: TemplateAst;
   try {
     ast = hbs.parse(source);
   } catch (err) {
-    throw new MappingError([{ field, message: `Handlebars syntax error: ${(err as Error).message.split('\n').join(' ')}` }], { file: opts.file, code: 'ERR_MAPPING_TEMPLATE' });
+    throw new MappingError([{ field, message: `Handlebars syntax error: ${handlebarsSyntaxMessage(err)}` }], { file: opts.file, code: 'ERR_MAPPING_TEMPLATE' });
   }
+  const problems = opts.scope ? checkTemplate(ast, opts.scope) : [];
+  if (problems.length > 0) throw new MappingError(problems.map((message) => ({ field, message })), { file: opts.file, code: 'ERR_MAPPING_TEMPLATE' });
   const template = hbs.compile(ast, { noEscape: true, strict: opts.strict });
   const roots = opts.encode ? rootsOf(ast) : 'all';
   return {
@@ -205,7 +346,7 @@ export function compileTemplate(source: string, field: string, opts: { strict: b
       try {
         out = template(opts.encode ? encodedData(data, roots) : data);
       } catch (err) {
-        throw new MappingError([{ field, message: `cannot render: ${(err as Error).message.split('\n')[0]}` }], { file: opts.file, code: 'ERR_MAPPING_TEMPLATE', context });
+        throw new MappingError([{ field, message: `cannot render: ${renderFailure(err)}` }], { file: opts.file, code: 'ERR_MAPPING_TEMPLATE', context });
       }
       // WHATWG URLs resolve `.` and `..` (encoded or not) as path segments whatever we do: refuse them.
       if (out.includes(DOT_MARK)) {
@@ -214,4 +355,49 @@ export function compileTemplate(source: string, field: string, opts: { strict: b
       return out;
     },
   };
+}
+
+/**
+ * Handlebars' strict-mode error (`"email" not defined in [object Object] - 1:23`) said the way a mapping's author
+ * can act on: which name had no value, and where in the template.
+ */
+function renderFailure(err: unknown): string {
+  const message = (err as Error)?.message?.split('\n')[0] ?? String(err);
+  const m = /^"([^"]*)" not defined in .* - (\d+):(\d+)$/.exec(message);
+  return m ? `${JSON.stringify(m[1])} has no value here (template position ${m[2]}:${Number(m[3]) + 1})` : message;
+}
+
+/** A Handlebars parse error on one line: its message without the source excerpt and caret, which lose their layout. */
+function handlebarsSyntaxMessage(err: unknown): string {
+  const lines = String((err as Error)?.message ?? err).split('\n');
+  const where = /^Parse error on line (\d+):$/.exec(lines[0] ?? '');
+  const caret = lines.findIndex((l) => /^-*\^$/.test(l));
+  const expecting = lines.find((l) => l.startsWith('Expecting ') || l.startsWith('Unexpected '));
+  if (where && caret > 0 && expecting) {
+    const before = lines[caret - 1]!.slice(0, lines[caret]!.length - 1);
+    return `line ${where[1]} of the template, after ${JSON.stringify(before)}: ${expecting}`;
+  }
+  return lines.filter((l, i) => l.trim() !== '' && i !== caret).join(' ');
+}
+
+/** `; did you mean $nationalNumber?` for a name one or two edits (or a prefix) away from a known one. */
+function suggestion(name: string, known: Iterable<string>): string {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const k of known) {
+    const d = k.toLowerCase().startsWith(name.toLowerCase()) && name.length >= 4 ? 1 : editDistance(name.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) { best = k; bestDistance = d; }
+  }
+  return best === undefined ? '' : `; did you mean $${best}?`;
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import Ajv, { type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
-import { LineCounter, parseDocument, type Node } from 'yaml';
+import { isScalar, LineCounter, parseDocument, Scalar, type Node } from 'yaml';
 import schema from '../../schema/mapping.schema.json';
 import { MappingError, type FieldError } from '../errors';
 import type { MappingDefinition } from './types';
@@ -37,8 +37,15 @@ export function formatAjvErrors(errors: ErrorObject[] | null | undefined, root =
   return out.filter((e, i) => out.findIndex((o) => o.field === e.field && o.message === e.message) === i);
 }
 
-function lineOf(doc: ReturnType<typeof parseDocument>, lines: LineCounter, field: string): number | undefined {
-  const path = field.split(/\.|\[(\d+)\]/).filter((s) => s !== undefined && s !== '').map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+type ParsedDocument = ReturnType<typeof parseDocument>;
+
+/** The path's segments: `endpoints.update.url` → ['endpoints', 'update', 'url'], `[0]` → 0. */
+function segments(field: string): Array<string | number> {
+  return field.split(/\.|\[(\d+)\]/).filter((s) => s !== undefined && s !== '').map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+function lineOf(doc: ParsedDocument, lines: LineCounter, field: string): number | undefined {
+  const path = segments(field);
   for (let n = path.length; n > 0; n--) {
     const node = doc.getIn(path.slice(0, n), true) as Node | undefined;
     if (node && typeof node === 'object' && 'range' in node && node.range) return lines.linePos(node.range[0]).line;
@@ -46,13 +53,47 @@ function lineOf(doc: ReturnType<typeof parseDocument>, lines: LineCounter, field
   return undefined;
 }
 
+/**
+ * The file's line of a character offset inside a field's text (a JSONata position in a `payload: |` block). A literal
+ * block keeps its lines; any other text is placed on the line where it starts.
+ */
+function lineWithin(doc: ParsedDocument, lines: LineCounter, field: string, offset: number): number | undefined {
+  const node = doc.getIn(segments(field), true);
+  if (!isScalar(node) || typeof node.value !== 'string' || !node.range) return lineOf(doc, lines, field);
+  const start = lines.linePos(node.range[0]).line;
+  if (node.type !== Scalar.BLOCK_LITERAL) return start;
+  const before = node.value.slice(0, Math.max(0, offset - 1));
+  return start + 1 + (before.match(/\n/g)?.length ?? 0);
+}
+
+/** A mapping file parsed and validated, with where its fields sit in the file (for errors found later, when compiled). */
+export interface ParsedMapping {
+  readonly definition: MappingDefinition;
+  /** The line a field starts on; with an offset into the field's text, the line that character is on. */
+  lineOf(field: string, offset?: number): number | undefined;
+}
+
+/** YAML's syntax errors shown at most: after the first few, the rest are nearly always the first one's echo. */
+const MAX_SYNTAX_ERRORS = 5;
+
+function syntaxErrors(doc: ParsedDocument): FieldError[] {
+  const errors = doc.errors.slice(0, MAX_SYNTAX_ERRORS).map((e) => {
+    const message = e.message.split('\n')[0]!.replace(/:\s*$/, '');
+    // The classic: an unquoted value with ": " or a "{" in it (`description: Token auth: {...}`).
+    const hint = e.code === 'BLOCK_AS_IMPLICIT_KEY' || /Nested mappings are not allowed|Implicit keys? .*map/.test(message)
+      ? ' (a value holding ": ", "{" or "[" needs quotes, or a block: `key: |`)' : '';
+    return { field: `line ${e.linePos?.[0]?.line ?? '?'}`, message: message + hint };
+  });
+  const more = doc.errors.length - errors.length;
+  if (more > 0) errors.push({ field: '(document)', message: `${more} more syntax errors after these, most of them caused by the first` });
+  return errors;
+}
+
 /** Parses and validates a mapping file's text (YAML or JSON). Throws a MappingError naming the file, path and expectation. */
-export function parseMapping(text: string, file?: string): MappingDefinition {
+export function parseMappingText(text: string, file?: string): ParsedMapping {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new MappingError(doc.errors.map((e) => ({ field: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] })), { file, code: 'ERR_MAPPING_SYNTAX' });
-  }
+  if (doc.errors.length > 0) throw new MappingError(syntaxErrors(doc), { file, code: 'ERR_MAPPING_SYNTAX' });
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: 100 });
@@ -67,7 +108,15 @@ export function parseMapping(text: string, file?: string): MappingDefinition {
     });
     throw new MappingError(errors, { file });
   }
-  return data;
+  return {
+    definition: data,
+    lineOf: (field, offset) => (offset === undefined ? lineOf(doc, lines, field) : lineWithin(doc, lines, field, offset)),
+  };
+}
+
+/** Parses and validates a mapping file's text (YAML or JSON). Throws a MappingError naming the file, path and expectation. */
+export function parseMapping(text: string, file?: string): MappingDefinition {
+  return parseMappingText(text, file).definition;
 }
 
 export function loadMappingFile(path: string): { definition: MappingDefinition; text: string } {
