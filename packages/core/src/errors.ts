@@ -18,13 +18,31 @@ export interface ErrorContext {
   reason?: string;
 }
 
+/** Marks crm-sync's errors across copies of this package (see SyncError's instanceof). */
+const SYNC_ERROR = Symbol.for('crm-sync.SyncError');
+
 export class SyncError extends Error {
   readonly code: string;
   readonly retryable: boolean;
   readonly context: ErrorContext;
 
+  /**
+   * `err instanceof PermanentError` holds for an error made by another copy of @crm-sync/core too: a plugin built
+   * against its own copy throws that copy's classes, and its classification (retryable, permanent, the code) must not
+   * be lost on the way to the runner. Such an error is recognized by its mark and its classes' names.
+   */
+  static override [Symbol.hasInstance](this: abstract new (...args: never[]) => unknown, value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (typeof value !== 'object' || value === null || (value as Record<symbol, unknown>)[SYNC_ERROR] !== true) return false;
+    for (let proto = Object.getPrototypeOf(value); proto !== null; proto = Object.getPrototypeOf(proto)) {
+      if ((proto as { constructor?: { name?: string } }).constructor?.name === this.name) return true;
+    }
+    return false;
+  }
+
   constructor(code: string, message: string, opts: { retryable: boolean; context?: ErrorContext; cause?: unknown }) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    Object.defineProperty(this, SYNC_ERROR, { value: true });
     this.name = new.target.name;
     this.code = code;
     this.retryable = opts.retryable;

@@ -402,18 +402,7 @@ class SyncRun {
     try {
       credential = await auth.credential(this.secret!, this.mapping.authOptions, ctx);
     } catch (err) {
-      if (err instanceof SyncError) {
-        // A copy for this sync: an adapter may hand the same error to every sync that waited for one token request,
-        // so it is not changed in place. It names this sync's tenant and contact, and is masked with its secrets.
-        const context: ErrorContext = { ...err.context, ...errorContext };
-        if (context.reason !== undefined) context.reason = this.mask(context.reason);
-        const message = this.mask(err.message);
-        throw err.retryable
-          ? new RetryableError(err.code, message, { context, cause: err, retryAfterMs: (err as RetryableError).retryAfterMs })
-          : new PermanentError(err.code, message, { context, cause: err });
-      }
-      throw new PermanentError('ERR_AUTH_ADAPTER', `the ${auth.name} auth adapter failed to get a credential before ${step}: ${this.mask(String((err as Error)?.message ?? err))}`,
-        { context: errorContext });
+      throw this.adapterFailure(err, `failed to get a credential before ${step}`, errorContext);
     }
     if (typeof credential !== 'string' || credential === '') {
       throw new PermanentError('ERR_AUTH_ADAPTER', `the ${auth.name} auth adapter gave no credential`, { context: errorContext });
@@ -434,6 +423,25 @@ class SyncRun {
       this.calls.push({ step: 'auth', method: req.method, url, durationMs: 0, reason: this.mask(String((err as Error)?.message ?? err)), at });
       throw err;
     }
+  }
+
+  /**
+   * What an auth adapter threw, as this sync's error: its own classification kept (a copy: an adapter may hand the
+   * same error to every sync that waited for one token request, so it is not changed in place), naming this sync's
+   * tenant, contact and step, masked with its secrets. Anything else it threw is a permanent ERR_AUTH_ADAPTER: an
+   * adapter's bug fails the same way on every attempt, and its message may quote the secret.
+   */
+  private adapterFailure(err: unknown, what: string, errorContext: ErrorContext): SyncError {
+    const auth = this.mapping.auth!;
+    if (err instanceof SyncError) {
+      const context: ErrorContext = { ...err.context, ...errorContext };
+      if (context.reason !== undefined) context.reason = this.mask(context.reason);
+      const message = this.mask(err.message);
+      return err.retryable
+        ? new RetryableError(err.code, message, { context, cause: err, retryAfterMs: (err as RetryableError).retryAfterMs })
+        : new PermanentError(err.code, message, { context, cause: err });
+    }
+    return new PermanentError('ERR_AUTH_ADAPTER', `the ${auth.name} auth adapter ${what}: ${this.mask(String((err as Error)?.message ?? err))}`, { context: errorContext });
   }
 
   /** The CRM's words cut to an excerpt, masked before the cut: a secret cut in half would escape the mask. */
@@ -468,7 +476,13 @@ class SyncRun {
     const request: OutgoingRequest = { method: endpoint.method, url, headers, body };
     const auth = this.mapping.auth;
     const credential = auth ? (await this.credentialFor(step, false))! : undefined;
-    if (auth) auth.apply(request, credential!, this.mapping.authOptions);
+    if (auth) {
+      try {
+        auth.apply(request, credential!, this.mapping.authOptions);
+      } catch (err) {
+        throw this.adapterFailure(err, `failed to apply its credential to ${step}`, context);
+      }
+    }
     let encoded: string | undefined;
     if (request.body !== undefined) {
       if (endpoint.encoding === 'form') {
@@ -479,7 +493,13 @@ class SyncRun {
         request.headers['content-type'] ??= 'application/json';
       }
     }
-    if (auth?.sign) auth.sign({ method: request.method, url: request.url, headers: request.headers, body: encoded }, credential!, this.mapping.authOptions, { now: this.now });
+    if (auth?.sign) {
+      try {
+        auth.sign({ method: request.method, url: request.url, headers: request.headers, body: encoded }, credential!, this.mapping.authOptions, { now: this.now });
+      } catch (err) {
+        throw this.adapterFailure(err, `failed to sign ${step}`, context);
+      }
+    }
     return { request, encoded, endpoint };
   }
 

@@ -1,0 +1,98 @@
+import {
+  adapterNames, CannedHttpClient, compileMapping, ConfigError, PermanentError, registerAdapter, resolveAdapter, RetryableError, SyncEngine,
+  SyncError, toContact, type AuthAdapter,
+} from '../index';
+import { container as rootContainer } from 'tsyringe'; // after ../index, which loads reflect-metadata for it
+import { registerBuiltinAdapters } from '@crm-sync/runner';
+import { readSeedMapping } from './seed';
+
+beforeAll(() => registerBuiltinAdapters());
+
+const SECRET = 'Sup3r/Secret+key';
+const contact = toContact({ contactId: 'c1', phone: '+91 98765 43210', name: 'Priya Sharma' }, { defaultTenant: 'acme' });
+
+/** The seed contract signed by the given auth adapter, registered in a container of its own. */
+function mappingWith(adapter: AuthAdapter) {
+  const container = rootContainer.createChildContainer();
+  registerAdapter(adapter, container);
+  const text = readSeedMapping().replace(/^auth: .*$/m, `auth: { adapter: ${adapter.name}, secret: "env:SEED_CRM_AUTH_KEY" }`);
+  return compileMapping(text, { file: 'acme.yaml', container });
+}
+
+async function failure(adapter: AuthAdapter) {
+  const http = new CannedHttpClient();
+  const err = await new SyncEngine({ http, secrets: () => SECRET }).sync(mappingWith(adapter), contact).then(() => undefined, (e: unknown) => e);
+  expect(http.requests).toEqual([]); // nothing was sent
+  return err as SyncError;
+}
+
+describe('an auth adapter that throws', () => {
+  it('from apply: a permanent ERR_AUTH_ADAPTER naming the step, with the secret its message quotes masked', async () => {
+    const err = await failure({ kind: 'auth', name: 'throws-in-apply', apply: (_req, secret) => { throw new Error(`cannot put key ${secret} in the body`); } });
+    expect(err).toBeInstanceOf(PermanentError);
+    expect(err).toMatchObject({ code: 'ERR_AUTH_ADAPTER', context: { tenant: 'acme', contactId: 'c1', step: 'fetch' } });
+    expect(err.message).toBe('the throws-in-apply auth adapter failed to apply its credential to fetch: cannot put key *** in the body');
+  });
+
+  it('from sign: the same', async () => {
+    const err = await failure({
+      kind: 'auth', name: 'throws-in-sign', apply: () => undefined,
+      sign: (_req, secret) => { throw new TypeError(`no digest for ${secret}`); },
+    });
+    expect(err).toMatchObject({ code: 'ERR_AUTH_ADAPTER', retryable: false, context: { step: 'fetch', contactId: 'c1' } });
+    expect(err.message).toBe('the throws-in-sign auth adapter failed to sign fetch: no digest for ***');
+  });
+
+  it('a classified error keeps its code and class, and gets the sync\'s context', async () => {
+    const permanent = await failure({ kind: 'auth', name: 'refuses', apply: (_req, secret) => { throw new PermanentError('ERR_AUTH_PARAM_TAKEN', `api_key=${secret} is taken`); } });
+    expect(permanent).toBeInstanceOf(PermanentError);
+    expect(permanent).toMatchObject({ code: 'ERR_AUTH_PARAM_TAKEN', message: 'api_key=*** is taken', context: { tenant: 'acme', contactId: 'c1', step: 'fetch' } });
+    const retryable = await failure({ kind: 'auth', name: 'busy', apply: () => { throw new RetryableError('ERR_KMS_BUSY', 'the key store is busy', { retryAfterMs: 500 }); } });
+    expect(retryable).toBeInstanceOf(RetryableError);
+    expect(retryable).toMatchObject({ code: 'ERR_KMS_BUSY', retryAfterMs: 500, context: { contactId: 'c1' } });
+  });
+});
+
+describe('errors from another copy of @crm-sync/core (a plugin built against its own)', () => {
+  let other: typeof import('../errors');
+  beforeAll(() => {
+    jest.isolateModules(() => { other = jest.requireActual('../errors'); });
+    expect(other.PermanentError).not.toBe(PermanentError);
+  });
+
+  it('are recognized by their class, and only by their own class', () => {
+    const permanent = new other.PermanentError('ERR_X', 'x');
+    expect(permanent instanceof PermanentError).toBe(true);
+    expect(permanent instanceof SyncError).toBe(true);
+    expect(permanent instanceof RetryableError).toBe(false);
+    expect(new other.RetryableError('ERR_Y', 'y') instanceof RetryableError).toBe(true);
+    expect(new Error('plain') instanceof SyncError).toBe(false);
+    expect(Object.assign(new Error('look-alike'), { code: 'ERR_X', retryable: false }) instanceof PermanentError).toBe(false);
+    expect(new PermanentError('ERR_Z', 'z') instanceof other.PermanentError).toBe(true);
+  });
+
+  it('keep their classification through the engine', async () => {
+    const err = await failure({ kind: 'auth', name: 'other-copy', apply: () => { throw new other.PermanentError('ERR_AUTH_PARAM_TAKEN', 'taken'); } });
+    expect(err).toMatchObject({ code: 'ERR_AUTH_PARAM_TAKEN', retryable: false, context: { contactId: 'c1' } });
+  });
+});
+
+describe('the adapter registry', () => {
+  it('refuses a second adapter under a name that is taken, and takes the same one again', () => {
+    const container = rootContainer.createChildContainer();
+    const builtIn = resolveAdapter('auth', 'auth-key', container);
+    expect(() => registerAdapter(builtIn, container)).not.toThrow();
+    const shadow: AuthAdapter = { kind: 'auth', name: 'auth-key', apply: () => undefined };
+    expect(() => registerAdapter(shadow, container)).toThrow(expect.objectContaining({ code: 'ERR_ADAPTER_TAKEN', message: expect.stringContaining('"auth-key" is registered already') }));
+    expect(resolveAdapter('auth', 'auth-key', container)).toBe(builtIn);
+    // A flow of the same name is another adapter.
+    expect(() => registerAdapter({ kind: 'flow', name: 'auth-key', requires: [], run: async () => ({ action: 'created' }) }, container)).not.toThrow();
+  });
+
+  it('names the adapters there are when one is unknown', () => {
+    const err = (() => { try { resolveAdapter('auth', 'authkey'); } catch (e) { return e; } })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toBe(`no auth adapter named "authkey" is registered; the auth adapters are ${adapterNames('auth').join(', ')}`);
+    expect(adapterNames('auth')).toEqual(expect.arrayContaining(['auth-key', 'bearer', 'body-secret', 'hmac']));
+  });
+});
