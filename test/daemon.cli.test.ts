@@ -1,9 +1,10 @@
 /** The daemon's CLI commands in-process: demo, ingest, status, dead-letters, resync, backfill (resumable), reconcile. */
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '@crm-sync/cli';
 import { checkLeads, planStream } from '@crm-sync/testkit';
-import { TENANT, SEED_MAPPING, event, useDaemonEnv } from './daemon.support';
+import { BIN, TENANT, SEED_MAPPING, event, useDaemonEnv } from './daemon.support';
 
 async function cli(argv: string[], signal?: AbortSignal): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -154,6 +155,23 @@ test('crm-sync reconcile: beside the running daemon, finds a lead changed in the
   for (const bad of [['reconcile', ...flags], ['reconcile', TENANT, ...flags, '--per-second', '0'], ['reconcile', TENANT, ...flags, '--limit', '1.5'], ['reconcile', 'nobody', ...flags]]) {
     expect((await cli(bad)).code).toBe(2);
   }
+});
+
+test('crm-sync reconcile as its own process: a slow pace does not end it early (its timers alone would let Node exit)', async () => {
+  const daemon = await fixture.start(fixture.env.config());
+  await fetch(`${daemon.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([event(1), event(2), event(3)]) });
+  await daemon.runner.whenIdle();
+  const crm = fixture.env.crm;
+  crm.editLead(crm.leads().find((l) => l.phone === event(2).phone)!.lead_id, { name: 'Edited by hand' });
+  const flags = ['--mapping', SEED_MAPPING, '--tenant', TENANT, '--base-url', crm.url, '--allow-host', '127.0.0.1', '--data', fixture.env.dataDir, '--per-second', '4'];
+  const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
+    execFile(process.execPath, [BIN, 'reconcile', TENANT, ...flags], { env: process.env }, (error, stdout) => {
+      if (error && typeof error.code !== 'number') reject(error);
+      else resolve({ code: error ? (error.code as number) : 0, stdout });
+    });
+  });
+  expect(stdout.trim().split('\n').at(-1)).toBe(`reconcile ${TENANT}: 3 checked · 2 match · 1 differ · 0 missing · 0 other lead · 0 failed`);
+  expect(code).toBe(1);
 });
 
 async function waitUntil(cond: () => boolean, timeoutMs = 5000): Promise<void> {

@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 import { main } from './main';
 
+// The runner's timers are unref'd (a pending wake-up must not keep a finished process alive), so a command that only
+// waits on them (a reconcile pacing its reads, a rate-limited resync) would see Node exit mid-way, with exit code 0
+// and no summary. The command is work in progress until its promise settles: hold the process open until then.
+const hold = setInterval(() => undefined, 1 << 30);
+
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err) => { process.stderr.write(`crm-sync: ${(err as Error)?.stack ?? String(err)}\n`); process.exitCode = 1; },
-);
+).finally(() => clearInterval(hold));
