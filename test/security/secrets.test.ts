@@ -133,6 +133,10 @@ describe('no secret in any output', () => {
       await post('/v1/events', {}, { authorization: `Bearer ${INGEST_TOKEN}${INGEST_TOKEN}` });
       await http('/v1/status', { headers: { authorization: `Basic ${Buffer.from(`u:${INGEST_TOKEN}`).toString('base64')}` } });
       await http('/v1/events', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: `{"token": "${INGEST_TOKEN}",` });
+      // A client that puts the token in the query string (as well as, or instead of, the header); an unknown path too.
+      await http(`/v1/status?token=${encodeURIComponent(INGEST_TOKEN)}`, { headers: auth });
+      await http(`/v1/status?access_token=${encodeURIComponent(INGEST_TOKEN)}`);
+      await http(`/v1/nowhere?token=${encodeURIComponent(INGEST_TOKEN)}`, { headers: auth });
       await daemon.runner.whenIdle();
 
       await http('/metrics');

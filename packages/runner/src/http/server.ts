@@ -157,13 +157,25 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
       (reply) => send(res, reply),
       (err: unknown) => {
         if (err instanceof HttpError) return send(res, { ...json(err.status, err.toJSON()), headers: err.headers });
-        logger.error({ err: errorFields(err), method: req.method, path: req.url }, 'request failed');
+        logger.error({ err: errorFields(err), method: req.method, ...loggedTarget(req.url) }, 'request failed');
         send(res, json(500, { error: { code: 'ERR_INTERNAL', message: 'internal error; see the daemon log' } }));
       },
     ).finally(() => {
-      logger.debug({ method: req.method, path: req.url, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'request');
+      logger.debug({ method: req.method, ...loggedTarget(req.url), status: res.statusCode, ms: Math.round(performance.now() - started) }, 'request');
     });
   });
+}
+
+/**
+ * A request's target as logged: the path, and the names of its query parameters without their values. A client may
+ * put anything in a query (a token it should have sent as a header), and a log must not keep it.
+ */
+export function loggedTarget(target: string | undefined): { path: string; query?: string[] } {
+  const raw = target ?? '';
+  const at = raw.indexOf('?');
+  if (at < 0) return { path: raw };
+  const names = [...new Set([...new URLSearchParams(raw.slice(at + 1)).keys()])];
+  return { path: raw.slice(0, at), ...(names.length > 0 ? { query: names } : {}) };
 }
 
 function replayRequest(body: unknown, knownTenant: (t: string) => string, all: readonly string[]): { tenants: string[]; contactId: string | 'all' } {
