@@ -1,8 +1,8 @@
 /** The daemon's HTTP API, in-process, against the reference CRM over real HTTP and a real SQLite file. */
-import { DEFAULT_RETRY_POLICY, Metrics, Runner, SqliteStore, createApiServer, prepareTenants, type Daemon } from '@crm-sync/runner';
-import { GotHttpClient, SyncEngine } from '@crm-sync/core';
+import { DEFAULT_RETRY_POLICY, Metrics, Runner, SqliteStore, createApiServer, prepareTenants, startDaemon, type Daemon } from '@crm-sync/runner';
+import { GotHttpClient, SyncEngine, toContact } from '@crm-sync/core';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { createLogger } from '@crm-sync/runner';
@@ -295,5 +295,26 @@ describe('documentation and logs', () => {
     expect(lines.map((l) => JSON.parse(l).msg)).toEqual(expect.arrayContaining(['crm-sync daemon listening', 'sync dead-lettered', 'redaction check', 'stopped']));
     expect(text).toContain('"authorization":"***"');
     for (const secret of ['tok-Zq7+secret', 'tok-Zq7%2Bsecret', CRM_KEY]) expect(text).not.toContain(secret);
+  });
+
+  test('a daemon that cannot listen stops before its runner claims anything (ERR_LISTEN, the contact left pending)', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    const due = new SqliteStore(join(fixture.env.dataDir, 'crm-sync.db'));
+    await due.accept([{ contact: toContact(event(1), { defaultTenant: TENANT }), window: { quietMs: 0, maxWaitMs: 0 } }], Date.now() - 1000);
+    await due.close();
+    const lines: string[] = [];
+    try {
+      await expect(startDaemon(fixture.env.config({ listen: `127.0.0.1:${port}` }), { logger: createLogger({ level: 'info', destination: { write: (line: string) => { lines.push(line); } } }) }))
+        .rejects.toMatchObject({ code: 'ERR_LISTEN', message: expect.stringContaining('EADDRINUSE') });
+    } finally {
+      taken.close();
+    }
+    expect(lines.map((l) => JSON.parse(l).msg)).not.toContain('runner started');
+    expect(fixture.env.crm.requests()).toEqual([]);
+    const after = new SqliteStore(join(fixture.env.dataDir, 'crm-sync.db'));
+    expect(await after.counts(Date.now())).toMatchObject({ pending: 1, inFlight: 0 });
+    await after.close();
   });
 });

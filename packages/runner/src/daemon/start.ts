@@ -61,7 +61,7 @@ function listen(server: ReturnType<typeof createApiServer>, host: string, port: 
 
 /**
  * Starts the daemon: compiles every tenant (a bad mapping fails here, before anything listens), opens the store,
- * starts the runner (which resumes every pending contact on time) and then the HTTP API.
+ * starts the HTTP API and then the runner (which resumes every pending contact on time).
  */
 export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}): Promise<Daemon> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
@@ -93,16 +93,17 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     storeHealth: () => health.check(),
   });
 
-  await runner.start();
+  // Listen before the runner starts: a daemon that cannot bind its port must not have claimed a contact, or taken
+  // over a dead runner's, first. Events accepted in between wait in the store; start() finds them due.
   let address: AddressInfo;
   try {
     address = await listen(server, config.listen.host, config.listen.port);
   } catch (err) {
-    await runner.stop({ drainMs: 0 });
     await store.close();
     const e = err as NodeJS.ErrnoException;
     throw new ConfigError(`listen: cannot listen on ${config.listen.host}:${config.listen.port} (${e.code ?? e.message})`, 'ERR_LISTEN');
   }
+  await runner.start();
   // One owner for every schedule of this daemon, so a reload's new schedule goes on holding the job leases.
   const reconcileOwner = leaseOwnerId();
   const scheduleReconciles = (): ReconcileSchedule => {
