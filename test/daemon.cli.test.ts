@@ -46,7 +46,7 @@ test('crm-sync ingest: sends the file in batches; rejections by line number; exi
   writeFileSync(file, [JSON.stringify(event(1)), '', JSON.stringify(event(2, { eventId: 'bad', phone: '' })), '{oops', JSON.stringify(event(3))].join('\n'));
   const r = await cli(['ingest', file, '--url', daemon.url, '--batch', '1']);
   expect(r.code).toBe(1);
-  expect(r.out).toBe('sent 3 events: accepted 2 (0 changed nothing), rejected 2');
+  expect(r.out).toBe('read 4 events, sent 3: accepted 2 (0 changed nothing), rejected 2 (1 not JSON, not sent)');
   expect(r.err.split('\n')).toEqual(['line 3 (eventId bad): phone: is required', expect.stringMatching(/^line 4: \(line\): not JSON: /)]);
   await daemon.runner.whenIdle();
   expect(fixture.env.crm.leads()).toHaveLength(2);

@@ -20,6 +20,8 @@ interface Totals {
   accepted: number;
   ignored: number;
   rejected: Rejection[];
+  /** How many of `rejected` the daemon refused (the others were not JSON, and not sent). */
+  rejectedByDaemon: number;
 }
 
 /** Each line of an NDJSON file or stream, numbered from 1; blank lines are skipped. */
@@ -41,6 +43,7 @@ async function sendBatch(client: DaemonClient, batch: Array<{ line: number; even
       totals.accepted += result.accepted;
       totals.ignored += result.ignored;
       for (const r of result.rejected) totals.rejected.push({ line: batch[r.index].line, eventId: r.eventId, errors: r.errors });
+      totals.rejectedByDaemon += result.rejected.length;
       return;
     } catch (err) {
       if (!(err instanceof DaemonRequestError && err.retryable) || attempt === SEND_ATTEMPTS) throw err;
@@ -54,7 +57,7 @@ function describeRejection(r: Rejection): string {
 }
 
 async function ingestFile(source: string, client: DaemonClient, opts: { batchSize: number; tenant?: string }, io: CommandIO): Promise<Totals> {
-  const totals: Totals = { sent: 0, accepted: 0, ignored: 0, rejected: [] };
+  const totals: Totals = { sent: 0, accepted: 0, ignored: 0, rejected: [], rejectedByDaemon: 0 };
   let batch: Array<{ line: number; event: unknown }> = [];
   for await (const { line, text } of ndjsonLines(source)) {
     try {
@@ -99,7 +102,9 @@ Exit status: 0 every event accepted, 1 some rejected or the daemon failed, 2 usa
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch must be a positive whole number, got ${JSON.stringify(batchText)}`);
     const client = daemonClientFromArgs(values);
     const totals = await ingestFile(source, client, { batchSize, tenant: stringOption(values, 'tenant') }, io);
-    io.out(`sent ${totals.sent} events: accepted ${totals.accepted} (${totals.ignored} changed nothing), rejected ${totals.rejected.length}`);
+    // Lines that are not JSON are rejected here, without being sent: the counts add up to the lines read.
+    const notJson = totals.rejected.length - totals.rejectedByDaemon;
+    io.out(`read ${totals.sent + notJson} events, sent ${totals.sent}: accepted ${totals.accepted} (${totals.ignored} changed nothing), rejected ${totals.rejected.length}${notJson > 0 ? ` (${notJson} not JSON, not sent)` : ''}`);
     return totals.rejected.length === 0 ? EXIT.ok : EXIT.failure;
   },
 };
