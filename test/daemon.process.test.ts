@@ -43,7 +43,7 @@ test('a bad config exits 1 before listening, naming the file, the path and the r
   writeFileSync(file, `listen: 127.0.0.1:0\ntenants:\n  acme: { mapping: ${JSON.stringify(join(env.dataDir, 'missing.yaml'))} }\n`);
   const missing = spawnSync(process.execPath, [BIN, 'run', '--config', file], { encoding: 'utf8', env: { ...process.env, SEED_CRM_AUTH_KEY: CRM_KEY } });
   expect(missing.status).toBe(1);
-  expect(missing.stderr).toContain('missing.yaml: (file): cannot be read: ENOENT');
+  expect(missing.stderr).toContain('missing.yaml: (file): cannot be read: ENOENT (the file tenants.acme.mapping names)');
 });
 
 test('SIGTERM: stops accepting, lets the sync in flight finish and store its lead id, exits 0', async () => {

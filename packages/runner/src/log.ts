@@ -27,6 +27,9 @@ export function createLogger(opts: { level?: LogLevel; destination?: Destination
     level: opts.level ?? 'info',
     base: { service: 'crm-sync' },
     redact: { paths: REDACT_PATHS, censor: '***' },
+    // An Error gets pino's type, message and stack; errorFields' {code, message} is logged as it is (pino's own
+    // serializer took it for an error and added `"type":"Object","stack":""`).
+    serializers: { err: (value: unknown) => (value instanceof Error ? pino.stdSerializers.err(value) : value) },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   }, opts.destination ?? pino.destination({ dest: 1, sync: false }));

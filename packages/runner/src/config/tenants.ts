@@ -11,7 +11,7 @@ function compileTenant(t: TenantConfig, network: GotHttpClient): TenantSettings 
   try {
     text = readFileSync(t.mappingFile, 'utf8');
   } catch (err) {
-    throw new MappingError([{ field: '(file)', message: `cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }],
+    throw new MappingError([{ field: '(file)', message: `cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)} (the file tenants.${t.name}.mapping names)` }],
       { file: t.mappingFile, code: 'ERR_MAPPING_READ', context: { tenant: t.name } });
   }
   const mapping = compileMapping(text, { file: t.mappingFile });

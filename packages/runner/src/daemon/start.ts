@@ -31,7 +31,7 @@ export interface Daemon {
 }
 
 export interface ReloadResult extends ReconfigureResult {
-  /** Settings besides tenants that changed and were applied: logLevel, drainMs, ingestToken (with previousIngestToken), allowHosts. */
+  /** Settings besides tenants that changed and were applied, as the config file names them: logLevel, drain, ingestToken (with previousIngestToken), allowHosts. */
   applied: string[];
   /** Settings that differ from the running ones and need a restart to apply. */
   needRestart: string[];
@@ -39,6 +39,11 @@ export interface ReloadResult extends ReconfigureResult {
 
 /** The settings besides tenants that a reload cannot apply: any of them changed needs a restart. (Tokens, allowHosts, logLevel and drainMs apply.) */
 const RESTART_SETTINGS = ['listen', 'dataDir', 'store', 'maxBodyBytes', 'clientRequestsPerSecond', 'leaseMs', 'plugins', 'pluginDir', 'retry'] as const;
+
+/** A setting as the config file spells it (`drain`, not the resolved `drainMs`), for what a reload reports. */
+function configKey(setting: keyof DaemonConfig): string {
+  return ({ drainMs: 'drain', leaseMs: 'lease', pluginDir: 'plugins (the config file moved)' } as Partial<Record<keyof DaemonConfig, string>>)[setting] ?? setting;
+}
 
 /** Every ingest token a config accepts: the current one, and the previous one while senders switch. */
 function acceptedTokens(config: DaemonConfig): string[] {
@@ -139,10 +144,10 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     const run = reloading.then(async (): Promise<ReloadResult> => {
       if (stopping) throw new Error('the daemon is stopping');
       const differs = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
-      const needRestart = RESTART_SETTINGS.filter((k) => differs(next[k], running[k]));
+      const needRestart = RESTART_SETTINGS.filter((k) => differs(next[k], running[k])).map(configKey);
       // Checked against the plugins that run (a new plugin needs a restart) and the new allow-list (applied next).
       const nextTenants = prepareTenants({ ...next, plugins: running.plugins, pluginDir: running.pluginDir });
-      const applied: string[] = (['allowHosts', 'logLevel', 'drainMs'] as const).filter((k) => differs(next[k], running[k]));
+      const applied: string[] = (['allowHosts', 'logLevel', 'drainMs'] as const).filter((k) => differs(next[k], running[k])).map(configKey);
       if (differs(acceptedTokens(next), acceptedTokens(running))) applied.push('ingestToken');
       // Before the tenants change: a new tenant's first sync may already go to a newly allowed host.
       http.setAllowHosts(next.allowHosts);
