@@ -71,6 +71,18 @@ describe('crm-sync verify: the seed contract against the reference CRM', () => {
     expect(r.out).not.toContain(KEY);
   });
 
+  test('--tenant gives the test contact the tenant a mapping\'s templates use (default crm-sync-verify)', async () => {
+    const file = tmp.write('tenant-header.yaml', seedWith('create: { method: POST, url: /crm/create }', 'create: { method: POST, url: /crm/create, headers: { X-Tenant: "{{tenant}}" } }'));
+    const tenants = () => crm().requests().filter((q) => q.route === 'create').map((q) => q.headers['x-tenant']);
+    expect((await runCli(['verify', file, '--base-url', crm().url, '--tenant', 'acme-eu'])).code).toBe(0);
+    expect(tenants()).toEqual(['acme-eu']);
+    expect((await runCli(['verify', file, '--base-url', crm().url])).code).toBe(0);
+    expect(tenants()).toEqual(['acme-eu', 'crm-sync-verify']);
+    const bad = await runCli(['verify', file, '--base-url', crm().url, '--tenant', 'a/b']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--tenant: a tenant name as the config takes it');
+  });
+
   test('with a match chain, each fetch step narrows the chain to its key; a key not in the chain is skipped', async () => {
     const chained = (chain: string) => tmp.write(`chain-${chain}.yaml`, seedWith(FETCH_LINE, 'fetch:  { method: GET, url: "/crm/fetch?{{match.key}}={{match.value}}" }')
       .replace('flow: fetch-create-update', `flow: fetch-create-update\nmatch: [${chain}]`));

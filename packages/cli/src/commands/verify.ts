@@ -1,6 +1,9 @@
 import { GotHttpClient, NetworkPolicyError } from '@crm-sync/core';
 import { baseUrlOption, listOption, onePositional } from '../args';
-import { EXIT, type Command } from '../command';
+import { EXIT, UsageError, type Command } from '../command';
+
+/** A tenant name as the runner's config takes it. */
+const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 import { compileMappingFile, loadPluginModules, PLUGIN_HELP, PLUGIN_OPTION } from '../mapping-file';
 import { decideTarget, formatVerifyReport, verifyMapping } from '../verify';
 
@@ -30,6 +33,8 @@ Arguments:
 
 Options:
   --base-url <url>        Use this base URL instead of the mapping's baseUrl.
+  --tenant <name>         The test contact's tenant, for a mapping whose URLs or payload use
+                          {{tenant}} / tenant. Default: crm-sync-verify.
   --yes                   Write the test lead to a CRM that is not on a loopback address.
                           Default: refuse (exit 2) unless the base URL is 127.0.0.0/8, ::1 or
                           localhost.
@@ -40,7 +45,7 @@ ${PLUGIN_HELP}
 
 Exit status: 0 every step passed, 1 a step failed (or the mapping or its secret is bad),
 2 usage error or refused target.`,
-  options: { 'base-url': { type: 'string' }, yes: { type: 'boolean' }, 'allow-host': { type: 'string', multiple: true }, ...PLUGIN_OPTION },
+  options: { 'base-url': { type: 'string' }, tenant: { type: 'string' }, yes: { type: 'boolean' }, 'allow-host': { type: 'string', multiple: true }, ...PLUGIN_OPTION },
   async run({ values, positionals }, io) {
     const file = onePositional(positionals, '<mapping>');
     const baseUrlFlag = baseUrlOption(values);
@@ -64,7 +69,9 @@ Exit status: 0 every step passed, 1 a step failed (or the mapping or its secret 
       return EXIT.usage;
     }
     try {
-      const report = await verifyMapping(mapping, { http, baseUrl: baseUrlFlag?.href.replace(/\/$/, '') });
+      const tenant = values.tenant as string | undefined;
+      if (tenant !== undefined && !TENANT_NAME.test(tenant)) throw new UsageError('--tenant: a tenant name as the config takes it (letters, digits, ".", "_", "-"; 64 at most)');
+      const report = await verifyMapping(mapping, { http, baseUrl: baseUrlFlag?.href.replace(/\/$/, ''), tenant });
       io.out(formatVerifyReport(report));
       return report.ok ? EXIT.ok : EXIT.failure;
     } finally {

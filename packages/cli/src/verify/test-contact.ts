@@ -21,15 +21,18 @@ function fictionalPhone(): string {
   return `+1202555${String(100 + randomInt(100)).padStart(4, '0')}`;
 }
 
-/** A fresh, clearly marked test contact; random parts keep runs against the same CRM apart. */
-export function makeTestContacts(now: Date = new Date()): TestContacts {
+/**
+ * A fresh, clearly marked test contact; random parts keep runs against the same CRM apart. `tenant` is the tenant it
+ * belongs to, for a mapping whose URLs or payload use `tenant` (default `crm-sync-verify`).
+ */
+export function makeTestContacts(now: Date = new Date(), tenant = 'crm-sync-verify'): TestContacts {
   const token = randomBytes(4).toString('hex');
   const stamp = now.toISOString().replace(/\.\d+Z$/, 'Z');
   const phone = fictionalPhone();
   let otherPhone = fictionalPhone();
   while (otherPhone === phone) otherPhone = fictionalPhone();
   const event = {
-    tenant: 'crm-sync-verify',
+    tenant,
     contactId: `crm-sync-verify-${token}`,
     phone,
     email: `crm-sync-verify+${token}@example.com`,

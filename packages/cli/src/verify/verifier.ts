@@ -35,8 +35,10 @@ export interface VerifyOptions {
   http: HttpClient;
   /** Overrides the mapping's baseUrl. */
   baseUrl?: string;
-  /** Default: a fresh marked contact (makeTestContacts). */
+  /** Default: a fresh marked contact (makeTestContacts) of `tenant`. */
   contacts?: TestContacts;
+  /** The test contact's tenant (default `crm-sync-verify`): what `{{tenant}}` and `tenant` give the mapping. */
+  tenant?: string;
 }
 
 /** How often a fetch is repeated while a mapping's `searchLagMs` says a new lead may not be searchable yet. */
@@ -175,7 +177,7 @@ class Verifier {
     private readonly recorder: RecordingHttpClient,
     private readonly engine: SyncEngine,
   ) {
-    this.contacts = options.contacts ?? makeTestContacts();
+    this.contacts = options.contacts ?? makeTestContacts(new Date(), options.tenant);
     this.baseUrl = options.baseUrl ?? mapping.definition.baseUrl;
   }
 
