@@ -4,7 +4,8 @@ import { accessToken, oauthOptionsSchema, type OAuthOptions } from './oauth';
 export { clearOAuthTokens, type OAuthOptions } from './oauth';
 
 /**
- * `Authorization: Bearer <token>`; the scheme word is an option for CRMs like Zoho (`Zoho-oauthtoken`). With `oauth`,
+ * `Authorization: Bearer <token>`; the scheme word is an option for CRMs like Zoho (`Zoho-oauthtoken`), and the token
+ * can be an auth-param (`Token token=<token>`, Freshsales). With `oauth`,
  * the mapping's secret is a refresh token (or client secret) and the token sent is an OAuth 2.0 access token from
  * `oauth.tokenUrl`, kept until it expires and renewed when the CRM answers 401.
  */
@@ -16,13 +17,16 @@ export const adapter: AuthAdapter = {
     additionalProperties: false,
     properties: {
       prefix: { type: 'string', pattern: '^[A-Za-z0-9._~+/-]*$', description: 'Scheme before the token. Default: Bearer. Empty: the token alone.' },
+      param: { type: 'string', pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', description: 'Send the token as this auth-param after the scheme (RFC 7235): `Token token=<token>` with prefix Token and param token (Freshsales, Freshdesk).' },
       header: { type: 'string', pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', description: 'Header name. Default: Authorization.' },
       oauth: oauthOptionsSchema,
     },
   },
   apply(request, secret, options) {
     const prefix = (options.prefix as string | undefined) ?? 'Bearer';
-    request.headers[(options.header as string | undefined) ?? 'Authorization'] = prefix ? `${prefix} ${secret}` : secret;
+    const param = options.param as string | undefined;
+    const credentials = param === undefined ? secret : `${param}=${secret}`;
+    request.headers[(options.header as string | undefined) ?? 'Authorization'] = prefix ? `${prefix} ${credentials}` : credentials;
   },
   async credential(secret, options, ctx) {
     const oauth = options.oauth as OAuthOptions | undefined;

@@ -23,6 +23,11 @@ describe('bearer adapter', () => {
     expect(authorization({ prefix: 'Zoho-oauthtoken' })).toBe(`Zoho-oauthtoken ${TOKEN}`);
   });
 
+  it('sends the token as an auth-param after the scheme (Freshsales: Token token=<key>)', () => {
+    expect(authorization({ prefix: 'Token', param: 'token' })).toBe(`Token token=${TOKEN}`);
+    expect(authorization({ prefix: '', param: 'apikey' })).toBe(`apikey=${TOKEN}`);
+  });
+
   it('sends the token alone with an empty prefix, in the header the mapping names', () => {
     expect(authorization({ prefix: '', header: 'X-Token' }, 'X-Token')).toBe(TOKEN);
   });
@@ -34,5 +39,6 @@ runAuthAdapterSuite(adapter, {
     { options: {}, at: 'header:Authorization' },
     { options: { prefix: 'Zoho-oauthtoken' }, at: 'header:Authorization' },
     { options: { prefix: '', header: 'X-Token' }, at: 'header:X-Token' },
+    { options: { prefix: 'Token', param: 'token' }, at: 'header:Authorization' },
   ],
 });

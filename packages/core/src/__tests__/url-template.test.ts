@@ -60,3 +60,19 @@ describe('URL path templates', () => {
     expect(t.render({ tenant: 'a b', contact: { attributes: { n: 7 } }, leadId: 42 })).toBe('/t/a%20b/c/7/42');
   });
 });
+
+describe('the eq helper', () => {
+  const t = compileTemplate('/crm/fetch?{{#if (eq match.key "phone")}}mobile_number{{else}}work_email{{/if}}={{match.value}}', 'endpoints.fetch.url', {
+    strict: true, encode: true, scope: { names: { match: ['key', 'value'] } },
+  });
+
+  it('names a parameter after the match key', () => {
+    expect(t.render({ match: { key: 'phone', value: '+919876543210' } })).toBe('/crm/fetch?mobile_number=%2B919876543210');
+    expect(t.render({ match: { key: 'email', value: 'a@b.c' } })).toBe('/crm/fetch?work_email=a%40b.c');
+  });
+
+  it('compares as text; absent equals only absent or null', () => {
+    const eq = compileTemplate('{{#if (eq a b)}}y{{else}}n{{/if}}', 'x', { strict: false, encode: false });
+    expect([eq.render({ a: 1, b: '1' }), eq.render({ a: 'x', b: 'y' }), eq.render({}), eq.render({ a: null }), eq.render({ a: '' })]).toEqual(['y', 'n', 'y', 'y', 'n']);
+  });
+});

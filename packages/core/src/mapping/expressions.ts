@@ -170,6 +170,12 @@ const BACKSLASH_ESCAPES: Record<string, string> = { '\\': '\\\\', "'": "\\'", '"
  */
 hbs.registerHelper('backslashEscape', (value: unknown) => (value === undefined || value === null ? '' : String(value).replace(/[\\'"\n\r\t\b\f]/g, (c) => BACKSLASH_ESCAPES[c]!)));
 
+/**
+ * `(eq a b)`: whether two values are the same, compared as text, for `{{#if (eq match.key "phone")}}mobile_number{{else}}email{{/if}}`
+ * (a CRM whose parameter names are not crm-sync's match keys). Absent and null are equal to each other only.
+ */
+hbs.registerHelper('eq', (a: unknown, b: unknown) => (a === undefined || a === null || b === undefined || b === null ? (a ?? null) === (b ?? null) : String(a) === String(b)));
+
 export interface CompiledTemplate {
   readonly source: string;
   readonly field: string;
