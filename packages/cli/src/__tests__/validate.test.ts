@@ -1,4 +1,6 @@
-import { runCli, SEED_MAPPING, seedWith, tempDir } from './harness';
+import { runCli, SEED_MAPPING, seedMappingText, seedWith, tempDir } from './harness';
+
+const withoutExamples = () => seedMappingText().replace(/^examples:[\s\S]*$/m, '');
 
 const tmp = tempDir();
 
@@ -6,6 +8,24 @@ describe('crm-sync validate', () => {
   test('passes the seed contract with its examples', async () => {
     const r = await runCli(['validate', SEED_MAPPING]);
     expect(r).toEqual({ code: 0, out: `ok ${SEED_MAPPING} (5 examples)`, err: '' });
+  });
+
+  test('passes a mapping without examples, saying that examples would check its requests', async () => {
+    const file = tmp.write('no-examples.yaml', withoutExamples());
+    const r = await runCli(['validate', file]);
+    expect(r).toEqual({ code: 0, out: `ok ${file} (0 examples: add some, so the requests themselves are checked (docs/writing-a-mapping.md, "Examples are golden tests"))`, err: '' });
+  });
+
+  test('finds a misspelt name in a template and an unknown function, with no example reaching them', async () => {
+    const file = tmp.write('typos.yaml', withoutExamples().replace('"/crm/update/{{leadId}}"', '"/crm/update/{{lead_id}}"')
+      .replace('"name": contact.name,', '"name": $titleCase(contact.name),'));
+    const r = await runCli(['validate', file]);
+    expect(r.code).toBe(1);
+    expect(r.err.split('\n')).toEqual([
+      `FAIL ${file} (ERR_MAPPING_EXPRESSION)`,
+      expect.stringMatching(/^ {2}payload: \$titleCase at position \d+: no function of that name \(line 13\)$/),
+      expect.stringMatching(/^ {2}endpoints\.update\.url: \{\{lead_id\}\} \(at 1:15\): there is no "lead_id"; a template can use contact, leadId, tenant, match, payload \(line 20\)$/),
+    ]);
   });
 
   test('names the file and the path of a wrong method, and what was expected', async () => {

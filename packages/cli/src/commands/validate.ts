@@ -16,7 +16,8 @@ async function validateFile(file: string, io: CommandIO): Promise<boolean> {
   const count = mapping.definition.examples?.length ?? 0;
   const failures = await checkExamples(mapping);
   if (failures.length === 0) {
-    io.out(`ok ${file} (${count} example${count === 1 ? '' : 's'})`);
+    // Compiling finds mistakes in any template or expression; only examples show that the requests are the right ones.
+    io.out(`ok ${file} (${count} example${count === 1 ? '' : 's'}${count === 0 ? ': add some, so the requests themselves are checked (docs/writing-a-mapping.md, "Examples are golden tests")' : ''})`);
     return true;
   }
   io.err([
