@@ -21,6 +21,19 @@ describe('crm-sync preview', () => {
     expect(r.out).not.toContain(SECRET);
   });
 
+  test('a mapping whose CRM answers otherwise than the contract gets the answers of its own examples', async () => {
+    const hubspot = SEED_MAPPING.replace('seed-contract.yaml', 'hubspot.yaml');
+    const r = await runCli(['preview', hubspot, '--contact', contact]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out.split('\n')[0]).toBe("# Nothing was sent; secrets are shown as ***. The CRM's answers: examples[0] (new contact → search by email, then phone, finds nothing → create).");
+    expect(r.out).toMatch(/# outcome: created, lead id 1001$/);
+    // With a stored lead id, an example that starts from one.
+    const update = await runCli(['preview', hubspot, '--contact', contact, '--lead-id', '77']);
+    expect(update.out.split('\n')[0]).toMatch(/The CRM's answers: examples\[\d+\] \(.*\)\.$/);
+    expect(update.out).toMatch(/# outcome: updated, lead id \d+$/);
+  });
+
   test('reads the contact from standard input; --lead-id and --base-url give one update to that URL', async () => {
     const r = await runCli(['preview', SEED_MAPPING, '--contact', '-', '--lead-id', 'ld/7', '--base-url', 'http://127.0.0.1:9/api'], { stdin: JSON.stringify(PRIYA) });
     expect(r.code).toBe(0);

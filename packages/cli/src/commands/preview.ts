@@ -13,14 +13,16 @@ export const preview: Command = {
 
 Runs the sync engine offline for one contact and prints each request it would send as a curl
 command, secrets shown as ***, then the outcome (action and lead id, or the error). Nothing is
-sent and no secret is read. The CRM's answers are canned: by default the contract's (fetch finds
-nothing, so the contact is created); --responses gives your own.
+sent and no secret is read. The CRM's answers are canned: those of the mapping's first example
+that succeeds from the same start (with --lead-id: one with a stored lead id; without: one
+without), else the contract's (fetch finds nothing, so the contact is created); --responses
+gives your own. The first line says which.
 
 ${SYNC_INPUT_HELP}
   --responses <file>      Canned CRM answers per endpoint, as in a mapping example's "responses":
                           {"fetch": {"status": 200, "body": {"lead_id": "L1"}}, "update": [...]}.
-                          Default: fetch 404 Not Found, create/upsert 200 with lead id
-                          example-lead-1, update 200.
+                          Default: an example's (above), else fetch 404 Not Found,
+                          create/upsert 200 with lead id example-lead-1, update 200.
 ${PLUGIN_HELP}
   -h, --help              Show this help.
 
@@ -29,10 +31,21 @@ Exit status: 0 the sync would succeed, 1 it would fail (or the input is bad), 2 
   async run(args, io) {
     const responsesFile = stringOption(args.values, 'responses');
     const { mapping, event, knownLeadId, baseUrl } = await readSyncInput(args, io);
-    const responses = responsesFile === undefined ? undefined : toCannedResponses(await readJsonInput(responsesFile, 'responses', io), responsesFile);
+    let responses = responsesFile === undefined ? undefined : toCannedResponses(await readJsonInput(responsesFile, 'responses', io), responsesFile);
+    let answersFrom = responsesFile === undefined ? "the contract's" : responsesFile;
+    if (responses === undefined) {
+      // A mapping's own examples know how its CRM answers (a not-found that is not the contract's 404, say): the first
+      // that succeeds from the same start (a stored lead id or not) lends its answers.
+      const examples = mapping.definition.examples ?? [];
+      const at = examples.findIndex((ex) => ex.result?.action !== undefined && (ex.leadId !== undefined) === (knownLeadId !== undefined));
+      if (at >= 0) {
+        responses = examples[at]!.responses ?? {};
+        answersFrom = `examples[${at}]${examples[at]!.name ? ` (${examples[at]!.name})` : ''}`;
+      }
+    }
 
     const { requests, result, error } = await dryRun(mapping, event, { knownLeadId, baseUrl: baseUrl?.href, responses });
-    io.out(['# Nothing was sent; secrets are shown as ***.', ...requests.map((r, i) => `\n# ${i + 1}. ${r.step}\n${toCurl(r)}`)].join('\n'));
+    io.out([`# Nothing was sent; secrets are shown as ***. The CRM's answers: ${answersFrom}.`, ...requests.map((r, i) => `\n# ${i + 1}. ${r.step}\n${toCurl(r)}`)].join('\n'));
     if (!result) {
       io.err(`# outcome: the sync would fail: ${error?.describe()}`);
       return EXIT.failure;
