@@ -7,7 +7,7 @@ import { compileMapping, GotHttpClient, SyncEngine, toContact, type CompiledMapp
 import { startReferenceCrm, type ReferenceCrm, type ReferenceCrmOptions } from '@crm-sync/testkit';
 
 export const FLOWS = ['fetch-create-update', 'upsert', 'no-fetch'] as const;
-export const AUTHS = ['auth-key', 'bearer', 'body-secret', 'hmac'] as const;
+export const AUTHS = ['auth-key', 'basic', 'bearer', 'body-secret', 'hmac'] as const;
 export const ENCODINGS = ['json', 'form'] as const;
 
 export type Flow = (typeof FLOWS)[number];
@@ -28,6 +28,7 @@ export const DEFAULT: Combination = { flow: 'fetch-create-update', auth: 'auth-k
 
 const AUTH_BLOCKS: Record<Auth, MappingDefinition['auth']> = {
   'auth-key': { adapter: 'auth-key', header: 'Auth-Key' },
+  basic: { adapter: 'basic', username: 'crm-sync' },
   bearer: { adapter: 'bearer' },
   'body-secret': { adapter: 'body-secret', field: 'secret' },
   // The reference CRM's signing scheme (its auth style hmac): the key itself is never sent.

@@ -17,7 +17,9 @@ const INGEST_TOKEN = 'ingTOK+3/w=&Vb~2QRS';
 process.env.SECRETS_TEST_CRM_KEY = CRM_KEY;
 process.env.SECRETS_TEST_INGEST_TOKEN = INGEST_TOKEN;
 
-const { record, leaks, cli } = secretSweep(() => [CRM_KEY, INGEST_TOKEN]);
+// Basic auth sends base64("api:<key>"), which decodes back to the key: it is looked for as well.
+const BASIC = Buffer.from(`api:${CRM_KEY}`, 'utf8').toString('base64');
+const { record, leaks, cli } = secretSweep(() => [CRM_KEY, INGEST_TOKEN, BASIC]);
 
 
 /**
@@ -51,6 +53,7 @@ let echo: TinyServer;
 let authKeyMapping: string;
 let bodySecretMapping: string;
 let querySecretMapping: string;
+let basicMapping: string;
 
 beforeAll(async () => {
   crm = await startReferenceCrm({ auth: { style: 'auth-key', key: CRM_KEY } });
@@ -58,6 +61,7 @@ beforeAll(async () => {
   authKeyMapping = mappingFile({ timeoutMs: 300 }, 'SECRETS_TEST_CRM_KEY');
   bodySecretMapping = mappingFile({ timeoutMs: 300, auth: { adapter: 'body-secret', field: 'api_key', secret: 'env:SECRETS_TEST_CRM_KEY' } });
   querySecretMapping = mappingFile({ timeoutMs: 300, encoding: 'form', auth: { adapter: 'body-secret', field: 'api_key', in: 'query', secret: 'env:SECRETS_TEST_CRM_KEY' } });
+  basicMapping = mappingFile({ timeoutMs: 300, auth: { adapter: 'basic', username: 'api', secret: 'env:SECRETS_TEST_CRM_KEY' } });
 });
 afterAll(async () => {
   await crm.close();
@@ -68,7 +72,7 @@ describe('no secret in any output', () => {
   test('CLI: validate, preview, sync (success and every failure), verify', async () => {
     const contactFile = mappingFile().replace(/mapping\.json$/, 'contact.json');
     require('node:fs').writeFileSync(contactFile, JSON.stringify({ contactId: 'c1', phone: '+919876543210', name: 'Priya', email: 'p@example.com' }));
-    for (const m of [authKeyMapping, bodySecretMapping, querySecretMapping]) {
+    for (const m of [authKeyMapping, bodySecretMapping, querySecretMapping, basicMapping]) {
       expect(await cli('validate', m)).toBe(0);
       expect(await cli('preview', m, '--contact', contactFile)).toBe(0);
     }
@@ -78,7 +82,7 @@ describe('no secret in any output', () => {
 
     expect(await cli('sync', authKeyMapping, '--contact', contactFile, '--base-url', crm.url)).toBe(0);
     expect(await cli('verify', authKeyMapping, '--base-url', crm.url)).toBe(0);
-    for (const m of [authKeyMapping, bodySecretMapping, querySecretMapping]) {
+    for (const m of [authKeyMapping, bodySecretMapping, querySecretMapping, basicMapping]) {
       for (const mode of MODES) {
         expect([mode, await cli('sync', m, '--contact', contactFile, '--base-url', `${echo.url}/${mode}`)]).toEqual([mode, 1]);
       }
@@ -96,7 +100,7 @@ describe('no secret in any output', () => {
     beforeAll(async () => {
       dataDir = join(require('node:os').tmpdir(), `crm-sync-secrets-${process.pid}-${Date.now()}`);
       const tenants: Record<string, unknown> = { ok: { mapping: authKeyMapping, baseUrl: crm.url, quiet: '50ms', maxWait: '200ms' } };
-      for (const [i, m] of [authKeyMapping, bodySecretMapping, querySecretMapping].entries()) {
+      for (const [i, m] of [authKeyMapping, bodySecretMapping, querySecretMapping, basicMapping].entries()) {
         for (const mode of MODES) tenants[`${mode}-${i}`] = { mapping: m, baseUrl: `${echo.url}/${mode}`, quiet: '50ms', maxWait: '200ms' };
       }
       const config = resolveConfig({
@@ -123,7 +127,7 @@ describe('no secret in any output', () => {
       http(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 
     test('logs at trace level, every answer, metrics, history, dead letters, the CLI against it, and the database files', async () => {
-      const tenants = ['ok', ...[0, 1, 2].flatMap((i) => MODES.map((m) => `${m}-${i}`))];
+      const tenants = ['ok', ...[0, 1, 2, 3].flatMap((i) => MODES.map((m) => `${m}-${i}`))];
       for (const t of tenants) {
         const r = await post(`/v1/tenants/${t}/events`, [{ eventId: `${t}-1`, contactId: 'c1', phone: '+919876543210', name: 'Priya', email: 'p@example.com' }]);
         expect([t, r.status]).toEqual([t, 202]);

@@ -61,6 +61,12 @@ export interface AuthAdapter {
    * again); `now` is the engine's clock, for a timestamp. Add headers or query parameters; the body cannot change.
    */
   sign?(request: SignableRequest, credential: string, options: Record<string, unknown>, ctx: { now(): number }): void;
+  /**
+   * Optional: values `apply` makes from the credential that reveal it (Basic auth's base64 of `user:password`). The
+   * engine masks them wherever it masks the credential: recorded requests, errors, the CRM's echoed answers, logs.
+   * A value derived one way (an HMAC) reveals nothing and need not be listed.
+   */
+  derivedSecrets?(credential: string, options: Record<string, unknown>): string[];
 }
 
 export interface AuthReferences {

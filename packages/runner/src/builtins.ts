@@ -1,6 +1,7 @@
 import { registerAdapterModule, type Adapter } from '@crm-sync/core';
 import type { DependencyContainer } from 'tsyringe';
 import * as authKey from '@crm-sync/adapter-auth-key';
+import * as basic from '@crm-sync/adapter-basic';
 import * as bearer from '@crm-sync/adapter-bearer';
 import * as bodySecret from '@crm-sync/adapter-body-secret';
 import * as hmac from '@crm-sync/adapter-hmac';
@@ -8,7 +9,7 @@ import * as fetchCreateUpdate from '@crm-sync/adapter-fetch-create-update';
 import * as noFetch from '@crm-sync/adapter-no-fetch';
 import * as upsert from '@crm-sync/adapter-upsert';
 
-const BUILTINS = [authKey, bearer, bodySecret, hmac, fetchCreateUpdate, noFetch, upsert];
+const BUILTINS = [authKey, basic, bearer, bodySecret, hmac, fetchCreateUpdate, noFetch, upsert];
 
 /** Registers the adapters that ship with crm-sync. Safe to call more than once. */
 export function registerBuiltinAdapters(container?: DependencyContainer): Adapter[] {

@@ -192,6 +192,8 @@ class SyncRun {
   readonly warnings: string[] = [];
   rateLimit?: RateLimitInfo;
   private secret?: string;
+  /** The credential whose derived secrets (AuthAdapter.derivedSecrets) are masked already. */
+  private derivedFrom?: string;
   /** What the auth adapter adds to requests: the secret, or what its credential step exchanged it for. */
   private credential?: string;
   private credentialRenewed = false;
@@ -478,6 +480,10 @@ class SyncRun {
     const credential = auth ? (await this.credentialFor(step, false))! : undefined;
     if (auth) {
       try {
+        if (auth.derivedSecrets && credential !== this.derivedFrom) {
+          for (const value of auth.derivedSecrets(credential!, this.mapping.authOptions)) this.useSecret(value);
+          this.derivedFrom = credential;
+        }
         auth.apply(request, credential!, this.mapping.authOptions);
       } catch (err) {
         throw this.adapterFailure(err, `failed to apply its credential to ${step}`, context);

@@ -35,8 +35,16 @@ export class CannedHttpClient implements HttpClient {
   readonly requests: RecordedRequest[] = [];
   private readonly queues: Partial<Record<EndpointName, CannedResponse[]>> = {};
 
-  constructor(responses: MappingExample['responses'] = {}, private readonly secrets: readonly string[] = [PLACEHOLDER_SECRET]) {
+  private readonly secrets: string[];
+
+  constructor(responses: MappingExample['responses'] = {}, secrets: readonly string[] = [PLACEHOLDER_SECRET]) {
+    this.secrets = [...secrets];
     for (const [step, r] of Object.entries(responses ?? {})) this.queues[step as EndpointName] = Array.isArray(r) ? [...r] : [r!];
+  }
+
+  /** Masks this value too in the requests recorded from now on (what the engine learns is secret, e.g. derived). */
+  maskAlso(value: string): void {
+    if (value && !this.secrets.includes(value)) this.secrets.push(value);
   }
 
   async send(req: HttpRequest): Promise<HttpResponse> {
@@ -62,7 +70,7 @@ export async function dryRun(mapping: CompiledMapping, contactEvent: unknown, op
   Promise<{ requests: RecordedRequest[]; result?: SyncResult; error?: SyncError }> {
   const http = new CannedHttpClient(opts.responses);
   // Offline: an OAuth-style auth adapter sends the placeholder as its credential, no token request is made.
-  const engine = new SyncEngine({ http, secrets: () => PLACEHOLDER_SECRET, exchangeCredentials: false });
+  const engine = new SyncEngine({ http, secrets: () => PLACEHOLDER_SECRET, exchangeCredentials: false, onSecret: (v) => http.maskAlso(v) });
   const contact = toContact(contactEvent, { defaultTenant: 'example' });
   try {
     return { requests: http.requests, result: await engine.sync(mapping, contact, opts) };

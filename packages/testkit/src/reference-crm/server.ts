@@ -195,6 +195,11 @@ class ReferenceCrmServer extends CrmServer implements ReferenceCrm {
         const given = fromBody !== undefined ? fromBody : inc.query[field];
         return sameSecret(given, auth.key) ? undefined : `Missing or invalid ${field}`;
       }
+      case 'basic': {
+        const m = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header(inc.headers, 'authorization') ?? '');
+        const given = m ? Buffer.from(m[1]!, 'base64').toString('utf8') : undefined;
+        return sameSecret(given, `${auth.user ?? 'crm-sync'}:${auth.key}`) ? undefined : 'Missing or invalid basic credentials';
+      }
       case 'hmac': {
         const sigHeader = auth.header ?? 'X-Signature';
         const tsHeader = auth.timestampHeader ?? 'X-Timestamp';
@@ -266,7 +271,29 @@ class ReferenceCrmServer extends CrmServer implements ReferenceCrm {
         return done({ added: list.length });
       }
     }
-    if (['leads', 'requests', 'faults', 'reset'].includes(what)) {
+    // Changes made behind crm-sync's back, for trying reconcile by hand: PATCH a lead's fields, DELETE a lead.
+    const one = /^leads\/([^/]+)$/.exec(what);
+    if (one && (method === 'PATCH' || method === 'DELETE')) {
+      const id = decodeURIComponent(one[1]!);
+      if (!this.store.get(id)) return { status: 404, body: { status: 'Not Found', reason: `No lead ${JSON.stringify(id)}` } };
+      if (method === 'DELETE') {
+        this.deleteLead(id);
+        return done({ deleted: id });
+      }
+      let patch: unknown;
+      try {
+        patch = raw.tooLarge ? undefined : JSON.parse(raw.buf.toString('utf8'));
+      } catch {
+        patch = undefined;
+      }
+      const fields = ['phone', 'name', 'email', 'custom_fields'];
+      if (typeof patch !== 'object' || patch === null || Array.isArray(patch) || Object.keys(patch).some((k) => !fields.includes(k))) {
+        return { status: 400, body: { status: 'Failed', reason: `The body must be a JSON object of ${fields.join(', ')}` } };
+      }
+      this.editLead(id, patch as Parameters<ReferenceCrm['editLead']>[1]);
+      return done(this.store.get(id));
+    }
+    if (['leads', 'requests', 'faults', 'reset'].includes(what) || one) {
       return { status: 405, body: { status: 'Method Not Allowed', reason: `${method} is not allowed here` } };
     }
     return { status: 404, body: { status: 'Not Found', reason: 'No such admin route' } };

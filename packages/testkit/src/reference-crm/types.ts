@@ -22,6 +22,13 @@ export type ReferenceCrmAuth =
       timestampHeader?: string;
       maxSkewSec?: number;
     }
+  | {
+      /** HTTP Basic (RFC 7617): `Authorization: Basic base64(<user>:<key>)`. */
+      style: 'basic';
+      key: string;
+      /** Default 'crm-sync'. */
+      user?: string;
+    }
   | { style: 'none' };
 
 export interface ReferenceCrmOptions {
