@@ -68,6 +68,36 @@ describe('crm-sync mock-crm', () => {
     }
   });
 
+  test('--auth basic checks Basic credentials: the user (default crm-sync) and the key as its password', async () => {
+    const crm = await startMockCrm(['--auth', 'basic', '--key', 'k:123', '--user', 'api']);
+    try {
+      expect(crm.banner).toContain('basic, header Authorization: Basic base64("api:<key>")');
+      const basic = (pair: string) => ({ Authorization: `Basic ${Buffer.from(pair).toString('base64')}` });
+      expect((await create(crm.url, basic('crm-sync:k:123'))).status).toBe(401);
+      expect((await create(crm.url, basic('api:k:12'))).status).toBe(401);
+      expect((await create(crm.url, basic('api:k:123'))).status).toBe(200);
+    } finally {
+      await crm.stop();
+    }
+  });
+
+  test('the admin API changes or deletes a lead behind crm-sync\'s back (for trying reconcile)', async () => {
+    const crm = await startMockCrm(['--auth', 'none']);
+    try {
+      expect(crm.banner).toContain(`PATCH|DELETE    ${crm.url}/_admin/leads/{id}`);
+      const { lead_id: id } = await (await create(crm.url, {})).json() as { lead_id: string };
+      const patch = (target: string, body: string) => fetch(`${crm.url}/_admin/leads/${target}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body });
+      expect(await (await patch(id, '{"name": "Edited by hand"}')).json()).toMatchObject({ lead_id: id, name: 'Edited by hand' });
+      expect((await patch(id, '{"colour": "red"}')).status).toBe(400);
+      expect((await patch('L999', '{"name": "x"}')).status).toBe(404);
+      expect((await fetch(`${crm.url}/_admin/leads/${id}`, { method: 'DELETE' })).status).toBe(200);
+      expect(await (await fetch(`${crm.url}/_admin/leads`)).json()).toEqual([]);
+      expect((await fetch(`${crm.url}/_admin/leads/${id}`, { method: 'PUT' })).status).toBe(405);
+    } finally {
+      await crm.stop();
+    }
+  });
+
   test('--no-fetch --upsert --dedupe shape the routes', async () => {
     const crm = await startMockCrm(['--auth', 'none', '--no-fetch', '--upsert', '--dedupe']);
     try {
@@ -82,7 +112,9 @@ describe('crm-sync mock-crm', () => {
   });
 
   test.each([
-    [['--auth', 'digest'], '--auth must be one of auth-key, bearer, body-secret, hmac, none'],
+    [['--auth', 'digest'], '--auth must be one of auth-key, basic, bearer, body-secret, hmac, none'],
+    [['--user', 'u', '--auth', 'bearer'], '--user applies to --auth basic only'],
+    [['--auth', 'basic', '--user', 'a:b'], '--user: a user name without ":"'],
     [['--auth', 'none', '--key', 'k'], '--key has no use with --auth none'],
     [['--port', '70000'], '--port must be a port number'],
     [['--header', 'X-Key', '--auth', 'bearer'], '--header applies to --auth auth-key and hmac only'],
