@@ -12,10 +12,11 @@ const SECRET = 'Sup3r/Secret+key';
 const contact = toContact({ contactId: 'c1', phone: '+91 98765 43210', name: 'Priya Sharma' }, { defaultTenant: 'acme' });
 
 /** The seed contract signed by the given auth adapter, registered in a container of its own. */
-function mappingWith(adapter: AuthAdapter) {
+function mappingWith(adapter: AuthAdapter, extraResponses = '') {
   const container = rootContainer.createChildContainer();
   registerAdapter(adapter, container);
-  const text = readSeedMapping().replace(/^auth: .*$/m, `auth: { adapter: ${adapter.name}, secret: "env:SEED_CRM_AUTH_KEY" }`);
+  const text = readSeedMapping().replace(/^auth: .*$/m, `auth: { adapter: ${adapter.name}, secret: "env:SEED_CRM_AUTH_KEY" }`)
+    .replace(/^responses:\n/m, `responses:\n${extraResponses}`);
   return compileMapping(text, { file: 'acme.yaml', container });
 }
 
@@ -94,5 +95,30 @@ describe('the adapter registry', () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as Error).message).toBe(`no auth adapter named "authkey" is registered; the auth adapters are ${adapterNames('auth').join(', ')}`);
     expect(adapterNames('auth')).toEqual(expect.arrayContaining(['auth-key', 'bearer', 'body-secret', 'hmac']));
+  });
+});
+
+describe('a refused credential', () => {
+  /** Hands out tok-1, then tok-2 once tok-1 is refused. */
+  const tokens: AuthAdapter = {
+    kind: 'auth', name: 'token-exchange',
+    apply: (req, credential) => { req.headers.Authorization = `Bearer ${credential}`; },
+    credential: async (_secret, _options, ctx) => (ctx.rejected === 'tok-1' ? 'tok-2' : 'tok-1'),
+  };
+  const expired = { status: 403, body: { code: 'TOKEN_EXPIRED', status: 'Failed' } };
+  const run = async (extraResponses: string) => {
+    const http = new CannedHttpClient({ fetch: [expired, { status: 404, body: { status: 'Not Found' } }] });
+    const outcome = await new SyncEngine({ http, secrets: () => SECRET }).sync(mappingWith(tokens, extraResponses), contact).then((r) => r.action, (e: SyncError) => e.code);
+    return { outcome, sent: http.requests.map((r) => `${r.step} ${r.headers.Authorization}`) };
+  };
+
+  it('is renewed and the request sent again when the credentialRejected reader says so (a 403 with the CRM\'s own code)', async () => {
+    expect(await run('  credentialRejected: status = 401 or (status = 403 and body.code = "TOKEN_EXPIRED")\n')).toEqual({
+      outcome: 'created', sent: ['fetch Bearer tok-1', 'fetch Bearer tok-2', 'create Bearer tok-2'],
+    });
+  });
+
+  it('by default only on a 401: the 403 fails the sync as ERR_CRM_AUTH', async () => {
+    expect(await run('')).toEqual({ outcome: 'ERR_CRM_AUTH', sent: ['fetch Bearer tok-1'] });
   });
 });

@@ -537,7 +537,7 @@ class SyncRun {
     const rateLimit = await this.readRateLimit(res, statusContext);
     pacer?.afterResponse(rateLimit);
     if (http.status >= 400) record.reason = this.maskedExcerpt(await endpoint.readers.reason?.evaluate(res, statusContext).catch(() => undefined)) ?? this.maskedExcerpt(http.body, 200) ?? '';
-    if (http.status === 401 && this.canRenewCredential()) {
+    if (this.canRenewCredential() && truthy(await endpoint.readers.credentialRejected?.evaluate(res, statusContext))) {
       // The credential expired or was revoked: get a new one and send the request again, once per sync. An adapter
       // that has nothing else to offer (a static token) gives the same one back: nothing is sent again.
       this.credentialRenewed = true;

@@ -16,6 +16,7 @@ export const DEFAULT_READERS: Required<Omit<ReaderDefinitions, 'conflictLeadId'>
   reason: 'body.reason',
   stale: 'status = 404 or status = 410',
   leadFields: 'body.lead_fields',
+  credentialRejected: 'status = 401',
 };
 
 export interface CompiledEndpoint {
@@ -46,7 +47,7 @@ export interface CompiledMapping {
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 const ENDPOINTS: EndpointName[] = ['fetch', 'create', 'update', 'upsert'];
-const READERS: ReaderName[] = ['leadId', 'notFound', 'failed', 'retryable', 'reason', 'conflictLeadId', 'stale', 'leadFields'];
+const READERS: ReaderName[] = ['leadId', 'notFound', 'failed', 'retryable', 'reason', 'conflictLeadId', 'stale', 'leadFields', 'credentialRejected'];
 /** Readers only one endpoint's answers are read with (the others never evaluate them, so they are not compiled there). */
 const ONLY_FOR: Partial<Record<ReaderName, EndpointName>> = { leadFields: 'fetch' };
 
