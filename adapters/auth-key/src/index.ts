@@ -7,7 +7,7 @@ export const adapter: AuthAdapter = {
   optionsSchema: {
     type: 'object',
     additionalProperties: false,
-    properties: { header: { type: 'string', pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', description: 'Header name. Default: Auth-Key.' } },
+    properties: { header: { type: 'string', pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', patternMessage: 'must be an HTTP header name: letters, digits and !#$%&\'*+.^_`|~-', description: 'Header name. Default: Auth-Key.' } },
   },
   apply(request, secret, options) {
     request.headers[(options.header as string | undefined) ?? 'Auth-Key'] = secret;

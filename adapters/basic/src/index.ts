@@ -37,9 +37,9 @@ export const adapter: AuthAdapter = {
     type: 'object',
     additionalProperties: false,
     properties: {
-      username: { type: 'string', minLength: 1, pattern: '^[^:\\u0000-\\u001f\\u007f]*$', description: 'The user; the secret is then the password.' },
+      username: { type: 'string', minLength: 1, pattern: '^[^:\\u0000-\\u001f\\u007f]*$', patternMessage: 'must not hold ":" or control characters', description: 'The user; the secret is then the password.' },
       password: { type: 'string', pattern: NO_CONTROLS, description: 'A fixed password (often "X"); the secret is then the username (an API key).' },
-      header: { type: 'string', pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', description: 'Header name. Default: Authorization.' },
+      header: { type: 'string', pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', patternMessage: 'must be an HTTP header name: letters, digits and !#$%&\'*+.^_`|~-', description: 'Header name. Default: Authorization.' },
     },
     not: { required: ['username', 'password'] },
   },

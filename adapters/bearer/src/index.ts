@@ -16,9 +16,9 @@ export const adapter: AuthAdapter = {
     type: 'object',
     additionalProperties: false,
     properties: {
-      prefix: { type: 'string', pattern: '^[A-Za-z0-9._~+/-]*$', description: 'Scheme before the token. Default: Bearer. Empty: the token alone.' },
+      prefix: { type: 'string', pattern: '^[A-Za-z0-9._~+/-]*$', patternMessage: 'must be one word (letters, digits and ._~+/-): the scheme, e.g. Bearer or Token; for Token token=<key> use prefix Token and param token', description: 'Scheme before the token. Default: Bearer. Empty: the token alone.' },
       param: { type: 'string', pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', description: 'Send the token as this auth-param after the scheme (RFC 7235): `Token token=<token>` with prefix Token and param token (Freshsales, Freshdesk).' },
-      header: { type: 'string', pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', description: 'Header name. Default: Authorization.' },
+      header: { type: 'string', pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', patternMessage: 'must be an HTTP header name: letters, digits and !#$%&\'*+.^_`|~-', description: 'Header name. Default: Authorization.' },
       oauth: oauthOptionsSchema,
     },
   },

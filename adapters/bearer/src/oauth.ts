@@ -20,10 +20,10 @@ export const oauthOptionsSchema = {
   required: ['tokenUrl', 'clientId'],
   description: 'Exchange the secret for an OAuth 2.0 access token at tokenUrl (kept until it expires, renewed on a 401).',
   properties: {
-    tokenUrl: { type: 'string', pattern: '^https?://', description: 'The token endpoint, e.g. https://accounts.zoho.com/oauth/v2/token.' },
+    tokenUrl: { type: 'string', pattern: '^https?://', patternMessage: 'must be an http(s) URL', description: 'The token endpoint, e.g. https://accounts.zoho.com/oauth/v2/token.' },
     grant: { enum: ['refresh_token', 'client_credentials'], description: 'Default refresh_token: the secret is the refresh token. client_credentials: the secret is the client secret.' },
     clientId: { type: 'string', minLength: 1, maxLength: 512 },
-    clientSecret: { type: 'string', pattern: '^(env|file):.+$', description: 'refresh_token grant: a reference (env:NAME or file:PATH) to the client secret.' },
+    clientSecret: { type: 'string', pattern: '^(env|file):.+$', patternMessage: 'must say where the secret is, env:NAME or file:/path/to/secret, never the secret itself', description: 'refresh_token grant: a reference (env:NAME or file:PATH) to the client secret.' },
     scope: { type: 'string', maxLength: 2048 },
     expiresInSec: { type: 'integer', minimum: 60, maximum: 86_400, description: 'Lifetime assumed when the token answer has no expires_in. Default 3600.' },
   },

@@ -41,11 +41,11 @@ export const adapter: AuthAdapter = {
     type: 'object',
     additionalProperties: false,
     properties: {
-      header: { type: 'string', pattern: HEADER_NAME, description: 'The signature\'s header. Default: X-Signature.' },
+      header: { type: 'string', pattern: HEADER_NAME, patternMessage: 'must be an HTTP header name: letters, digits and !#$%&\'*+.^_`|~-', description: 'The signature\'s header. Default: X-Signature.' },
       algorithm: { type: 'string', enum: ['sha256', 'sha512'], description: 'Default: sha256.' },
       encoding: { type: 'string', enum: ['hex', 'base64'], description: 'How the signature is written. Default: hex.' },
       prefix: { type: 'string', pattern: '^[A-Za-z0-9._~+/=:, -]*$', description: 'Before the signature, e.g. "sha256=". Default: none.' },
-      timestampHeader: { type: 'string', pattern: HEADER_NAME, description: 'Sends the Unix time (seconds) in this header, for a signature that cannot be replayed later.' },
+      timestampHeader: { type: 'string', pattern: HEADER_NAME, patternMessage: 'must be an HTTP header name: letters, digits and !#$%&\'*+.^_`|~-', description: 'Sends the Unix time (seconds) in this header, for a signature that cannot be replayed later.' },
       signed: {
         type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: ['timestamp', 'method', 'path', 'body'] },
         description: 'What is signed, in order. Default: [timestamp, body] with timestampHeader, else [body].',

@@ -37,15 +37,18 @@ describe('loading a mapping file', () => {
     ['an unknown field', 'timeoutMs: 10000', 'timeoutMs: 10000\nretries: 3', { field: 'retries', message: expect.stringMatching(/^is not a known field \(line \d+\)$/) }],
     ['a missing required field', /^baseUrl:.*\n/m, '', { field: 'baseUrl', message: 'is required' }],
     ['a wrong type', 'timeoutMs: 10000', 'timeoutMs: fast', { field: 'timeoutMs', message: expect.stringContaining('must be integer') }],
-    ['a literal secret', '"env:SEED_CRM_AUTH_KEY"', 'hunter2', { field: 'auth.secret', message: expect.stringContaining('must match pattern') }],
+    ['a literal secret', '"env:SEED_CRM_AUTH_KEY"', 'hunter2', { field: 'auth.secret', message: expect.stringMatching(/^must say where the secret is, env:NAME or file:\/path\/to\/secret, never the secret itself \(line 6\)$/) }],
+    ['a base URL without its scheme', 'baseUrl: https://crm.example.com', 'baseUrl: crm.example.com/api', { field: 'baseUrl', message: expect.stringMatching(/^must be https:\/\/host or https:\/\/host\/path: with the scheme/) }],
+    ['an expression written as a YAML map', /^payload: \|\n(?: {2}.*\n)+/m, 'payload:\n  phone: contact.phone\n', { field: 'payload', message: expect.stringMatching(/^must be string: a JSONata expression is text; write it as a block, `key: \|`/) }],
+    ['an example result that is not an action', 'result: { action: created, leadId: example-lead-1 }', 'result: { action: create, leadId: example-lead-1 }', { field: 'examples[0].result.action', message: expect.stringMatching(/^must be one of "created", "updated", "upserted"/) }],
     ['a missing endpoint the flow needs', /^ {2}create:.*\n/m, '', { field: 'endpoints.create', message: expect.stringMatching(/^is required by the fetch-create-update flow \(line \d+\)$/) }],
-    ['a bad auth option', 'header: Auth-Key,', 'header: "Auth Key",', { field: 'auth.header', message: expect.stringContaining('must match pattern') }],
+    ['a bad auth option', 'header: Auth-Key,', 'header: "Auth Key",', { field: 'auth.header', message: expect.stringMatching(/^must be an HTTP header name: letters, digits and .* \(line 6\)$/) }],
     ['an unknown flow adapter', 'flow: fetch-create-update', 'flow: carrier-pigeon', { field: 'flow', message: expect.stringMatching(/^no flow adapter named "carrier-pigeon" is registered; the flow adapters are fetch-create-update, no-fetch, upsert \(line \d+\)$/) }],
   ])('names the file, the path and the expectation for %s', (_label, find, replace, expected) => {
     const err = compileBad(seedWith(find, replace));
     expect(err.file).toBe('mappings/acme.yaml');
     expect(err.errors).toEqual([expected]);
-    expect(err.message).toMatch(new RegExp(`^mappings/acme\\.yaml: ${expected.field.replace(/\./g, '\\.')}: `));
+    expect(err.message).toMatch(new RegExp(`^mappings/acme\\.yaml: ${expected.field.replace(/[.[\]]/g, '\\$&')}: `));
     expect(err.retryable).toBe(false);
   });
 

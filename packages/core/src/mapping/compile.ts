@@ -45,7 +45,7 @@ export interface CompiledMapping {
   readonly rateLimit: { requestsPerSecond?: number; remaining?: CompiledExpression; resetMs?: CompiledExpression };
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
 const ENDPOINTS: EndpointName[] = ['fetch', 'create', 'update', 'upsert'];
 const READERS: ReaderName[] = ['leadId', 'notFound', 'failed', 'retryable', 'reason', 'conflictLeadId', 'stale', 'leadFields', 'credentialRejected'];
 /** Readers only one endpoint's answers are read with (the others never evaluate them, so they are not compiled there). */

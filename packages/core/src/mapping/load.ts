@@ -8,7 +8,8 @@ import type { MappingDefinition } from './types';
 
 export { schema as mappingSchema };
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+// verbose: errors carry their schema (for patternMessage) and the value (to tell a YAML map from an expression).
+const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
 addFormats(ajv);
 const validateMapping = ajv.compile<MappingDefinition>(schema);
 
@@ -30,6 +31,19 @@ export function formatAjvErrors(errors: ErrorObject[] | null | undefined, root =
       case 'additionalProperties': out.push({ field: join(path, String(p.additionalProperty)), message: 'is not a known field' }); break;
       case 'enum': out.push({ field: path || '(root)', message: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` }); break;
       case 'oneOf': case 'anyOf': case 'if': break; // the branch errors beside it say more
+      case 'pattern': {
+        // A schema may say what its pattern means (`patternMessage`): "must match pattern ^https?://…" says little.
+        const said = (e.parentSchema as { patternMessage?: unknown } | undefined)?.patternMessage;
+        out.push({ field: path || '(root)', message: typeof said === 'string' ? said : e.message ?? 'is invalid' });
+        break;
+      }
+      case 'type': {
+        const expression = (e.parentSchema as { description?: unknown } | undefined)?.description === 'A JSONata expression.';
+        const hint = expression && typeof e.data === 'object' && e.data !== null
+          ? ': a JSONata expression is text; write it as a block, `key: |` with the expression on the lines below' : '';
+        out.push({ field: path || '(root)', message: `${e.message ?? 'is invalid'}${hint}` });
+        break;
+      }
       default: out.push({ field: path || '(root)', message: e.message ?? 'is invalid' });
     }
   }
