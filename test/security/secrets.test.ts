@@ -141,6 +141,7 @@ describe('no secret in any output', () => {
       await http(`/v1/status?token=${encodeURIComponent(INGEST_TOKEN)}`, { headers: auth });
       await http(`/v1/status?access_token=${encodeURIComponent(INGEST_TOKEN)}`);
       await http(`/v1/nowhere?token=${encodeURIComponent(INGEST_TOKEN)}`, { headers: auth });
+      await http(`/v1/status?${encodeURIComponent(INGEST_TOKEN)}`, { headers: auth });
       await daemon.runner.whenIdle();
 
       await http('/metrics');

@@ -9,15 +9,17 @@ interface BasicOptions {
   header?: string;
 }
 
-/** `user:password`: the secret fills whichever of the two the options leave out, or (neither given) is the pair. */
+/**
+ * `user:password`: the secret fills whichever of the two the options leave out; with neither, it is the pair, or a
+ * user alone (an API key sent as the user with an empty password, as Stripe takes it).
+ */
 export function userPass(secret: string, options: BasicOptions): string {
   if (options.username !== undefined) return `${options.username}:${secret}`;
   if (options.password !== undefined) {
     if (secret.includes(':')) throw new PermanentError('ERR_AUTH_SECRET', 'the basic adapter\'s secret is the username here (auth.password is set), and a username cannot hold ":"');
     return `${secret}:${options.password}`;
   }
-  if (!secret.includes(':')) throw new PermanentError('ERR_AUTH_SECRET', 'the basic adapter\'s secret must be "username:password" when neither auth.username nor auth.password is set');
-  return secret;
+  return secret.includes(':') ? secret : `${secret}:`;
 }
 
 function encoded(secret: string, options: BasicOptions): string {
@@ -27,7 +29,8 @@ function encoded(secret: string, options: BasicOptions): string {
 /**
  * HTTP Basic authentication (RFC 7617): `Authorization: Basic base64(user:password)`, UTF-8. The secret is the
  * password for a fixed `username` (an API user), the username for a fixed `password` (an API key sent as the user
- * with a dummy password, as Freshdesk and Stripe take it), or with neither option the whole `user:password`.
+ * with a dummy password, as Freshdesk takes it), or with neither option the whole `user:password` (a secret without
+ * a colon is a user with an empty password).
  * base64 can be decoded back to the secret, so it is declared as a derived secret: masked wherever the secret is.
  */
 export const adapter: AuthAdapter = {

@@ -20,6 +20,8 @@ export interface ErrorContext {
 
 /** Marks crm-sync's errors across copies of this package (see SyncError's instanceof). */
 const SYNC_ERROR = Symbol.for('crm-sync.SyncError');
+/** The classes recognized across copies: the ones that classify (a failure, retryable or not). */
+const CLASSIFYING = new Set(['SyncError', 'RetryableError', 'PermanentError']);
 
 export class SyncError extends Error {
   readonly code: string;
@@ -33,6 +35,9 @@ export class SyncError extends Error {
    */
   static override [Symbol.hasInstance](this: abstract new (...args: never[]) => unknown, value: unknown): boolean {
     if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    // Across copies only the classification counts: a subclass with fields of its own (MappingError's errors) must
+    // come from this copy, whatever another copy's class happens to be called.
+    if (!CLASSIFYING.has(this.name)) return false;
     if (typeof value !== 'object' || value === null || (value as Record<symbol, unknown>)[SYNC_ERROR] !== true) return false;
     for (let proto = Object.getPrototypeOf(value); proto !== null; proto = Object.getPrototypeOf(proto)) {
       if ((proto as { constructor?: { name?: string } }).constructor?.name === this.name) return true;

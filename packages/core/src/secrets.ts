@@ -71,7 +71,7 @@ function spellingsOf(secret: string): Spellings {
   let spellings = spellingCache.get(secret);
   if (!spellings) {
     const forms = [...new Set([secret, encodeURIComponent(secret), new URLSearchParams({ s: secret }).toString().slice(2), JSON.stringify(secret).slice(1, -1),
-      Buffer.from(secret).toString('base64'), Buffer.from(secret).toString('base64url')])];
+      Buffer.from(secret).toString('base64'), Buffer.from(secret).toString('base64url')])].sort((a, b) => b.length - a.length);
     const punctuated = /[^\p{L}\p{N}]/u.test(secret);
     const pattern = [...secret].map((c) => (/[\p{L}\p{N}]/u.test(c) ? c : `\\\\*${c.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&')}`)).join('');
     spellings = { forms, escaped: punctuated ? new RegExp(pattern, 'g') : undefined };
@@ -84,11 +84,11 @@ function spellingsOf(secret: string): Spellings {
 /** Replaces every spelling of each secret a request may carry (raw, percent-encoded, form-encoded, escaped) with ***. */
 export function maskSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
-  for (const s of secrets) {
-    if (!s) continue;
-    const { forms, escaped } = spellingsOf(s);
-    for (const form of forms) if (out.includes(form)) out = out.split(form).join(MASK);
-    if (escaped && out.includes('\\')) out = out.replace(escaped, MASK);
-  }
+  // Longest spellings first: a secret's own spelling inside another's (its base64 at the start of Basic auth's
+  // base64 of "secret:password") must not cut the longer one before it is matched whole.
+  const all = secrets.length === 1 ? [spellingsOf(secrets[0]!)] : secrets.filter((s) => s).map(spellingsOf);
+  const forms = all.length === 1 ? all[0]!.forms : all.flatMap((s) => s.forms).sort((a, b) => b.length - a.length);
+  for (const form of forms) if (form && out.includes(form)) out = out.split(form).join(MASK);
+  if (out.includes('\\')) for (const { escaped } of all) if (escaped) out = out.replace(escaped, MASK);
   return out;
 }

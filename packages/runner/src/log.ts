@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
@@ -29,7 +30,7 @@ export function createLogger(opts: { level?: LogLevel; destination?: Destination
     redact: { paths: REDACT_PATHS, censor: '***' },
     // An Error gets pino's type, message and stack; errorFields' {code, message} is logged as it is (pino's own
     // serializer took it for an error and added `"type":"Object","stack":""`).
-    serializers: { err: (value: unknown) => (value instanceof Error ? pino.stdSerializers.err(value) : value) },
+    serializers: { err: (value: unknown) => (value instanceof Error || types.isNativeError(value) ? pino.stdSerializers.err(value as Error) : value) },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   }, opts.destination ?? pino.destination({ dest: 1, sync: false }));

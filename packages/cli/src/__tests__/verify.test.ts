@@ -218,6 +218,13 @@ describe('crm-sync verify: where it may write', () => {
       + 'verify creates and updates a real lead there (marked crm_sync_test: true, never deleted); pass --yes to go ahead');
   });
 
+  test('the refusal names the base URL without any user or password written in it', async () => {
+    const r = await runCli(['verify', SEED_MAPPING, '--base-url', 'https://apiuser:s3cret@crm.example.com/api/']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^crm-sync verify: refusing to write a test lead to https:\/\/crm\.example\.com\/api: /);
+    expect(r.err).not.toContain('s3cret');
+  });
+
   test('with --yes, a plain-http private host still needs --allow-host (exit 2, nothing sent)', async () => {
     const r = await runCli(['verify', SEED_MAPPING, '--yes', '--base-url', 'http://10.1.2.3:8080']);
     expect(r.code).toBe(2);

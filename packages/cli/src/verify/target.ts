@@ -21,7 +21,7 @@ export function decideTarget(baseUrl: URL, opts: { yes: boolean; allowHosts: rea
   if (loopback || opts.yes) return { allowHosts };
   return {
     allowHosts,
-    refusal: `refusing to write a test lead to ${baseUrl.href.replace(/\/$/, '')}: it is not a loopback address. `
+    refusal: `refusing to write a test lead to ${(baseUrl.origin + baseUrl.pathname).replace(/\/$/, '')}: it is not a loopback address. `
       + 'verify creates and updates a real lead there (marked crm_sync_test: true, never deleted); pass --yes to go ahead',
   };
 }

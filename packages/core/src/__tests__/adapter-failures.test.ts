@@ -1,5 +1,5 @@
 import {
-  adapterNames, CannedHttpClient, compileMapping, ConfigError, PermanentError, registerAdapter, resolveAdapter, RetryableError, SyncEngine,
+  adapterNames, CannedHttpClient, compileMapping, ConfigError, MappingError, PermanentError, registerAdapter, resolveAdapter, RetryableError, SyncEngine,
   SyncError, toContact, type AuthAdapter,
 } from '../index';
 import { container as rootContainer } from 'tsyringe'; // after ../index, which loads reflect-metadata for it
@@ -61,6 +61,12 @@ describe('errors from another copy of @crm-sync/core (a plugin built against its
     expect(other.PermanentError).not.toBe(PermanentError);
   });
 
+  it('are recognized only by the classes that classify: another copy\'s MappingError is a PermanentError, not this copy\'s MappingError', () => {
+    const foreign = new other.MappingError([{ field: 'payload', message: 'x' }]);
+    expect(foreign instanceof PermanentError).toBe(true);
+    expect(foreign instanceof MappingError).toBe(false);
+  });
+
   it('are recognized by their class, and only by their own class', () => {
     const permanent = new other.PermanentError('ERR_X', 'x');
     expect(permanent instanceof PermanentError).toBe(true);
@@ -116,6 +122,17 @@ describe('a refused credential', () => {
     expect(await run('  credentialRejected: status = 401 or (status = 403 and body.code = "TOKEN_EXPIRED")\n')).toEqual({
       outcome: 'created', sent: ['fetch Bearer tok-1', 'fetch Bearer tok-2', 'create Bearer tok-2'],
     });
+  });
+
+  it('a refusal inside an HTTP 200, said by the reader, is renewed too; refused twice it is ERR_CRM_AUTH; a reader that cannot read a success is false', async () => {
+    const inBody = { status: 200, body: { status: 'Failed', error: 'token expired' } };
+    const http = new CannedHttpClient({ fetch: [inBody, inBody] });
+    const err = await new SyncEngine({ http, secrets: () => SECRET }).sync(mappingWith(tokens, '  credentialRejected: $contains(body.error, "expired")\n'), contact).then(() => undefined, (e: SyncError) => e);
+    expect(http.requests.map((r) => r.headers.Authorization)).toEqual(['Bearer tok-1', 'Bearer tok-2']);
+    expect(err).toMatchObject({ code: 'ERR_CRM_AUTH', retryable: false });
+    // $contains on an object body cannot be evaluated: a success stays a success.
+    const ok = new CannedHttpClient({ fetch: { status: 404, body: { status: 'Not Found' } } });
+    expect((await new SyncEngine({ http: ok, secrets: () => SECRET }).sync(mappingWith(tokens, '  credentialRejected: $contains(body, "expired")\n'), contact)).action).toBe('created');
   });
 
   it('by default only on a 401: the 403 fails the sync as ERR_CRM_AUTH', async () => {

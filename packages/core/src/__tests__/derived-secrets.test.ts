@@ -15,6 +15,15 @@ describe('secrets an auth adapter derives from the credential (Basic auth\'s bas
     expect(requests.map((r) => r.headers.Authorization)).toEqual(['Basic ***', 'Basic ***']);
   });
 
+  it('are masked whole whatever the username\'s length (the secret\'s own base64 inside them is not masked first)', async () => {
+    // No option: the secret is user:password, or (the offline placeholder has no colon) a user alone.
+    for (const auth of ['username: ab,', 'username: abc,', 'username: alice,', 'password: X,', 'password: XY,', '']) {
+      const m = compileMapping(readSeedMapping().replace(/^auth: .*$/m, `auth: { adapter: basic, ${auth} secret: "env:SEED_CRM_AUTH_KEY" }`), { file: 'basic.yaml' });
+      const { requests } = await dryRun(m, { contactId: 'c1', phone: '+919876543210' });
+      expect([auth, requests[0]!.headers.Authorization]).toEqual([auth, 'Basic ***']);
+    }
+  });
+
   it('are masked in what the CRM echoes back, and reported to onSecret for the runner\'s logs and history', async () => {
     const told: string[] = [];
     const http = new CannedHttpClient({ fetch: { status: 400, body: { status: 'Failed', reason: `bad credentials: Basic ${BASIC} (${encodeURIComponent(BASIC)})` } } }, []);

@@ -157,6 +157,18 @@ describe('mistakes found when compiled, not when a contact first meets them', ()
       /match is never set here \(only fetch is sent with a match\)/],
     ['@root reaching a name that does not exist', '"/crm/update/{{leadId}}"', '"/crm/update/{{leadId}}{{#each contact.tags}}{{@root.contact.tag}}{{/each}}"', 'endpoints.update.url',
       /contact has no "tag"/],
+    ['a part of match read by a URL\'s condition outside fetch (it throws when match is not set)', '"/crm/update/{{leadId}}"', '"/crm/update/{{leadId}}{{#if match.key}}/p{{/if}}"', 'endpoints.update.url',
+      /match is never set here \(only fetch is sent with a match\), and a URL cannot read a part of it; test \{\{#if match\}\} instead/],
+    ['a part of match compared outside fetch', '"/crm/update/{{leadId}}"', '"/crm/update/{{leadId}}{{#if (eq match.key \'phone\')}}/p{{/if}}"', 'endpoints.update.url',
+      /^\{\{match.key\}\} \(at 1:\d+\): match is never set here \(only fetch is sent with a match\)/],
+    ['a name used in a block whose condition tests another', '"/crm/update/{{leadId}}"', '"/crm/update/{{leadId}}{{#if contact.email}}{{match.value}}{{/if}}"', 'endpoints.update.url',
+      /match is never set here/],
+    ['a misspelt name in the else of #each, which runs in the outer context', '"/crm/update/{{leadId}}"', '"/crm/update/{{leadId}}{{#each contact.tags}}x{{else}}{{contact.emial}}{{/each}}"', 'endpoints.update.url',
+      /contact has no "emial"/],
+    ['a helper that needs an argument, called without one', '"/crm/update/{{leadId}}"', '"/crm/update/{{leadId}}{{lookup}}"', 'endpoints.update.url',
+      /^lookup \(at 1:\d+\): the lookup helper needs an argument/],
+    ['match in a fetch without a match chain', 'url: /crm/fetch,', 'url: "/crm/fetch/{{match.key}}",', 'endpoints.fetch.url',
+      /match is never set here \(the mapping has no match chain/],
   ])('refuses %s', (_label, find, replace, field, message) => {
     expect(templateError(find, replace)).toEqual([{ field, message: expect.stringMatching(message) }]);
   });
@@ -165,6 +177,7 @@ describe('mistakes found when compiled, not when a contact first meets them', ()
     ['attributes and payload, which hold whatever the contact and the mapping put there', '"/crm/update/{{leadId}}/{{contact.attributes.utm_source}}/{{payload.phone}}"'],
     ['paths inside #each and #with, which start elsewhere', '"/crm/update/{{leadId}}{{#each contact.tags}}/{{this}}{{@index}}{{/each}}{{#with contact}}{{phone}}{{/with}}"'],
     ['a guarded name in #if, and the helpers', '"/crm/update/{{leadId}}{{#if match}}{{match.key}}{{/if}}/{{backslashEscape (lookup contact \'name\')}}"'],
+    ['#with and #unless testing a name never set here', '"/crm/update/{{leadId}}{{#with match}}{{key}}{{/with}}{{#unless match}}-{{else}}{{match.value}}{{/unless}}"'],
   ])('accepts %s', (_label, url) => {
     expect(compileMapping(seedWith('"/crm/update/{{leadId}}"', url), { file: 'ok.yaml' }).endpoints.update).toBeDefined();
   });

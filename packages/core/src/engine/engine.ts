@@ -367,7 +367,8 @@ class SyncRun {
       throw new RetryableError(res.status === 429 ? 'ERR_RATE_LIMITED' : 'ERR_CRM_UNAVAILABLE', `the CRM answered ${res.status}`,
         { context: ctx, retryAfterMs: retryAfterMs(res.headers['retry-after'], this.now()) });
     }
-    const code = res.status === 401 || res.status === 403 ? 'ERR_CRM_AUTH' : 'ERR_CRM_REJECTED';
+    const refused = res.status === 401 || res.status === 403 || (await this.credentialRefused(res, readers, context));
+    const code = refused ? 'ERR_CRM_AUTH' : 'ERR_CRM_REJECTED';
     throw new PermanentError(code, res.status < 400 ? `the CRM reported a failure in an HTTP ${res.status} answer` : `the CRM answered ${res.status}`, { context: ctx });
   }
 
@@ -537,7 +538,7 @@ class SyncRun {
     const rateLimit = await this.readRateLimit(res, statusContext);
     pacer?.afterResponse(rateLimit);
     if (http.status >= 400) record.reason = this.maskedExcerpt(await endpoint.readers.reason?.evaluate(res, statusContext).catch(() => undefined)) ?? this.maskedExcerpt(http.body, 200) ?? '';
-    if (this.canRenewCredential() && truthy(await endpoint.readers.credentialRejected?.evaluate(res, statusContext))) {
+    if (this.canRenewCredential() && (await this.credentialRefused(res, endpoint.readers, statusContext))) {
       // The credential expired or was revoked: get a new one and send the request again, once per sync. An adapter
       // that has nothing else to offer (a static token) gives the same one back: nothing is sent again.
       this.credentialRenewed = true;
@@ -545,6 +546,15 @@ class SyncRun {
       if ((await this.credentialFor(step, true)) !== refused) return this.call(step, vars);
     }
     return { res, readers: endpoint.readers, context: statusContext };
+  }
+
+  /**
+   * The credentialRejected reader's answer. It is read on every answer of a mapping whose adapter can renew its
+   * credential, so one written for the refusal's body (`$contains(body, "expired")` on an object body) counts as
+   * false where it cannot be evaluated, as the reason reader does: a success is never failed by it.
+   */
+  private async credentialRefused(res: ReaderInput, readers: CompiledEndpoint['readers'], context: ErrorContext): Promise<boolean> {
+    return truthy(await readers.credentialRejected?.evaluate(res, context).catch(() => false));
   }
 
   private canRenewCredential(): boolean {

@@ -106,7 +106,9 @@ class Problems {
 
 function compileEndpoint(name: EndpointName, def: EndpointDefinition, mapping: MappingDefinition, problems: Problems, file?: string): CompiledEndpoint {
   const at = `endpoints.${name}`;
-  const scope: TemplateScope = { names: TEMPLATE_NAMES, neverSet: NEVER_SET[name] };
+  // Without a match chain, fetch is sent once with the contact, and no match.
+  const neverSet = name === 'fetch' && !mapping.match ? { match: 'the mapping has no match chain (match: [phone, email])' } : NEVER_SET[name];
+  const scope: TemplateScope = { names: TEMPLATE_NAMES, neverSet };
   return {
     name,
     method: def.method,

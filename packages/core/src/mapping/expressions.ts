@@ -252,8 +252,12 @@ function knownHelpers(): Set<string> {
   return new Set(Object.keys(hbs.helpers).filter((h) => h !== 'helperMissing' && h !== 'blockHelperMissing'));
 }
 
-/** Block helpers that keep the context (`{{#if contact.email}}`): the paths inside still start at the top-level names. */
+/** Block helpers whose condition asks whether a value is set; `if` and `with` run their block when it is, `unless` its else. */
+const CONDITIONS: Record<string, 'program' | 'inverse'> = { if: 'program', unless: 'inverse', with: 'program' };
+/** Block helpers that keep the context for the block: paths inside still start at the top-level names. */
 const SAME_CONTEXT = new Set(['if', 'unless']);
+/** Helpers that throw when called without an argument (`{{lookup}}`, `{{if}}`). */
+const NEED_ARGUMENTS = new Set(['if', 'unless', 'each', 'with', 'lookup', 'eq']);
 
 interface HbsNode {
   type?: string;
@@ -270,61 +274,86 @@ interface HbsNode {
   loc?: { start: { line: number; column: number } };
 }
 
+/** Where a path is met: whether it starts at the top-level names, which names an enclosing condition tested. */
+interface Place {
+  rooted: boolean;
+  /** Names an enclosing `#if`/`#with` (or `#unless` else) found set. */
+  tested: ReadonlySet<string>;
+  /** The path is a condition's own argument (`{{#if leadId}}`): asking whether it is set is its purpose. */
+  condition?: boolean;
+}
+
 /**
  * The mistakes a template can hold that only a contact would otherwise find: a name the data does not have (a typo
  * such as `{{lead_id}}` or `{{contact.emial}}`, which a URL refuses on every sync and a query or header renders as
- * nothing), a helper that does not exist, and a name this endpoint is never given. Paths inside `#each`, `#with` and
- * sections start elsewhere, so only their helpers are checked there.
+ * nothing), a helper that does not exist or is called without its argument, and a name this endpoint is never given
+ * (outside a condition that tests it; in a strict template even a condition cannot read a part of it). Paths inside
+ * `#each` and `#with` start elsewhere, so only their helpers are checked there.
  */
-function checkTemplate(ast: TemplateAst, scope: TemplateScope): string[] {
+function checkTemplate(ast: TemplateAst, scope: TemplateScope, strict: boolean): string[] {
   const problems: string[] = [];
   const helpers = knownHelpers();
   const listed = Object.keys(scope.names).join(', ');
   const at = (n: HbsNode) => (n.loc ? ` (at ${n.loc.start.line}:${n.loc.start.column + 1})` : '');
-  const checkPath = (p: HbsNode, rooted: boolean, guarded: boolean) => {
-    if (p.type !== 'PathExpression') { walkValue(p, rooted, guarded); return; }
+  const checkPath = (p: HbsNode, place: Place) => {
+    if (p.type !== 'PathExpression') { walkValue(p, place); return; }
     let parts = p.parts ?? [];
     if (p.data) {
       if (parts[0] !== 'root') return; // @index, @key, @first...: loop data
       parts = parts.slice(1);
-    } else if (!rooted || (p.depth ?? 0) > 0) return;
+    } else if (!place.rooted || (p.depth ?? 0) > 0) return;
     const [head, sub] = parts;
     if (head === undefined) return; // {{this}}
     const under = Object.hasOwn(scope.names, head) ? scope.names[head] : undefined; // not `constructor` from Object
+    const why = scope.neverSet?.[head];
     if (under === undefined) {
       problems.push(`{{${p.original}}}${at(p)}: there is no ${JSON.stringify(head)}; a template can use ${listed}`);
     } else if (sub !== undefined && under !== 'any' && !under.includes(sub)) {
       problems.push(`{{${p.original}}}${at(p)}: ${head} has no ${JSON.stringify(sub)}; it has ${under.join(', ')}`);
-    } else if (!guarded && scope.neverSet?.[head] !== undefined) {
-      problems.push(`{{${p.original}}}${at(p)}: ${head} is never set here (${scope.neverSet[head]})`);
+    } else if (why !== undefined && place.condition && sub !== undefined && strict) {
+      problems.push(`{{${p.original}}}${at(p)}: ${head} is never set here (${why}), and a URL cannot read a part of it; test {{#if ${head}}} instead`);
+    } else if (why !== undefined && !place.condition && !place.tested.has(head)) {
+      problems.push(`{{${p.original}}}${at(p)}: ${head} is never set here (${why})`);
     }
   };
-  const walkValue = (n: HbsNode | undefined, rooted: boolean, guarded: boolean): void => {
+  const walkValue = (n: HbsNode | undefined, place: Place): void => {
     if (!n) return;
-    if (n.type === 'PathExpression') checkPath(n, rooted, guarded);
-    else if (n.type === 'SubExpression') walkCall(n, rooted, guarded);
+    if (n.type === 'PathExpression') checkPath(n, place);
+    else if (n.type === 'SubExpression') walkCall(n, { ...place, condition: false });
   };
-  const walkCall = (n: HbsNode, rooted: boolean, guarded: boolean) => {
-    const name = n.path?.type === 'PathExpression' && !n.path.data && (n.path.depth ?? 0) === 0 && n.path.parts?.length === 1 ? n.path.parts[0]! : undefined;
+  const helperOf = (n: HbsNode) => (n.path?.type === 'PathExpression' && !n.path.data && (n.path.depth ?? 0) === 0 && n.path.parts?.length === 1 ? n.path.parts[0]! : undefined);
+  const walkCall = (n: HbsNode, place: Place) => {
+    const name = helperOf(n);
     const args = [...(n.params ?? []), ...(n.hash?.pairs ?? []).map((p) => p.value)];
     if (args.length > 0 || n.type === 'SubExpression') {
       if (name === undefined || !helpers.has(name)) problems.push(`${n.path?.original ?? '?'}${at(n)}: no helper of that name; the helpers are ${[...helpers].join(', ')}`);
-    } else if (name === undefined || !helpers.has(name)) checkPath(n.path!, rooted, guarded);
-    for (const a of args) walkValue(a, rooted, guarded);
+    } else if (name !== undefined && NEED_ARGUMENTS.has(name)) {
+      problems.push(`${name}${at(n)}: the ${name} helper needs an argument`);
+    } else if (name === undefined || !helpers.has(name)) checkPath(n.path!, { ...place, condition: false });
+    for (const a of args) walkValue(a, place);
   };
-  const walkBody = (body: HbsNode[] | undefined, rooted: boolean, guarded: boolean): void => {
+  /** The names a condition's arguments test: `{{#if match}}`, `{{#if match.key}}` and `{{#if (eq match.key "x")}}` test match. */
+  const testedBy = (n: HbsNode): string[] => (n.params ?? []).flatMap(function heads(a: HbsNode): string[] {
+    if (a.type === 'PathExpression' && !a.data && (a.depth ?? 0) === 0 && a.parts?.[0] !== undefined) return [a.parts[0]];
+    if (a.type === 'SubExpression') return (a.params ?? []).flatMap(heads);
+    return [];
+  });
+  const walkBody = (body: HbsNode[] | undefined, place: Place): void => {
     for (const n of body ?? []) {
-      if (n.type === 'MustacheStatement') walkCall(n, rooted, guarded);
+      if (n.type === 'MustacheStatement') walkCall(n, { ...place, condition: false });
       else if (n.type === 'BlockStatement') {
-        const name = n.path?.parts?.[0];
-        const keeps = n.path?.type === 'PathExpression' && !n.path.data && name !== undefined && SAME_CONTEXT.has(name);
-        walkCall(n, rooted, guarded || keeps); // `{{#if leadId}}` asks whether it is set
-        walkBody(n.program?.body, rooted && keeps, true);
-        walkBody(n.inverse?.body, rooted && keeps, true);
+        const name = helperOf(n);
+        const condition = name !== undefined ? CONDITIONS[name] : undefined;
+        walkCall(n, { ...place, condition: condition !== undefined });
+        const tested = condition ? new Set([...place.tested, ...testedBy(n)]) : place.tested;
+        const keeps = name !== undefined && SAME_CONTEXT.has(name);
+        // The block runs in the context the helper gives (each and with: the value); its else in the outer one.
+        walkBody(n.program?.body, { rooted: place.rooted && keeps, tested: condition === 'program' ? tested : place.tested });
+        walkBody(n.inverse?.body, { rooted: place.rooted, tested: condition === 'inverse' ? tested : place.tested });
       }
     }
   };
-  walkBody((ast as HbsNode).body, true, false);
+  walkBody((ast as HbsNode).body, { rooted: true, tested: new Set() });
   return problems;
 }
 
@@ -340,7 +369,7 @@ export function compileTemplate(source: string, field: string, opts: { strict: b
   } catch (err) {
     throw new MappingError([{ field, message: `Handlebars syntax error: ${handlebarsSyntaxMessage(err)}` }], { file: opts.file, code: 'ERR_MAPPING_TEMPLATE' });
   }
-  const problems = opts.scope ? checkTemplate(ast, opts.scope) : [];
+  const problems = opts.scope ? checkTemplate(ast, opts.scope, opts.strict) : [];
   if (problems.length > 0) throw new MappingError(problems.map((message) => ({ field, message })), { file: opts.file, code: 'ERR_MAPPING_TEMPLATE' });
   const template = hbs.compile(ast, { noEscape: true, strict: opts.strict });
   const roots = opts.encode ? rootsOf(ast) : 'all';

@@ -17,6 +17,12 @@ describe('the log', () => {
     expect(logged((l) => l.error({ err: new TypeError('raw') }, 'runner error')).err).toEqual({ type: 'TypeError', message: 'raw', stack: expect.stringContaining('TypeError: raw') });
   });
 
+  it('logs an Error from another realm (a vm context) the same way', () => {
+    const foreign = require('node:vm').runInNewContext('new RangeError("elsewhere")') as unknown;
+    expect(foreign instanceof Error).toBe(false);
+    expect(logged((l) => l.error({ err: foreign }, 'x')).err).toMatchObject({ type: 'RangeError', message: 'elsewhere' });
+  });
+
   it('redacts tokens and authorization headers', () => {
     const line = logged((l) => l.info({ token: 't0k', headers: { authorization: 'Bearer t0k' } }, 'x'));
     expect(JSON.stringify(line)).not.toContain('t0k');

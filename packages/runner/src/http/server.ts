@@ -166,16 +166,21 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
   });
 }
 
+/** Query parameters the API reads, logged by name; any other is counted only (`?<token>` would be its "name"). */
+const LOGGED_QUERY_NAMES = new Set(['tenant']);
+
 /**
- * A request's target as logged: the path, and the names of its query parameters without their values. A client may
- * put anything in a query (a token it should have sent as a header), and a log must not keep it.
+ * A request's target as logged: the path, and its query without any value: the names of the parameters the API
+ * reads, and how many others. A client may put anything in a query (a token it should have sent as a header).
  */
-export function loggedTarget(target: string | undefined): { path: string; query?: string[] } {
+export function loggedTarget(target: string | undefined): { path: string; query?: string[]; otherQueryParams?: number } {
   const raw = target ?? '';
   const at = raw.indexOf('?');
   if (at < 0) return { path: raw };
-  const names = [...new Set([...new URLSearchParams(raw.slice(at + 1)).keys()])];
-  return { path: raw.slice(0, at), ...(names.length > 0 ? { query: names } : {}) };
+  const names = [...new URLSearchParams(raw.slice(at + 1)).keys()];
+  const known = [...new Set(names.filter((n) => LOGGED_QUERY_NAMES.has(n)))];
+  const others = names.filter((n) => !LOGGED_QUERY_NAMES.has(n)).length;
+  return { path: raw.slice(0, at), ...(known.length > 0 ? { query: known } : {}), ...(others > 0 ? { otherQueryParams: others } : {}) };
 }
 
 function replayRequest(body: unknown, knownTenant: (t: string) => string, all: readonly string[]): { tenants: string[]; contactId: string | 'all' } {
