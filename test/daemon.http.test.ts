@@ -317,4 +317,24 @@ describe('documentation and logs', () => {
     expect(await after.counts(Date.now())).toMatchObject({ pending: 1, inFlight: 0 });
     await after.close();
   });
+
+  test('stopping with a create still on the wire after the drain: its late answer\'s lead id is stored before the store closes', async () => {
+    const lines: string[] = [];
+    const daemon = await startDaemon(fixture.env.config({ drain: '100ms' }), { logger: createLogger({ level: 'info', destination: { write: (line: string) => { lines.push(line); } } }) });
+    fixture.env.crm.addFault({ route: 'create', latencyMs: 1500, times: 1 });
+    await post(`${daemon.url}/v1/events`, event(1));
+    const until = Date.now() + 5000;
+    while (!fixture.env.crm.requests().some((r) => r.route === 'create') && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await daemon.stop();
+    // The drain (100 ms) ended first; the answer came 1.4 s later, and the store was still open for it.
+    const [lead] = fixture.env.crm.leads();
+    expect(lead).toBeDefined();
+    const store = new SqliteStore(join(fixture.env.dataDir, 'crm-sync.db'));
+    try {
+      expect(await store.contactStatus(TENANT, 'c1', Date.now())).toMatchObject({ leadId: lead!.lead_id });
+    } finally {
+      await store.close();
+    }
+    expect(lines.map((l) => JSON.parse(l).msg).filter((m: string) => /error/.test(m))).toEqual([]);
+  });
 });

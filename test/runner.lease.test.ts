@@ -54,6 +54,32 @@ describe('leases (manual clock)', () => {
     expect(await h.runner.contact('acme', 'c1')).toMatchObject({ state: 'synced', leadId: h.crm.leads()[0].lead_id });
   });
 
+  it('a runner stopping with a create still on the wire hands it back; another runner waits for that create before it fetches (one lead)', async () => {
+    await start();
+    const other = secondRunner();
+    h.crm.addFault({ route: 'create', latencyMs: 1500, times: 1 });
+    void h.runner.start();
+    void other.runner.start();
+    await h.runner.ingest([event('c1')]);
+    await clock.advance(100);
+    await waitFor('the create request', () => h.routes().includes('create'));
+
+    // The drain ends with the create unanswered: the claim is handed back.
+    const stopping = h.runner.stop({ drainMs: 0 });
+    await clock.advance(0);
+    await stopping;
+    // The seed contract's create times out after 10 s: until then the other runner leaves the contact alone ...
+    await clock.advance(9_000);
+    await waitFor('the lead the handed-back create made', () => h.crm.leads().length === 1);
+    expect(h.routes()).toEqual(['fetch', 'create']);
+    // ... then syncs it: that lead is updated (its id stored by the late answer, or found by a fetch), not created again.
+    await clock.advance(1_100);
+    await waitFor('the other runner\'s sync', () => other.hookLog.of('onSync').length === 1);
+    expect(other.hookLog.of('onSync')).toEqual([expect.objectContaining({ contactId: 'c1', outcome: 'updated' })]);
+    expect(h.routes().filter((r) => r === 'create')).toHaveLength(1);
+    expect(h.crm.leads()).toHaveLength(1);
+  });
+
   it('a lease lost anyway is reported as ERR_LEASE_LOST; the late answer only stores the lead id', async () => {
     await start();
     h.crm.addFault({ route: 'create', latencyMs: 1000, times: 1 });

@@ -57,6 +57,12 @@ export class Metrics {
       name: 'crm_sync_contacts', help: 'Contacts by state: pending (debouncing), in_flight, retrying, dead_letter.',
       labelNames: ['state'] as const, registers: [this.registry],
       async collect() {
+        // The counts come from the store: while it is down (a lost Redis connection) they would wait for it, and
+        // the scrape with them. The gauge is left out until it is back; crm_sync_store_up says why.
+        if (storeUp && !storeUp()) {
+          this.reset();
+          return;
+        }
         const s = await status();
         this.set({ state: 'pending' }, s.pending);
         this.set({ state: 'in_flight' }, s.inFlight);

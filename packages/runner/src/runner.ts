@@ -1,4 +1,4 @@
-import { parseContactEvent, type FieldError } from '@crm-sync/core';
+import { DEFAULT_REQUEST_TIMEOUT_MS, parseContactEvent, type FieldError } from '@crm-sync/core';
 import type { ContactStatus, DeadLetter, IngestResult, RejectedEvent, RetryPolicy, RunnerHooks, RunnerLogger, StatusCounts, TenantSettings } from './api';
 import { systemClock, type Clock, type TimerHandle } from './clock';
 import type { DebounceWindow } from './debounce/window';
@@ -148,6 +148,11 @@ export class Runner {
     return this.tenantNames;
   }
 
+  /** The longest request timeout among the tenants' mappings: how long an attempt's last request may still take. */
+  longestRequestTimeoutMs(): number {
+    return Math.max(0, ...[...this.tenants.values()].map((t) => t.mapping.definition.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS));
+  }
+
   private addTenant(tenant: TenantSettings, opts: { start?: boolean } = {}): void {
     this.tenants.set(tenant.name, tenant);
     this.tenantNames = [...this.tenants.keys()];
@@ -205,13 +210,17 @@ export class Runner {
     return this.releaseDeadOwners();
   }
 
-  /** Stops claiming; attempts in flight get drainMs to finish, the rest are handed back (due again at once). */
-  async stop(opts: { drainMs?: number } = {}): Promise<void> {
+  /**
+   * Stops claiming; attempts in flight get drainMs to finish, the rest are handed back (due again at once, or once a
+   * create they sent has timed out). With settleMs, then waits that long for the handed-back attempts to end, so a
+   * late answer's lead id is stored before the caller closes the store (the daemon gives the longest request timeout).
+   */
+  async stop(opts: { drainMs?: number; settleMs?: number } = {}): Promise<void> {
     this.started = false;
     this.pruneTimer?.cancel();
     const inFlight = [...this.dispatchers.values()].reduce((n, d) => n + d.inFlight, 0);
     this.logger.info({ inFlight, drainMs: opts.drainMs ?? 10_000 }, 'runner stopping');
-    await Promise.all([...this.dispatchers.values()].map((d) => d.stop(opts.drainMs ?? 10_000)));
+    await Promise.all([...this.dispatchers.values()].map((d) => d.stop(opts.drainMs ?? 10_000, opts.settleMs)));
   }
 
   status(): Promise<StatusCounts> {

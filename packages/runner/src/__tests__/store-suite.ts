@@ -366,6 +366,38 @@ export function describeStore(name: string, open: () => Promise<Store>): void {
       expect((await claimOne(T0 + 50 + LEASE)).unconfirmedCreateAt).toBe(T0 + 55);
     });
 
+    it('a lapsed lease whose create has not timed out is not claimed before it has (a lease shorter than the timeout)', async () => {
+      await store.accept([{ contact: contact() }].map((i) => ({ ...i, window: WINDOW })), T0);
+      const [a] = await store.claimDue('acme', { now: T0 + 50, limit: 1, leaseMs: LEASE, owner: 'dead' });
+      await store.markCreateIntent(a!, T0 + 55);
+      // The lease lapses at T0 + 1050; the create (sent at T0 + 55, timeout 3000) may land until T0 + 3055.
+      const claim = (now: number) => store.claimDue('acme', { now, limit: 10, leaseMs: LEASE, owner: OWNER, createTimeoutMs: 3000 });
+      expect(await claim(T0 + 1100)).toEqual([]);
+      expect(await store.counts(T0 + 1100)).toMatchObject({ pending: 1, inFlight: 0 });
+      expect(await store.nextDueAt('acme')).toBe(T0 + 3055);
+      expect(await claim(T0 + 3054)).toEqual([]);
+      expect(await claim(T0 + 3055)).toEqual([expect.objectContaining({ contactId: 'c1', unconfirmedCreateAt: T0 + 55, unconfirmedWriteAt: T0 + 1100 })]);
+    });
+
+    it('a lapsed lease whose create has timed out, or without one, is claimed at once', async () => {
+      await store.accept([{ contact: contact() }, { contact: contact({ contactId: 'c2' }) }].map((i) => ({ ...i, window: WINDOW })), T0);
+      const [a] = await store.claimDue('acme', { now: T0 + 50, limit: 2, leaseMs: LEASE, owner: 'dead' });
+      await store.markCreateIntent(a!, T0 + 55);
+      const taken = await store.claimDue('acme', { now: T0 + 1100, limit: 10, leaseMs: LEASE, owner: OWNER, createTimeoutMs: 500 });
+      expect(taken.map((c) => c.contactId).sort()).toEqual(['c1', 'c2']);
+    });
+
+    it('release of an attempt that had sent a create: due once the create has timed out', async () => {
+      await store.accept([{ contact: contact() }].map((i) => ({ ...i, window: WINDOW })), T0);
+      const claim = await claimOne(T0 + 50);
+      await store.markCreateIntent(claim, T0 + 55);
+      await store.release(claim, T0 + 60, { createTimeoutMs: 3000 });
+      expect(await store.counts(T0 + 60)).toMatchObject({ pending: 1, inFlight: 0 });
+      expect(await store.nextDueAt('acme')).toBe(T0 + 3055);
+      await claimNone(T0 + 3054);
+      expect((await claimOne(T0 + 3055)).unconfirmedCreateAt).toBe(T0 + 55);
+    });
+
     it('release hands a claim back, due at once', async () => {
       await store.accept([{ contact: contact(), window: WINDOW }], T0);
       await store.release(await claimOne(T0 + 50), T0 + 60);

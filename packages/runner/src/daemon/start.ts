@@ -134,8 +134,12 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     clearTimeout(giveUp);
     await reloading;
     await reconciles.close();
-    await runner.stop({ drainMs });
+    // Attempts still running after the drain are handed back, and may still get their answer (a lead id) until their
+    // request times out: the store stays open for that long, so the answer is kept.
+    await runner.stop({ drainMs, settleMs: runner.longestRequestTimeoutMs() + 1000 });
     await store.close();
+    // The CRM connections: idle keep-alive sockets, and a request still unanswered whose answer nothing could keep.
+    http.close();
     logger.info('stopped');
   })());
 

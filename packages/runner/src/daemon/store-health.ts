@@ -9,6 +9,7 @@ const WRITES: Record<keyof Store, boolean> = {
   accept: true, claimDue: true, markCreateIntent: true, complete: true, fail: true, release: true, renewLease: true,
   releaseOwners: true, replay: true, resync: true, pruneEvents: true, probe: true, holdJob: true, releaseJob: true,
   nextDueAt: false, leaseOwners: false, deadLetters: false, counts: false, contactStatus: false, syncedLeads: false, syncedLead: false, close: false,
+  onConnectionChange: false,
 };
 
 export interface StoreHealthReport {
@@ -17,6 +18,8 @@ export interface StoreHealthReport {
   /** Since when writes fail (ISO 8601), and the last failure's code (e.g. SQLITE_FULL, SQLITE_READONLY): never its text. */
   failingSince?: string;
   error?: string;
+  /** False while the connection to the store is lost (Redis): reads wait for it too, so callers should not. */
+  reachable?: false;
 }
 
 export interface StoreHealthOptions {
@@ -41,6 +44,8 @@ export class StoreHealth {
   /** The store to hand to the runner: the same store, its writes watched. */
   readonly store: Store;
   private down?: { since: number; lastFailure: number; error: string };
+  /** Since when the connection to the store is lost (Store.onConnectionChange); undefined while it holds. */
+  private disconnectedSince?: number;
   private lastProbe = Number.NEGATIVE_INFINITY;
   private probing?: Promise<void>;
   private readonly probeEveryMs: number;
@@ -56,14 +61,28 @@ export class StoreHealth {
         return (...args: unknown[]) => this.watch((value as (...a: unknown[]) => Promise<unknown>).apply(obj, args));
       },
     });
+    target.onConnectionChange?.((connected) => {
+      const now = opts.now();
+      if (!connected && this.disconnectedSince === undefined) {
+        this.disconnectedSince = now;
+        opts.logger.warn('store: the connection is lost; /readyz answers 503, and calls wait until it is back');
+      } else if (connected && this.disconnectedSince !== undefined) {
+        opts.logger.info({ downForMs: now - this.disconnectedSince }, 'store: connected again');
+        this.disconnectedSince = undefined;
+      }
+    });
   }
 
   get up(): boolean {
-    return this.down === undefined;
+    return this.down === undefined && this.disconnectedSince === undefined;
   }
 
   /** The state now; while down, after a probe (at most one per probeEveryMs, shared by concurrent callers). */
   async check(): Promise<StoreHealthReport> {
+    // No probe while the connection is lost: it would only wait for it.
+    if (this.disconnectedSince !== undefined) {
+      return { up: false, failingSince: new Date(this.disconnectedSince).toISOString(), error: 'DISCONNECTED', reachable: false };
+    }
     if (this.down !== undefined && this.probing === undefined && this.opts.now() - this.lastProbe >= this.probeEveryMs) {
       this.lastProbe = this.opts.now();
       this.probing = this.store.probe(this.lastProbe).catch(() => undefined).finally(() => { this.probing = undefined; });

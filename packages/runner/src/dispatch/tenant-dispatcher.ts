@@ -30,6 +30,9 @@ const CLAIM_BATCH = 64;
  * what is due within its concurrency and rate limit, and runs one attempt per claim. The debounce itself lives in
  * the store's dueAt, so a restart resumes every pending contact on time.
  */
+/** How long a stopping dispatcher waits for the store to take back its unfinished claims. */
+const RELEASE_WAIT_MS = 5000;
+
 export class TenantDispatcher {
   private readonly rate: TenantRateLimit;
   /** What an attempt needs, with every CRM request paced by the tenant's budget. */
@@ -107,32 +110,59 @@ export class TenantDispatcher {
    * Ends the leases that runners of this host which no longer run (kill -9, a crash) left on the tenant's contacts,
    * so those contacts are synced now rather than when the leases lapse. Returns whose leases, and how many.
    */
+  /** How long a create of this tenant may take: a contact whose create's outcome is unknown is not synced sooner. */
+  private get createTimeoutMs(): number {
+    return this.tenant.mapping.definition.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  }
+
   async releaseDeadOwners(): Promise<{ owners: string[]; contacts: number }> {
     const { store, clock } = this.opts;
     const owners = (await store.leaseOwners(this.tenant.name)).filter(isDeadLocalOwner);
     if (owners.length === 0) return { owners, contacts: 0 };
-    const createTimeoutMs = this.tenant.mapping.definition.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    const contacts = await store.releaseOwners(this.tenant.name, owners, { now: clock.now(), createTimeoutMs });
+    const contacts = await store.releaseOwners(this.tenant.name, owners, { now: clock.now(), createTimeoutMs: this.createTimeoutMs });
     if (contacts > 0) this.wake();
     return { owners, contacts };
   }
 
-  /** Stops claiming; waits up to drainMs for attempts in flight, then hands the rest back to the store. */
-  async stop(drainMs: number): Promise<void> {
+  /**
+   * Stops claiming; waits up to drainMs for attempts in flight, then hands the rest back to the store (each due once
+   * a create it sent has timed out). Then waits up to settleMs for those attempts to end, so an answer that still
+   * comes (a lead id) is stored before the store is closed. A store that does not take the hand-back within
+   * RELEASE_WAIT_MS (Redis gone) is not waited for: the leases then lapse, and are taken over as a dead runner's.
+   */
+  async stop(drainMs: number, settleMs = 0): Promise<void> {
     this.running = false;
     this.timer?.cancel();
     this.timer = undefined;
-    await this.cycling; // claims it is taking now are launched, so they are drained or handed back below
+    // Claims it is taking now are launched, so they are drained or handed back below. A store that does not answer
+    // (Redis gone) is not waited for: what it still claims is left to lapse.
+    if (this.cycling) await this.within(RELEASE_WAIT_MS, this.cycling);
     if (this.active.size === 0) return;
     const { clock } = this.opts;
-    let timer: TimerHandle | undefined;
-    const timeout = new Promise<void>((resolve) => { timer = clock.setTimer(resolve, drainMs); });
-    await Promise.race([Promise.all([...this.active.values()].map((a) => a.done)), timeout]);
-    timer?.cancel();
-    await Promise.all([...this.active.values()].map(({ claim, heartbeat }) => {
+    await this.within(drainMs, Promise.all([...this.active.values()].map((a) => a.done)));
+    const unfinished = [...this.active.values()];
+    if (unfinished.length === 0) return;
+    const released = await this.within(RELEASE_WAIT_MS, Promise.all(unfinished.map(({ claim, heartbeat }) => {
       heartbeat.stop();
-      return this.opts.store.release(claim, clock.now()).catch((error) => this.report(error, 'release', claim));
-    }));
+      return this.opts.store.release(claim, clock.now(), { createTimeoutMs: this.createTimeoutMs }).catch((error) => this.report(error, 'release', claim));
+    })));
+    if (!released) {
+      // Their answers could not be stored either: not waited for.
+      this.report(new Error(`the store did not take back ${unfinished.length} unfinished attempt(s) within ${RELEASE_WAIT_MS} ms; their leases lapse instead`), 'release');
+      return;
+    }
+    if (settleMs > 0) await this.within(settleMs, Promise.all(unfinished.map((a) => a.done)));
+  }
+
+  /** Whether `work` ended within `ms` of the runner's clock (it is not waited for after). */
+  private async within(ms: number, work: Promise<unknown>): Promise<boolean> {
+    let timer: TimerHandle | undefined;
+    const timeout = new Promise<false>((resolve) => { timer = this.opts.clock.setTimer(() => resolve(false), ms); });
+    try {
+      return await Promise.race([work.then(() => true), timeout]);
+    } finally {
+      timer?.cancel();
+    }
   }
 
   /** Claims and launches what is due; returns when to look next. */
@@ -146,7 +176,7 @@ export class TenantDispatcher {
       // Requests take the tokens (one each, as they leave); a contact is claimed only while the budget has one, so
       // a paused or spent tenant does not hold leases it cannot use.
       if (await this.rate.readyAt(now) > now) break;
-      const claims = await store.claimDue(name, { now, limit, leaseMs, owner });
+      const claims = await store.claimDue(name, { now, limit, leaseMs, owner, createTimeoutMs: this.createTimeoutMs });
       for (const claim of claims) this.launch(claim);
       if (claims.length < limit) break;
     }

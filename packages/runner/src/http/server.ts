@@ -60,6 +60,12 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
     if (!tenantsNow().includes(name)) throw new HttpError(404, 'ERR_UNKNOWN_TENANT', `unknown tenant ${JSON.stringify(name)}`);
     return name;
   };
+  /** Reads wait while the store's connection is lost (Redis): a status answers 503 at once instead of hanging. */
+  const reachableStore = async () => {
+    if (opts.storeHealth && (await opts.storeHealth()).reachable === false) {
+      throw new HttpError(503, 'ERR_STORE_UNAVAILABLE', 'the store is unreachable (its connection is lost); ask again later', undefined, { 'retry-after': '5' });
+    }
+  };
   const requireReady = () => {
     if (!opts.isReady()) throw new HttpError(503, 'ERR_NOT_READY', 'the daemon is shutting down; send the events again later');
   };
@@ -90,11 +96,13 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
     },
     { method: 'POST', pattern: /^\/v1\/events$/, authenticated: true, handler: (req) => ingest(req) },
     { method: 'POST', pattern: /^\/v1\/tenants\/([^/]+)\/events$/, authenticated: true, handler: (req, [t]) => ingest(req, knownTenant(t)) },
-    { method: 'GET', pattern: /^\/v1\/status$/, authenticated: true, handler: async () => json(200, await backend.status()) },
+    { method: 'GET', pattern: /^\/v1\/status$/, authenticated: true, handler: async () => { await reachableStore(); return json(200, await backend.status()); } },
     {
       method: 'GET', pattern: /^\/v1\/tenants\/([^/]+)\/contacts\/([^/]+)$/, authenticated: true,
       handler: async (_req, [t, id]) => {
-        const contact = await backend.contact(knownTenant(t), id);
+        const tenant = knownTenant(t);
+        await reachableStore();
+        const contact = await backend.contact(tenant, id);
         if (!contact) throw new HttpError(404, 'ERR_UNKNOWN_CONTACT', `tenant ${t} has no contact ${JSON.stringify(id)}`);
         return json(200, contact);
       },

@@ -73,6 +73,23 @@ export interface ClaimOptions {
   /** Who holds the leases (one id per runner, see ../dispatch/lease-owner.ts): kept with each lease, so a runner can
    * tell which leases a dead process left behind (leaseOwners, releaseOwners). */
   owner: string;
+  /**
+   * The tenant's request timeout (its mapping's timeoutMs). A lapsed lease whose attempt had sent a create is not
+   * claimed before the create has timed out: it is due then instead. Fetching sooner could miss the lead that create
+   * makes, and create a second one (with a lease shorter than the timeout). Without it, lapsed leases are claimed
+   * at once.
+   */
+  createTimeoutMs?: number;
+}
+
+/** Release: the tenant's request timeout, for a released attempt that had sent a create (see ClaimOptions). */
+export interface ReleaseOptions {
+  createTimeoutMs?: number;
+}
+
+/** When a contact whose lease ended (released, or lapsed) with a create sent at `createIntentAt` may be synced again. */
+export function createSettledAt(createIntentAt: number | null | undefined, createTimeoutMs: number | undefined): number | undefined {
+  return createIntentAt === null || createIntentAt === undefined || createTimeoutMs === undefined ? undefined : createIntentAt + createTimeoutMs;
 }
 
 export interface ResyncOptions {
@@ -161,8 +178,11 @@ export interface Store {
   complete(claim: Claim, input: CompleteInput, now: number): Promise<void>;
   /** A sync failed: retry at `retryAt`, or dead letter. A change that arrived while claimed makes it pending instead of dead. */
   fail(claim: Claim, input: FailInput, now: number): Promise<void>;
-  /** Hands a claim back unfinished (shutdown): due again at once, with the unconfirmed-write mark set (its write may be on its way). */
-  release(claim: Claim, now: number): Promise<void>;
+  /**
+   * Hands a claim back unfinished (shutdown): due again at once, with the unconfirmed-write mark set (its write may be
+   * on its way); with a create sent (the create intent), not before that create has timed out (`opts.createTimeoutMs`).
+   */
+  release(claim: Claim, now: number, opts?: ReleaseOptions): Promise<void>;
   /**
    * Extends a held lease to `now + leaseMs` (and the contact's dueAt with it): the dispatcher's heartbeat while the
    * attempt runs. A lease that lapsed but was taken by nobody is still held. False: the lease was lost (another
@@ -219,6 +239,12 @@ export interface Store {
    * memory), to tell when they work again (/readyz).
    */
   probe(now: number): Promise<void>;
+  /**
+   * Optional, for a store over a connection (Redis): tells each time the connection is lost and back. While it is
+   * lost, calls wait for it (they are queued), so nothing fails that a write's outcome could show: /readyz and the
+   * store gauge follow this instead.
+   */
+  onConnectionChange?(listener: (connected: boolean) => void): void;
   close(): Promise<void>;
 }
 

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Contact } from '@crm-sync/core';
 import type { AttemptRecord, ContactStatus, DeadLetter, StatusCounts } from '../../api';
 import {
-  HISTORY_LENGTH, RESYNC_PAGE, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput, type ReleaseOwnersOptions,
+  HISTORY_LENGTH, RESYNC_PAGE, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput, type ReleaseOptions, type ReleaseOwnersOptions,
   type ResyncOptions, type Store, type SyncedLead, type SyncedLeadsPage,
 } from '../types';
 import type { RateLimitFactory } from '../../dispatch/rate-limit';
@@ -76,7 +76,7 @@ export class RedisStore implements Store {
   async claimDue(tenant: string, opts: ClaimOptions): Promise<Claim[]> {
     if (opts.limit <= 0) return [];
     const base = `${opts.owner}:${this.leasePrefix}:${++this.leaseSeq}`;
-    const rows = (await this.run('crmSyncClaim', tenant, opts.now, opts.limit, opts.leaseMs, base, opts.owner)) as string[];
+    const rows = (await this.run('crmSyncClaim', tenant, opts.now, opts.limit, opts.leaseMs, base, opts.owner, opts.createTimeoutMs ?? '')) as string[];
     return rows.map((json) => toClaim(tenant, JSON.parse(json) as Row));
   }
 
@@ -95,8 +95,8 @@ export class RedisStore implements Store {
       JSON.stringify(input.attempt.error), JSON.stringify(input.attempt), input.attempt.outcome, input.unconfirmedWrite ? '1' : '');
   }
 
-  async release(claim: Claim, now: number): Promise<void> {
-    await this.run('crmSyncRelease', claim.tenant, claim.contactId, claim.leaseToken, now);
+  async release(claim: Claim, now: number, opts: ReleaseOptions = {}): Promise<void> {
+    await this.run('crmSyncRelease', claim.tenant, claim.contactId, claim.leaseToken, now, opts.createTimeoutMs ?? '');
   }
 
   async renewLease(claim: Claim, now: number, leaseMs: number): Promise<boolean> {
@@ -232,8 +232,24 @@ export class RedisStore implements Store {
     await this.redis.set(this.key('probe'), String(now));
   }
 
+  onConnectionChange(listener: (connected: boolean) => void): void {
+    let connected = this.redis.status === 'ready';
+    const tell = (now: boolean) => {
+      if (now === connected) return;
+      connected = now;
+      listener(now);
+    };
+    this.redis.on('ready', () => tell(true));
+    this.redis.on('close', () => tell(false));
+  }
+
   async close(): Promise<void> {
     if (this.redis.status === 'end') return;
+    // Without a connection there is nothing to flush, and QUIT would wait for one.
+    if (this.redis.status !== 'ready') {
+      this.redis.disconnect();
+      return;
+    }
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 

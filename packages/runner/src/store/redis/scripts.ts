@@ -151,26 +151,42 @@ end
 return out
 `;
 
-/** ARGV: P, tenant, now, limit, leaseMs, token base, owner. Returns each claimed row (as it was) as JSON, with its lease token. */
+/**
+ * ARGV: P, tenant, now, limit, leaseMs, token base, owner, createTimeoutMs ('' none). Returns each claimed row (as it was)
+ * as JSON, with its lease token. A lapsed lease with a create not yet timed out is due then instead (ClaimOptions).
+ */
 const CLAIM = `${LIBRARY}
 local t, now, limit, leaseMs, base, owner = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7]
+local createTimeoutMs = tonumber(ARGV[8])
 local ids = redis.call('ZRANGEBYSCORE', P .. 'due:' .. t, '-inf', str(now), 'LIMIT', 0, limit)
 local out = {}
 for i, id in ipairs(ids) do
   local key = ckey(t, id)
   local row = load(key)
-  local token = base .. ':' .. i
-  local leaseUntil = now + leaseMs
-  -- Still in flight: its lease lapsed without an outcome, so its runner may have sent a write nobody recorded.
-  if row.status == 'in-flight' then markUnconfirmed(key, row, now) end
-  write(key, { status = 'in-flight', lease_token = token, lease_until = leaseUntil, due_at = leaseUntil, lease_owner = owner,
-    claimed_version = row.version, pending_since = false, pending_due_at = false })
-  redis.call('ZADD', P .. 'due:' .. t, str(leaseUntil), id)
-  redis.call('HSET', leases(t), id, owner)
-  move(row.status, 'in-flight')
-  row.contact_id = id
-  row.lease_token = token
-  out[#out + 1] = cjson.encode(row)
+  local settledAt = nil
+  if row.status == 'in-flight' then
+    -- Still in flight: its lease lapsed without an outcome, so its runner may have sent a write nobody recorded.
+    markUnconfirmed(key, row, now)
+    -- And a create it sent may not have landed yet: not before it has timed out.
+    local intent = num(row.create_intent_at)
+    if intent and createTimeoutMs and intent + createTimeoutMs > now then settledAt = intent + createTimeoutMs end
+  end
+  if settledAt then
+    local status = 'pending'
+    if (num(row.failures) or 0) > 0 then status = 'retrying' end
+    settle(t, id, row, { status = status, due_at = settledAt })
+  else
+    local token = base .. ':' .. i
+    local leaseUntil = now + leaseMs
+    write(key, { status = 'in-flight', lease_token = token, lease_until = leaseUntil, due_at = leaseUntil, lease_owner = owner,
+      claimed_version = row.version, pending_since = false, pending_due_at = false })
+    redis.call('ZADD', P .. 'due:' .. t, str(leaseUntil), id)
+    redis.call('HSET', leases(t), id, owner)
+    move(row.status, 'in-flight')
+    row.contact_id = id
+    row.lease_token = token
+    out[#out + 1] = cjson.encode(row)
+  end
 end
 return out
 `;
@@ -245,16 +261,20 @@ recordAttempt(t, id, ARGV[9], ARGV[10])
 return 1
 `;
 
-/** ARGV: P, tenant, contactId, lease token, now. */
+/** ARGV: P, tenant, contactId, lease token, now, createTimeoutMs ('' none). */
 const RELEASE = `${LIBRARY}
 local t, id, token, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local createTimeoutMs = tonumber(ARGV[6])
 local row = load(ckey(t, id))
 if not row or row.lease_token ~= token then return 0 end
--- Its attempt may still have a write on its way.
+-- Its attempt may still have a write on its way; a create, not settled before it has timed out.
 markUnconfirmed(ckey(t, id), row, now)
+local due = now
+local intent = num(row.create_intent_at)
+if intent and createTimeoutMs then due = math.max(now, intent + createTimeoutMs) end
 local status = 'pending'
 if (num(row.failures) or 0) > 0 then status = 'retrying' end
-settle(t, id, row, { status = status, due_at = now })
+settle(t, id, row, { status = status, due_at = due })
 return 1
 `;
 

@@ -7,8 +7,8 @@ import type { AttemptRecord, ContactStatus, DeadLetter, StatusCounts } from '../
 import { debounceDueAt } from '../../debounce/window';
 import { GroupCommit } from '../group-commit';
 import {
-  HISTORY_LENGTH, RESYNC_PAGE, unconfirmedCreateDueAt, unconfirmedRecheckAt, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput,
-  type ReleaseOwnersOptions, type ResyncOptions, type Store, type SyncedLead, type SyncedLeadsPage,
+  createSettledAt, HISTORY_LENGTH, RESYNC_PAGE, unconfirmedCreateDueAt, unconfirmedRecheckAt, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput,
+  type ReleaseOptions, type ReleaseOwnersOptions, type ResyncOptions, type Store, type SyncedLead, type SyncedLeadsPage,
 } from '../types';
 import { contactKey, NewContactInserter, type NewContactRow } from './insert-new';
 import { COUNTER_NAMES, openSchema, type CounterName } from './schema';
@@ -251,14 +251,23 @@ export class SqliteStore implements Store {
     if (opts.limit <= 0) return [];
     return this.withoutFsync(() => this.db.transaction(() => {
       const deltas = new CounterDeltas();
-      const claims = this.stmts.due.all(tenant, opts.now, opts.limit).map((row) => {
+      const claims: Claim[] = [];
+      for (const row of this.stmts.due.all(tenant, opts.now, opts.limit)) {
+        if (row.status === 'in-flight') {
+          // Still in flight: its lease lapsed without an outcome, so its runner may have sent a write nobody recorded.
+          this.markUnconfirmedWrite(row, opts.now);
+          // And a create it sent may not have landed yet: not before it has timed out (ClaimOptions.createTimeoutMs).
+          const settledAt = createSettledAt(row.create_intent_at, opts.createTimeoutMs);
+          if (settledAt !== undefined && settledAt > opts.now) {
+            this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: settledAt }, deltas);
+            continue;
+          }
+        }
         const token = `${opts.owner}:${this.leasePrefix}:${++this.leaseSeq}`;
         this.stmts.lease.run({ token, until: opts.now + opts.leaseMs, owner: opts.owner, tenant, contact_id: row.contact_id });
-        // Still in flight: its lease lapsed without an outcome, so its runner may have sent a write nobody recorded.
-        if (row.status === 'in-flight') this.markUnconfirmedWrite(row, opts.now);
         deltas.move(row.status, 'in-flight');
-        return toClaim(row, token);
-      });
+        claims.push(toClaim(row, token));
+      }
       this.applyCounters(deltas);
       return claims;
     }).immediate());
@@ -325,14 +334,15 @@ export class SqliteStore implements Store {
     });
   }
 
-  async release(claim: Claim, now: number): Promise<void> {
+  async release(claim: Claim, now: number, opts: ReleaseOptions = {}): Promise<void> {
     this.db.transaction(() => {
       const row = this.stmts.get.get(claim.tenant, claim.contactId);
       if (!row || row.lease_token !== claim.leaseToken) return;
       const deltas = new CounterDeltas();
-      // Its attempt may still have a write on its way.
+      // Its attempt may still have a write on its way; a create, not settled before it has timed out.
       this.markUnconfirmedWrite(row, now);
-      this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: now }, deltas);
+      const dueAt = Math.max(now, createSettledAt(row.create_intent_at, opts.createTimeoutMs) ?? now);
+      this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: dueAt }, deltas);
       this.applyCounters(deltas);
     }).immediate();
   }
