@@ -194,6 +194,19 @@ describe('Runner: claims', () => {
 });
 
 describe('Runner against the reference CRM: a stale lead id', () => {
+  it('two contacts of one person (one phone, two contact ids) synced at once become one lead, not two', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 50, concurrency: 4 } });
+    // Slow enough that without the identity hold both fetches would find nothing before either create lands.
+    h.crm.addFault({ route: 'create', latencyMs: 400, times: 1 });
+    h.runner.start();
+    await h.runner.ingest([event('whatsapp-1', { email: undefined }), event('webform-7', { email: 'priya@example.com' })]);
+    await h.runner.whenIdle();
+    expect(h.crm.leads()).toHaveLength(1);
+    const [a, b] = await Promise.all([h.runner.contact('acme', 'whatsapp-1'), h.runner.contact('acme', 'webform-7')]);
+    expect(a!.leadId).toBe(b!.leadId);
+    expect([a!.lastOutcome, b!.lastOutcome].sort()).toEqual(['created', 'updated']);
+  });
+
   it('the CRM no longer has the stored lead → matched again, and the new id is stored and used', async () => {
     h = await RunnerHarness.start({ tenant: { quietMs: 30 } });
     h.runner.start();

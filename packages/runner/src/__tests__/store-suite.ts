@@ -302,6 +302,23 @@ export function describeStore(name: string, open: () => Promise<Store>): void {
       expect(await store.holdJob('reconcile:acme', 'a', T0 + 500, T0 + 302)).toBe(true);
     });
 
+    it('identity holds: all the keys or none, one owner until they expire, extended by it, freed only by it', async () => {
+      const phone = 'phone:+919876543210';
+      const email = 'email:priya@example.com';
+      expect(await store.holdIdentities('acme', [phone, email], 'a', T0 + 100, T0)).toBe(true);
+      // b wants the email and another phone: nothing is taken, as the email is a's.
+      expect(await store.holdIdentities('acme', ['phone:+15550100', email], 'b', T0 + 200, T0 + 50)).toBe(false);
+      expect(await store.holdIdentities('acme', ['phone:+15550100'], 'c', T0 + 200, T0 + 50)).toBe(true);
+      expect(await store.holdIdentities('globex', [phone], 'b', T0 + 200, T0 + 50)).toBe(true); // another tenant
+      expect(await store.holdIdentities('acme', [phone, email], 'a', T0 + 300, T0 + 60)).toBe(true); // extended
+      expect(await store.holdIdentities('acme', [phone], 'b', T0 + 400, T0 + 299)).toBe(false);
+      await store.releaseIdentities('acme', [phone, email], 'b'); // not b's: nothing
+      expect(await store.holdIdentities('acme', [email], 'b', T0 + 400, T0 + 299)).toBe(false);
+      await store.releaseIdentities('acme', [phone, email], 'a');
+      expect(await store.holdIdentities('acme', [phone, email], 'b', T0 + 400, T0 + 299)).toBe(true);
+      expect(await store.holdIdentities('acme', [phone], 'a', T0 + 500, T0 + 400)).toBe(true); // b's expired: taken over
+    });
+
     describe('syncedLeads', () => {
       /** Every page until the end: the contact ids listed (once each), and how many pages it took. */
       const listAll = async (tenant: string, limit: number) => {

@@ -4,7 +4,7 @@ import type { Clock } from '../clock';
 import { decideRetry } from '../retry';
 import type { Claim, CompleteInput, Store } from '../store/types';
 import type { LeaseHeartbeat } from './lease-heartbeat';
-import { isUnknownWriteOutcome, recheckAt } from './unconfirmed-write';
+import { isUnknownWriteOutcome, recheckAt, settleWindowMs } from './unconfirmed-write';
 
 export type SyncEngineLike = Pick<SyncEngine, 'sync' | 'renderPayload' | 'readLead'>;
 
@@ -77,18 +77,66 @@ async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps,
     const attempt: AttemptRecord = { at, outcome: 'unchanged', leadId: claim.leadId, calls: [] };
     return { outcome: 'unchanged', leadId: claim.leadId, payloadHash: rendered.hash, payload: rendered.payload, attempt };
   }
-  const result = await engine.sync(tenant.mapping, claim.contact, {
-    knownLeadId: claim.leadId,
-    previousPayload: claim.lastPayload,
-    baseUrl: tenant.baseUrl,
-    unconfirmedCreateAt: claim.unconfirmedCreateAt,
-    rendered,
-    onCreateIntent: () => store.markCreateIntent(claim, clock.now()),
-    pacer: deps.pacer,
-  });
+  const identity = await holdIdentity(claim, tenant, deps);
+  let result: Awaited<ReturnType<SyncEngineLike['sync']>> | undefined;
+  try {
+    result = await engine.sync(tenant.mapping, claim.contact, {
+      knownLeadId: claim.leadId,
+      previousPayload: claim.lastPayload,
+      baseUrl: tenant.baseUrl,
+      unconfirmedCreateAt: claim.unconfirmedCreateAt,
+      rendered,
+      onCreateIntent: () => store.markCreateIntent(claim, clock.now()),
+      pacer: deps.pacer,
+    });
+  } finally {
+    await identity?.release(result?.action === 'created');
+  }
   // A stale stored id (a merged or deleted lead, result.forgotLeadId) is simply replaced by the id the sync matched.
   const attempt: AttemptRecord = { at, outcome: result.action, leadId: result.leadId, calls: result.calls };
   return { outcome: result.action, leadId: result.leadId, payloadHash: result.payloadHash, payload: result.payload, attempt };
+}
+
+/** How often a sync waiting for another's hold on the same person looks again. */
+const IDENTITY_RETRY_MS = 200;
+
+/** The identities two contacts of one person share: what a fetch matches by. */
+export function identityKeys(contact: Claim['contact']): string[] {
+  return [`phone:${contact.phone}`, ...(contact.email ? [`email:${contact.email.trim().toLowerCase()}`] : [])];
+}
+
+/**
+ * A contact with no stored lead id is matched by a fetch and, when nothing is found, created. Two contacts of one
+ * person (the same phone or email under two contact ids: WhatsApp and the web form, or a backfill file) synced at
+ * the same moment would both find nothing and create two leads. So the fetch-to-create stretch holds the person's
+ * identities (Store.holdIdentities) and a second sync waits for the first, then finds its lead. The hold lasts at
+ * most the settle window (twice the request timeout) plus the mapping's `searchLagMs`; a sync that waited that long
+ * goes ahead (the holder is gone or stuck). A lead created is held on for `searchLagMs` more, while the CRM's search
+ * may not find it yet. Flows that do not fetch (upsert, no-fetch) leave matching to the CRM and hold nothing.
+ */
+async function holdIdentity(claim: Claim, tenant: TenantSettings, deps: AttemptDeps): Promise<{ release(created: boolean): Promise<void> } | undefined> {
+  const { store, clock } = deps;
+  const definition = tenant.mapping.definition;
+  if (claim.leadId !== undefined || tenant.mapping.endpoints.fetch === undefined || tenant.mapping.flow.requires.includes('upsert')) return undefined;
+  const keys = identityKeys(claim.contact);
+  const owner = claim.leaseToken;
+  const searchLagMs = definition.searchLagMs ?? 0;
+  const holdMs = settleWindowMs(tenant) + searchLagMs;
+  const giveUpAt = clock.now() + holdMs;
+  for (;;) {
+    const now = clock.now();
+    if (await store.holdIdentities(claim.tenant, keys, owner, now + holdMs, now)) break;
+    if (now >= giveUpAt) return undefined;
+    await new Promise<void>((resolve) => clock.setTimer(resolve, IDENTITY_RETRY_MS));
+  }
+  return {
+    async release(created) {
+      // Best effort: a hold left behind expires on its own.
+      const now = clock.now();
+      const done = created && searchLagMs > 0 ? store.holdIdentities(claim.tenant, keys, owner, now + searchLagMs, now) : store.releaseIdentities(claim.tenant, keys, owner);
+      await done.catch(() => undefined);
+    },
+  };
 }
 
 async function recordFailure(claim: Claim, err: unknown, ctx: { calls: CallRecord[]; at: string; started: number }, deps: AttemptDeps): Promise<AttemptResult> {

@@ -54,13 +54,18 @@ export class DaemonClient {
     return (await this.request<{ replayed: number }>('POST', '/v1/dead-letters/replay', target)).replayed;
   }
 
-  /** Polls /v1/status until nothing is pending, in flight or retrying. */
+  /** Polls /v1/status until nothing is pending, in flight or retrying; a store unreachable for a while is waited through. */
   async waitUntilIdle(opts: { timeoutMs: number; intervalMs?: number }): Promise<StatusCounts> {
     const deadline = Date.now() + opts.timeoutMs;
     for (;;) {
-      const s = await this.status();
-      if (s.pending === 0 && s.inFlight === 0 && s.retrying === 0) return s;
-      if (Date.now() > deadline) {
+      let s: StatusCounts | undefined;
+      try {
+        s = await this.status();
+      } catch (err) {
+        if (!(err instanceof DaemonRequestError && err.code === 'ERR_STORE_UNAVAILABLE') || Date.now() > deadline) throw err;
+      }
+      if (s && s.pending === 0 && s.inFlight === 0 && s.retrying === 0) return s;
+      if (s && Date.now() > deadline) {
         throw new DaemonRequestError('ERR_NOT_IDLE', `the daemon is not idle after ${opts.timeoutMs} ms (pending ${s.pending}, in flight ${s.inFlight}, retrying ${s.retrying})`, 200, s);
       }
       await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));

@@ -229,6 +229,16 @@ export interface Store {
   holdJob(name: string, owner: string, until: number, now: number): Promise<boolean>;
   /** Frees the named lease if `owner` holds it. */
   releaseJob(name: string, owner: string): Promise<void>;
+  /**
+   * Advisory locks on a person's identities within a tenant (`phone:+919876543210`, `email:priya@example.com`): held
+   * from a sync's fetch to its create, so two contacts of one person (WhatsApp and the web form) synced at once do not
+   * both find nothing and create two leads. All the keys or none: true when `owner` holds every one until `until`
+   * now; false when another owner holds one that has not expired (nothing is taken then). Not made durable on its
+   * own (a power cut may drop one: it only narrows a race).
+   */
+  holdIdentities(tenant: string, keys: readonly string[], owner: string, until: number, now: number): Promise<boolean>;
+  /** Frees those of the keys `owner` holds. */
+  releaseIdentities(tenant: string, keys: readonly string[], owner: string): Promise<void>;
   counts(now: number): Promise<StatusCounts>;
   contactStatus(tenant: string, contactId: string, now: number): Promise<ContactStatus | undefined>;
   /** Forgets eventIds accepted before `before` (redeliveries older than that are no longer recognised). Returns how many. */

@@ -192,6 +192,16 @@ export class RedisStore implements Store {
     await this.run('crmSyncReleaseJob', name, owner);
   }
 
+  /** A hash per key (`idlock:<tenant>:<key>`: owner, until) that Redis expires a minute after until: nothing to prune. */
+  async holdIdentities(tenant: string, keys: readonly string[], owner: string, until: number, now: number): Promise<boolean> {
+    if (keys.length === 0) return true;
+    return (await this.run('crmSyncHoldIdentities', tenant, owner, until, now, ...keys)) === 1;
+  }
+
+  async releaseIdentities(tenant: string, keys: readonly string[], owner: string): Promise<void> {
+    if (keys.length > 0) await this.run('crmSyncReleaseIdentities', tenant, owner, ...keys);
+  }
+
   /** O(1): the counts hash the scripts keep. A contact whose runner died counts as in flight until its lease is taken over. */
   async counts(_now: number): Promise<StatusCounts> {
     const c = await this.redis.hgetall(this.key('counts'));

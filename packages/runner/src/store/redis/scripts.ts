@@ -384,6 +384,34 @@ redis.call('HSET', key, 'owner', ARGV[3], 'until', ARGV[4])
 return 1
 `;
 
+/**
+ * ARGV: P, tenant, owner, until, now, key... Store.holdIdentities: all the keys or none. Each is a hash (owner, until),
+ * compared with the runner's clock as job leases are; Redis expires it a minute after until, so none is left behind.
+ */
+const HOLD_IDENTITIES = `
+local base = ARGV[1] .. 'idlock:' .. ARGV[2] .. ':'
+local owner, untilAt, now = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+for i = 6, #ARGV do
+  local cur = redis.call('HMGET', base .. ARGV[i], 'owner', 'until')
+  if cur[1] and cur[1] ~= owner and tonumber(cur[2]) > now then return 0 end
+end
+for i = 6, #ARGV do
+  local key = base .. ARGV[i]
+  redis.call('HSET', key, 'owner', owner, 'until', ARGV[4])
+  redis.call('PEXPIRE', key, math.max(1, untilAt - now) + 60000)
+end
+return 1
+`;
+
+/** ARGV: P, tenant, owner, key... Store.releaseIdentities. */
+const RELEASE_IDENTITIES = `
+local base = ARGV[1] .. 'idlock:' .. ARGV[2] .. ':'
+for i = 4, #ARGV do
+  if redis.call('HGET', base .. ARGV[i], 'owner') == ARGV[3] then redis.call('DEL', base .. ARGV[i]) end
+end
+return 0
+`;
+
 /** ARGV: P, name, owner. Store.releaseJob. */
 const RELEASE_JOB = `
 local key = ARGV[1] .. 'job:' .. ARGV[2]
@@ -404,6 +432,8 @@ export const STORE_SCRIPTS = {
   crmSyncCreateIntent: CREATE_INTENT,
   crmSyncHoldJob: HOLD_JOB,
   crmSyncReleaseJob: RELEASE_JOB,
+  crmSyncHoldIdentities: HOLD_IDENTITIES,
+  crmSyncReleaseIdentities: RELEASE_IDENTITIES,
 } as const;
 
 export type StoreScriptName = keyof typeof STORE_SCRIPTS;

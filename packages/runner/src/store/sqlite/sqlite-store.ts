@@ -162,6 +162,11 @@ export class SqliteStore implements Store {
       holdJob: db.prepare(`INSERT INTO jobs (name, owner, until) VALUES (@name, @owner, @until)
         ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE jobs.owner = excluded.owner OR jobs.until <= @now`),
       releaseJob: db.prepare('DELETE FROM jobs WHERE name = ? AND owner = ?'),
+      identityHolder: db.prepare<[string, string], { owner: string; until: number }>('SELECT owner, until FROM identity_locks WHERE tenant = ? AND key = ?'),
+      holdIdentity: db.prepare(`INSERT INTO identity_locks (tenant, key, owner, until) VALUES (@tenant, @key, @owner, @until)
+        ON CONFLICT (tenant, key) DO UPDATE SET owner = excluded.owner, until = excluded.until`),
+      releaseIdentity: db.prepare('DELETE FROM identity_locks WHERE tenant = ? AND key = ? AND owner = ?'),
+      pruneIdentities: db.prepare('DELETE FROM identity_locks WHERE until < ?'),
       // A write that always changes its page (an unchanged row writes nothing to the WAL, which would prove nothing).
       probe: db.prepare("INSERT INTO probes (name, at) VALUES ('store', ?) ON CONFLICT (name) DO UPDATE SET at = excluded.at"),
     };
@@ -451,6 +456,23 @@ export class SqliteStore implements Store {
     this.stmts.releaseJob.run(name, owner);
   }
 
+  async holdIdentities(tenant: string, keys: readonly string[], owner: string, until: number, now: number): Promise<boolean> {
+    return this.withoutFsync(() => this.db.transaction(() => {
+      for (const key of keys) {
+        const holder = this.stmts.identityHolder.get(tenant, key);
+        if (holder && holder.owner !== owner && holder.until > now) return false;
+      }
+      for (const key of keys) this.stmts.holdIdentity.run({ tenant, key, owner, until });
+      return true;
+    }).immediate());
+  }
+
+  async releaseIdentities(tenant: string, keys: readonly string[], owner: string): Promise<void> {
+    this.withoutFsync(() => this.db.transaction(() => {
+      for (const key of keys) this.stmts.releaseIdentity.run(tenant, key, owner);
+    }).immediate());
+  }
+
   /** From the counters table, O(1). A contact whose runner died counts as in flight until its lease is taken over. */
   async counts(_now: number): Promise<StatusCounts> {
     const c = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Record<CounterName, number>;
@@ -475,6 +497,8 @@ export class SqliteStore implements Store {
   }
 
   async pruneEvents(before: number): Promise<number> {
+    // Identity locks a dead runner left behind, long expired: pruned with the events (they expire in seconds).
+    this.stmts.pruneIdentities.run(before);
     return this.stmts.pruneEvents.run(before).changes;
   }
 
