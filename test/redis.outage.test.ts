@@ -67,6 +67,11 @@ describeWithRedis('the daemon while Redis is gone', () => {
     expect((await quickGet(`${daemon.url}/metrics`)).body).toMatch(/^crm_sync_store_up 1$/m);
     expect(lines.map((l) => JSON.parse(l).msg)).toContain('store: connected again');
     await until('the lead', async () => crm!.leads().length === 1);
+    // Its own stop closes the connection: that is not an outage.
+    const stopping = daemon;
+    daemon = undefined;
+    await stopping.stop();
+    expect(lines.map((l) => JSON.parse(l).msg).filter((m: string) => m.startsWith('store: the connection is lost'))).toHaveLength(1);
   });
 
   it('a daemon told to stop while Redis is gone stops within its bounds (the hand-back is not waited for past 5 s)', async () => {

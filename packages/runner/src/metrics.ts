@@ -44,8 +44,8 @@ export class Metrics {
   });
 
   /** `status` is read at scrape time for the contacts gauge, so it is never stale; `storeUp` likewise. */
-  constructor(status: () => StatusCounts | Promise<StatusCounts>, opts: { storeUp?: () => boolean } = {}) {
-    const storeUp = opts.storeUp;
+  constructor(status: () => StatusCounts | Promise<StatusCounts>, opts: { storeUp?: () => boolean; storeReachable?: () => boolean } = {}) {
+    const { storeUp, storeReachable } = opts;
     if (storeUp) {
       new Gauge({
         name: 'crm_sync_store_up', help: '1 while the store takes writes, 0 from a failed write (disk full, read-only, Redis refusing) until writes work again for 5 s.',
@@ -57,9 +57,9 @@ export class Metrics {
       name: 'crm_sync_contacts', help: 'Contacts by state: pending (debouncing), in_flight, retrying, dead_letter.',
       labelNames: ['state'] as const, registers: [this.registry],
       async collect() {
-        // The counts come from the store: while it is down (a lost Redis connection) they would wait for it, and
-        // the scrape with them. The gauge is left out until it is back; crm_sync_store_up says why.
-        if (storeUp && !storeUp()) {
+        // The counts come from the store: while its connection is lost (Redis) they would wait for it, and the
+        // scrape with them. The gauge is left out until it is back; crm_sync_store_up says why.
+        if (storeReachable && !storeReachable()) {
           this.reset();
           return;
         }

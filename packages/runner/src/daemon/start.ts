@@ -82,7 +82,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
   /** The config as it runs: the start's, with what each reload applied (tenants, tokens, allowHosts, logLevel, drainMs). */
   let running = config;
   // The contacts gauge reads the runner's counts at scrape time, so it is never stale.
-  const metrics: Metrics = new Metrics(() => runner.status(), { storeUp: () => health.up });
+  const metrics: Metrics = new Metrics(() => runner.status(), { storeUp: () => health.up, storeReachable: () => health.reachable });
   const runner: Runner = new Runner({ store, engine, tenants, retry: config.retry, leaseMs: config.leaseMs, rateLimits, hooks: daemonHooks(metrics, logger), logger });
   let draining = false;
   const server = createApiServer({

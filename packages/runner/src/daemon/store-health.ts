@@ -77,6 +77,11 @@ export class StoreHealth {
     return this.down === undefined && this.disconnectedSince === undefined;
   }
 
+  /** False while the connection to the store is lost: reads wait for it then (a full disk still reads). */
+  get reachable(): boolean {
+    return this.disconnectedSince === undefined;
+  }
+
   /** The state now; while down, after a probe (at most one per probeEveryMs, shared by concurrent callers). */
   async check(): Promise<StoreHealthReport> {
     // No probe while the connection is lost: it would only wait for it.

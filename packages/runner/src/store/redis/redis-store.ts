@@ -38,6 +38,9 @@ export class RedisStore implements Store {
   private readonly leasePrefix = randomUUID().slice(0, 8);
   private readonly prefix: string;
 
+  /** Set by close(): the connection's end from then on is ours, not an outage. */
+  private closing = false;
+
   private constructor(readonly redis: Redis, readonly persistence: RedisPersistence, opts: RedisStoreOptions) {
     this.prefix = opts.prefix ?? 'crm-sync:';
     for (const [name, lua] of Object.entries(STORE_SCRIPTS)) redis.defineCommand(name, { numberOfKeys: 0, lua });
@@ -250,10 +253,12 @@ export class RedisStore implements Store {
       listener(now);
     };
     this.redis.on('ready', () => tell(true));
-    this.redis.on('close', () => tell(false));
+    // Our own close is not a lost connection.
+    this.redis.on('close', () => { if (!this.closing) tell(false); });
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     if (this.redis.status === 'end') return;
     // Without a connection there is nothing to flush, and QUIT would wait for one.
     if (this.redis.status !== 'ready') {
