@@ -71,6 +71,7 @@ describeWithRedis('the daemon while Redis is gone', () => {
     const stopping = daemon;
     daemon = undefined;
     await stopping.stop();
+    await new Promise((r) => setTimeout(r, 200)); // the connection's close event comes after QUIT's answer
     expect(lines.map((l) => JSON.parse(l).msg).filter((m: string) => m.startsWith('store: the connection is lost'))).toHaveLength(1);
   });
 
