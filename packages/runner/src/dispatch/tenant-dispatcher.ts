@@ -25,14 +25,14 @@ export interface DispatcherOptions extends AttemptDeps {
 /** Claims at most this many contacts per store round trip. */
 const CLAIM_BATCH = 64;
 
+/** How long a stopping dispatcher waits for the store to take back its unfinished claims. */
+const RELEASE_WAIT_MS = 5000;
+
 /**
  * The dispatcher of one tenant: it sleeps until the tenant's earliest due contact (or the recheck interval), claims
  * what is due within its concurrency and rate limit, and runs one attempt per claim. The debounce itself lives in
  * the store's dueAt, so a restart resumes every pending contact on time.
  */
-/** How long a stopping dispatcher waits for the store to take back its unfinished claims. */
-const RELEASE_WAIT_MS = 5000;
-
 export class TenantDispatcher {
   private readonly rate: TenantRateLimit;
   /** What an attempt needs, with every CRM request paced by the tenant's budget. */
@@ -106,15 +106,15 @@ export class TenantDispatcher {
     });
   }
 
-  /**
-   * Ends the leases that runners of this host which no longer run (kill -9, a crash) left on the tenant's contacts,
-   * so those contacts are synced now rather than when the leases lapse. Returns whose leases, and how many.
-   */
   /** How long a create of this tenant may take: a contact whose create's outcome is unknown is not synced sooner. */
   private get createTimeoutMs(): number {
     return this.tenant.mapping.definition.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   }
 
+  /**
+   * Ends the leases that runners of this host which no longer run (kill -9, a crash) left on the tenant's contacts,
+   * so those contacts are synced now rather than when the leases lapse. Returns whose leases, and how many.
+   */
   async releaseDeadOwners(): Promise<{ owners: string[]; contacts: number }> {
     const { store, clock } = this.opts;
     const owners = (await store.leaseOwners(this.tenant.name)).filter(isDeadLocalOwner);
