@@ -31,16 +31,22 @@ function secondRunner(): { runner: Runner; store: SqliteStore; hookLog: HookLog 
   return { runner, store, hookLog };
 }
 
+/** Two runners on one store; the harness's runner has sent c1's create, which takes 1.5 s (real time) to answer. */
+async function twoRunnersWithACreateOnTheWire(): Promise<ReturnType<typeof secondRunner>> {
+  await start();
+  const other = secondRunner();
+  h.crm.addFault({ route: 'create', latencyMs: 1500, times: 1 });
+  void h.runner.start();
+  void other.runner.start();
+  await h.runner.ingest([event('c1')]);
+  await clock.advance(100);
+  await waitFor('the create request', () => h.routes().includes('create'));
+  return other;
+}
+
 describe('leases (manual clock)', () => {
   it('a sync that takes three leases is claimed once: neither this runner nor another claims it again', async () => {
-    await start();
-    const other = secondRunner();
-    h.crm.addFault({ route: 'create', latencyMs: 1500, times: 1 });
-    void h.runner.start();
-    void other.runner.start();
-    await h.runner.ingest([event('c1')]);
-    await clock.advance(100);
-    await waitFor('the create request', () => h.routes().includes('create'));
+    const other = await twoRunnersWithACreateOnTheWire();
 
     for (let i = 0; i < 9; i++) await clock.advance(LEASE / 3);
     const create = h.crm.requests().find((r) => r.route === 'create')!;
@@ -55,14 +61,7 @@ describe('leases (manual clock)', () => {
   });
 
   it('a runner stopping with a create still on the wire hands it back; another runner waits for that create before it fetches (one lead)', async () => {
-    await start();
-    const other = secondRunner();
-    h.crm.addFault({ route: 'create', latencyMs: 1500, times: 1 });
-    void h.runner.start();
-    void other.runner.start();
-    await h.runner.ingest([event('c1')]);
-    await clock.advance(100);
-    await waitFor('the create request', () => h.routes().includes('create'));
+    const other = await twoRunnersWithACreateOnTheWire();
 
     // The drain ends with the create unanswered: the claim is handed back.
     const stopping = h.runner.stop({ drainMs: 0 });
