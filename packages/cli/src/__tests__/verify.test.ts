@@ -76,8 +76,10 @@ describe('crm-sync verify: the seed contract against the reference CRM', () => {
     const tenants = () => crm().requests().filter((q) => q.route === 'create').map((q) => q.headers['x-tenant']);
     expect((await runCli(['verify', file, '--base-url', crm().url, '--tenant', 'acme-eu'])).code).toBe(0);
     expect(tenants()).toEqual(['acme-eu']);
+    // A second test lead in the same CRM could draw the first one's fictional phone (one of a hundred) and be found.
+    crm().reset();
     expect((await runCli(['verify', file, '--base-url', crm().url])).code).toBe(0);
-    expect(tenants()).toEqual(['acme-eu', 'crm-sync-verify']);
+    expect(tenants()).toEqual(['crm-sync-verify']);
     const bad = await runCli(['verify', file, '--base-url', crm().url, '--tenant', 'a/b']);
     expect(bad.code).toBe(2);
     expect(bad.err).toContain('--tenant: a tenant name as the config takes it');
