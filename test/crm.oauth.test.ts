@@ -85,7 +85,7 @@ it('one token request serves many concurrent syncs; the access token, not the re
   const results = await Promise.all(Array.from({ length: 12 }, (_, n) => sync(mapping, n)));
   expect(results.every((r) => r.action === 'upserted')).toBe(true);
   expect(zoho.records()).toHaveLength(12);
-  expect(oauth.requests()).toEqual([{ grantType: 'refresh_token', status: 200 }]);
+  expect(oauth.requests()).toEqual([{ grantType: 'refresh_token', status: 200, clientAuth: 'post' }]);
   const sent = new Set(zoho.requests().map((r) => r.headers.authorization));
   expect(sent.size).toBe(1);
   expect([...sent][0]).toMatch(/^Zoho-oauthtoken at-[0-9a-f]+$/);
@@ -173,7 +173,7 @@ it('the client_credentials grant sends the mapping secret as the client secret',
     auth: { adapter: 'bearer', prefix: 'Zoho-oauthtoken', secret: 'env:ZOHO_CLIENT_CREDENTIALS', oauth: { tokenUrl: oauth.tokenUrl, clientId: oauth.clientId, grant: 'client_credentials' } },
   } as MappingDefinition, { hash: `cc-${oauth.tokenUrl}` });
   await expect(sync(mapping, 1)).resolves.toMatchObject({ action: 'upserted' });
-  expect(oauth.requests()).toEqual([{ grantType: 'client_credentials', status: 200 }]);
+  expect(oauth.requests()).toEqual([{ grantType: 'client_credentials', status: 200, clientAuth: 'post' }]);
 });
 
 it('a static bearer token the CRM refuses is not sent again', async () => {

@@ -4,7 +4,8 @@ import { sameSecret, sendJson, TestServer } from './http-server';
 
 /**
  * An OAuth 2.0 token endpoint (RFC 6749 §4.4 client credentials and §6 refresh token grants, form-encoded), for
- * testing auth adapters that exchange a secret for access tokens. It issues random access tokens that expire after
+ * testing auth adapters that exchange a secret for access tokens. Clients authenticate in the form
+ * (client_secret_post) or with HTTP Basic (client_secret_basic, RFC 6749 §2.3.1). It issues random access tokens that expire after
  * `ttlSec`; an emulator asks `accepts(token)` whether a token is one it issued and still valid. Errors follow §5.2
  * (`{"error": …}` with 400/401), or, with `errorsInOk` (as Zoho's accounts server does), with HTTP 200.
  */
@@ -26,6 +27,8 @@ export interface OAuthServerOptions {
 export interface TokenRequestLog {
   grantType: string;
   status: number;
+  /** How the client authenticated: HTTP Basic (client_secret_basic) or in the form (client_secret_post). */
+  clientAuth?: 'basic' | 'post';
   /** Set when the request was refused. */
   error?: string;
 }
@@ -66,8 +69,16 @@ export async function startOAuthServer(opts: OAuthServerOptions = {}): Promise<O
     const url = new URL(req.url ?? '/', 'http://oauth.invalid');
     const form = new URLSearchParams(raw.buf.toString('utf8'));
     const grantType = form.get('grant_type') ?? '';
+    // RFC 6749 §2.3.1: client_secret_basic (which a server must support) or client_secret_post, never both.
+    const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(String(req.headers.authorization ?? ''));
+    const pair = basic ? Buffer.from(basic[1]!, 'base64').toString('utf8') : undefined;
+    const at = pair?.indexOf(':') ?? -1;
+    const decode = (s: string) => { try { return decodeURIComponent(s.replace(/\+/g, ' ')); } catch { return s; } };
+    const client = pair !== undefined && at >= 0
+      ? { id: decode(pair.slice(0, at)), secret: decode(pair.slice(at + 1)), how: 'basic' as const }
+      : { id: form.get('client_id'), secret: form.get('client_secret') ?? '', how: 'post' as const };
     const answer = (status: number, body: Record<string, unknown>) => {
-      log.push({ grantType, status, ...(typeof body.error === 'string' ? { error: body.error } : {}) });
+      log.push({ grantType, status, clientAuth: client.how, ...(typeof body.error === 'string' ? { error: body.error } : {}) });
       sendJson(res, { status, body });
     };
     const refuse = (status: number, error: string, description: string) => answer(opts.errorsInOk ? 200 : status, { error, error_description: description });
@@ -76,13 +87,14 @@ export async function startOAuthServer(opts: OAuthServerOptions = {}): Promise<O
       failures.times--;
       return answer(failures.status, { error: 'temporarily_unavailable', error_description: 'try again later' });
     }
-    if (form.get('client_id') !== clientId) return refuse(401, 'invalid_client', 'unknown client');
+    if (basic && form.has('client_secret')) return refuse(400, 'invalid_request', 'more than one client authentication method');
+    if (client.id !== clientId) return refuse(401, 'invalid_client', 'unknown client');
     if (grantType === 'refresh_token') {
       const given = form.get('refresh_token') ?? '';
-      if (!sameSecret(form.get('client_secret') ?? '', clientSecret)) return refuse(401, 'invalid_client', 'client authentication failed');
+      if (!sameSecret(client.secret, clientSecret)) return refuse(401, 'invalid_client', 'client authentication failed');
       if (revoked || !sameSecret(given, refreshToken)) return refuse(400, opts.errorsInOk ? 'invalid_code' : 'invalid_grant', 'the refresh token is invalid or revoked');
     } else if (grantType === 'client_credentials') {
-      if (!sameSecret(form.get('client_secret') ?? '', clientSecret)) return refuse(401, 'invalid_client', 'client authentication failed');
+      if (!sameSecret(client.secret, clientSecret)) return refuse(401, 'invalid_client', 'client authentication failed');
     } else {
       return refuse(400, 'unsupported_grant_type', `grant_type ${JSON.stringify(grantType)}`);
     }
