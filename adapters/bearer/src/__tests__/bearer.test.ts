@@ -1,6 +1,6 @@
 import type { OutgoingRequest } from '@crm-sync/core';
-import { runAuthAdapterSuite } from '@crm-sync/testkit';
-import { adapter } from '..';
+import { credentialContext, runAuthAdapterSuite, startOAuthServer, type OAuthServer, type TestCredentialContext } from '@crm-sync/testkit';
+import { adapter, clearOAuthTokens } from '..';
 
 const TOKEN = 'tok.en+with/special=chars';
 
@@ -41,4 +41,30 @@ runAuthAdapterSuite(adapter, {
     { options: { prefix: '', header: 'X-Token' }, at: 'header:X-Token' },
     { options: { prefix: 'Token', param: 'token' }, at: 'header:Authorization' },
   ],
+});
+
+describe('the oauth credential step, alone (testkit credentialContext against startOAuthServer)', () => {
+  let oauth: OAuthServer;
+  let ctx: TestCredentialContext;
+  beforeEach(async () => {
+    clearOAuthTokens();
+    oauth = await startOAuthServer();
+    ctx = credentialContext({ secrets: { 'env:TEST_CLIENT_SECRET': oauth.clientSecret } });
+  });
+  afterEach(async () => {
+    ctx.close();
+    await oauth.close();
+  });
+  const options = () => ({ oauth: { tokenUrl: oauth.tokenUrl, clientId: oauth.clientId, clientSecret: 'env:TEST_CLIENT_SECRET' } });
+
+  it('exchanges the refresh token once for concurrent callers, keeps it, and renews it when it is refused', async () => {
+    const [a, b] = await Promise.all([adapter.credential!(oauth.refreshToken, options(), ctx), adapter.credential!(oauth.refreshToken, options(), ctx)]);
+    expect(a).toBe(b);
+    expect(oauth.accepts(a)).toBe(true);
+    expect(await adapter.credential!(oauth.refreshToken, options(), ctx)).toBe(a);
+    expect(ctx.requests).toHaveLength(1);
+    const renewed = await adapter.credential!(oauth.refreshToken, options(), ctx.rejecting(a));
+    expect(renewed).not.toBe(a);
+    expect(ctx.requests).toHaveLength(2);
+  });
 });
