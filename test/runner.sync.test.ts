@@ -1,6 +1,6 @@
 import { Runner } from '@crm-sync/runner';
 import { startReferenceCrm } from '@crm-sync/testkit';
-import { CRM_KEY, event, RunnerHarness, sleep } from './runner.fixtures';
+import { CRM_KEY, event, RunnerHarness, seedContract, sleep, waitFor } from './runner.fixtures';
 
 let h: RunnerHarness;
 afterEach(async () => { await h?.close(); });
@@ -205,6 +205,22 @@ describe('Runner against the reference CRM: a stale lead id', () => {
     const [a, b] = await Promise.all([h.runner.contact('acme', 'whatsapp-1'), h.runner.contact('acme', 'webform-7')]);
     expect(a!.leadId).toBe(b!.leadId);
     expect([a!.lastOutcome, b!.lastOutcome].sort()).toEqual(['created', 'updated']);
+  });
+
+  it('a create that timed out keeps holding the person: the other contact waits, and finds the lead it made (one lead)', async () => {
+    h = await RunnerHarness.start({
+      tenant: { quietMs: 50, concurrency: 4, mapping: seedContract(300) },
+      runner: { retry: { baseMs: 4000, maxMs: 4000, budgetMs: 60_000 } },
+    });
+    // The first create is answered after the 300 ms timeout, and lands: a lead the runner does not hear of.
+    h.crm.addFault({ route: 'create', latencyMs: 1000, times: 1 });
+    h.runner.start();
+    await h.runner.ingest([event('whatsapp-1', { email: undefined })]);
+    await waitFor('the first create', () => h.routes().includes('create'));
+    await h.runner.ingest([event('webform-7', { email: 'priya@example.com' })]);
+    await waitFor('the second contact\'s sync', async () => (await h.runner.contact('acme', 'webform-7'))?.lastOutcome !== undefined, 8000);
+    expect(h.crm.leads()).toHaveLength(1);
+    expect((await h.runner.contact('acme', 'webform-7'))).toMatchObject({ lastOutcome: 'updated', leadId: h.crm.leads()[0]!.lead_id });
   });
 
   it('the CRM no longer has the stored lead → matched again, and the new id is stored and used', async () => {

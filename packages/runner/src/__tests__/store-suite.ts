@@ -396,6 +396,34 @@ export function describeStore(name: string, open: () => Promise<Store>): void {
       expect(await claim(T0 + 3055)).toEqual([expect.objectContaining({ contactId: 'c1', unconfirmedCreateAt: T0 + 55, unconfirmedWriteAt: T0 + 1100 })]);
     });
 
+    it('a contact with an unconfirmed create is not claimed before it has timed out, whatever made it due meanwhile', async () => {
+      const claimAt = (now: number) => store.claimDue('acme', { now, limit: 10, leaseMs: LEASE, owner: OWNER, createTimeoutMs: 3000 });
+      await store.accept([{ contact: contact() }, { contact: contact({ contactId: 'c2' }) }, { contact: contact({ contactId: 'c3' }) }].map((i) => ({ ...i, window: WINDOW })), T0);
+      const [c1, c2, c3] = await store.claimDue('acme', { now: T0 + 50, limit: 3, leaseMs: LEASE, owner: 'dead' });
+      for (const c of [c1!, c2!, c3!]) expect(await store.markCreateIntent(c, T0 + 55)).toBe(true);
+      // c1: handed back, then a new change (its window ends at T0 + 160); c2: its create failed, retry at T0 + 100;
+      // c3: its dead owner's leases released at T0 + 60 (due at the lease's end, T0 + 1050).
+      await store.release(c1!, T0 + 60);
+      await store.accept([{ contact: contact({ name: 'changed' }), window: WINDOW }], T0 + 110);
+      await store.fail(c2!, { attempt: failure(true), retryAt: T0 + 100, unconfirmedWrite: true }, T0 + 60);
+      await store.releaseOwners('acme', ['dead'], { now: T0 + 60, createTimeoutMs: 3000 });
+      expect(await claimAt(T0 + 1100)).toEqual([]);
+      expect(await store.nextDueAt('acme')).toBe(T0 + 3055);
+      expect(await store.counts(T0 + 1100)).toMatchObject({ pending: 2, retrying: 1, inFlight: 0 });
+      expect((await claimAt(T0 + 3055)).map((c) => c.contactId).sort()).toEqual(['c1', 'c2', 'c3']);
+    });
+
+    it('a create intent is recorded only while the claim\'s lease is held', async () => {
+      await store.accept([{ contact: contact() }].map((i) => ({ ...i, window: WINDOW })), T0);
+      const handedBack = await claimOne(T0 + 50);
+      await store.release(handedBack, T0 + 60);
+      const current = await claimOne(T0 + 60);
+      expect(await store.markCreateIntent(handedBack, T0 + 70)).toBe(false);
+      expect(await store.markCreateIntent(current, T0 + 71)).toBe(true);
+      await store.release(current, T0 + 80);
+      expect((await claimOne(T0 + 80)).unconfirmedCreateAt).toBe(T0 + 71);
+    });
+
     it('a lapsed lease whose create has timed out, or without one, is claimed at once', async () => {
       await store.accept([{ contact: contact() }, { contact: contact({ contactId: 'c2' }) }].map((i) => ({ ...i, window: WINDOW })), T0);
       const [a] = await store.claimDue('acme', { now: T0 + 50, limit: 2, leaseMs: LEASE, owner: 'dead' });

@@ -3,7 +3,7 @@ import type { AttemptRecord, DeadLetter, RetryPolicy, TenantSettings } from '../
 import type { Clock } from '../clock';
 import { decideRetry } from '../retry';
 import type { Claim, CompleteInput, Store } from '../store/types';
-import type { LeaseHeartbeat } from './lease-heartbeat';
+import { LeaseLostError, type LeaseHeartbeat } from './lease-heartbeat';
 import { isUnknownWriteOutcome, recheckAt, settleWindowMs } from './unconfirmed-write';
 
 export type SyncEngineLike = Pick<SyncEngine, 'sync' | 'renderPayload' | 'readLead'>;
@@ -78,7 +78,7 @@ async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps,
     return { outcome: 'unchanged', leadId: claim.leadId, payloadHash: rendered.hash, payload: rendered.payload, attempt };
   }
   const identity = await holdIdentity(claim, tenant, deps);
-  let result: Awaited<ReturnType<SyncEngineLike['sync']>> | undefined;
+  let result: Awaited<ReturnType<SyncEngineLike['sync']>>;
   try {
     result = await engine.sync(tenant.mapping, claim.contact, {
       knownLeadId: claim.leadId,
@@ -86,12 +86,19 @@ async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps,
       baseUrl: tenant.baseUrl,
       unconfirmedCreateAt: claim.unconfirmedCreateAt,
       rendered,
-      onCreateIntent: () => store.markCreateIntent(claim, clock.now()),
+      onCreateIntent: async () => {
+        // A claim handed back (a stop) or taken over must not create: another claim may be matching the contact.
+        if (!(await store.markCreateIntent(claim, clock.now()))) throw new LeaseLostError(claim);
+      },
       pacer: deps.pacer,
     });
-  } finally {
-    await identity?.release(result?.action === 'created');
+  } catch (err) {
+    // A write whose outcome is unknown (a create that timed out) may still land: the person stays held until the
+    // hold expires, so another contact of theirs does not fetch before it and create a second lead.
+    if (!isUnknownWriteOutcome(err)) await identity?.release(false);
+    throw err;
   }
+  await identity?.release(result.action === 'created');
   // A stale stored id (a merged or deleted lead, result.forgotLeadId) is simply replaced by the id the sync matched.
   const attempt: AttemptRecord = { at, outcome: result.action, leadId: result.leadId, calls: result.calls };
   return { outcome: result.action, leadId: result.leadId, payloadHash: result.payloadHash, payload: result.payload, attempt };
@@ -148,6 +155,12 @@ async function recordFailure(claim: Claim, err: unknown, ctx: { calls: CallRecor
   const rateLimited = error.code === 'ERR_RATE_LIMITED' || error.status === 429;
   const unconfirmedWrite = isUnknownWriteOutcome(err);
   let result: AttemptResult;
+  if (err instanceof LeaseLostError) {
+    // Another claim holds the contact now (this one was handed back or taken over): only the attempt is recorded;
+    // the store leaves the schedule to the holder. Neither a retry nor a dead letter.
+    await store.fail(claim, { attempt: record, deadCause: 'permanent', unconfirmedWrite }, now);
+    return { record, durationMs: now - ctx.started };
+  }
   if (!error.retryable) {
     await store.fail(claim, { attempt: record, deadCause: 'permanent', unconfirmedWrite }, now);
     result = { record, durationMs: now - ctx.started, deadLetter: 'permanent' };

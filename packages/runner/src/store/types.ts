@@ -11,7 +11,8 @@
  *   dead runners on its host: releaseOwners);
  * - the lead store: lead id, hash and JSON of the last synced payload, last outcome, the last N attempts;
  * - failure state: consecutive failures, when failing began, the last error, dead-letter time;
- * - the create intent: set right before a create is sent, cleared once its lead id is stored;
+ * - the create intent: set right before a create is sent (only while the claim's lease is held), cleared once its
+ *   lead id is stored; until intent + the request timeout the contact is not claimed (ClaimOptions.createTimeoutMs);
  * - the unconfirmed-write mark: when the CRM last may have been sent a write whose outcome nobody recorded (a write
  *   that timed out or lost its answer, or a lease that ended without an outcome: a dead or stalled runner's attempt).
  *   The CRM may still apply such a write later, over a newer one, and the stored payload hash no longer says what the
@@ -74,10 +75,10 @@ export interface ClaimOptions {
    * tell which leases a dead process left behind (leaseOwners, releaseOwners). */
   owner: string;
   /**
-   * The tenant's request timeout (its mapping's timeoutMs). A lapsed lease whose attempt had sent a create is not
-   * claimed before the create has timed out: it is due then instead. Fetching sooner could miss the lead that create
-   * makes, and create a second one (with a lease shorter than the timeout). Without it, lapsed leases are claimed
-   * at once.
+   * The tenant's request timeout (its mapping's timeoutMs). A contact with a create sent and unconfirmed (its create
+   * intent) is not claimed before that create has timed out, whatever made it due meanwhile (a lapsed lease, a
+   * hand-back, a release of a dead runner's leases, a new change, a retry): it is due then instead. Fetching sooner
+   * could miss the lead that create makes, and create a second one. Without it, such contacts are claimed when due.
    */
   createTimeoutMs?: number;
 }
@@ -166,8 +167,12 @@ export interface Store {
    * lease lapsed without an outcome is marked (unconfirmed write at `now`) as it is claimed again.
    */
   claimDue(tenant: string, opts: ClaimOptions): Promise<Claim[]>;
-  /** Records that a create is about to be sent for the claimed contact (durable before it resolves). */
-  markCreateIntent(claim: Claim, now: number): Promise<void>;
+  /**
+   * Records that a create is about to be sent for the claimed contact (durable before it resolves). False, and
+   * nothing recorded, when the claim's lease is no longer held (handed back at a stop, or taken over): the create
+   * must not be sent then, as another claim may be syncing the contact without knowing of it.
+   */
+  markCreateIntent(claim: Claim, now: number): Promise<boolean>;
   /**
    * A sync succeeded (or was unchanged): stores the lead, clears failures and the create intent. If the contact
    * changed while claimed, it is pending again with the window of those changes (never due before `now`). With an

@@ -83,8 +83,8 @@ export class RedisStore implements Store {
     return rows.map((json) => toClaim(tenant, JSON.parse(json) as Row));
   }
 
-  async markCreateIntent(claim: Claim, now: number): Promise<void> {
-    await this.run('crmSyncCreateIntent', claim.tenant, claim.contactId, now);
+  async markCreateIntent(claim: Claim, now: number): Promise<boolean> {
+    return (await this.run('crmSyncCreateIntent', claim.tenant, claim.contactId, now, claim.leaseToken)) === 1;
   }
 
   async complete(claim: Claim, input: CompleteInput, now: number): Promise<void> {

@@ -163,18 +163,19 @@ local out = {}
 for i, id in ipairs(ids) do
   local key = ckey(t, id)
   local row = load(key)
+  -- Still in flight: its lease lapsed without an outcome, so its runner may have sent a write nobody recorded.
+  if row.status == 'in-flight' then markUnconfirmed(key, row, now) end
+  -- A create sent for it may not have landed yet: not before it has timed out (ClaimOptions.createTimeoutMs).
   local settledAt = nil
-  if row.status == 'in-flight' then
-    -- Still in flight: its lease lapsed without an outcome, so its runner may have sent a write nobody recorded.
-    markUnconfirmed(key, row, now)
-    -- And a create it sent may not have landed yet: not before it has timed out.
-    local intent = num(row.create_intent_at)
-    if intent and createTimeoutMs and intent + createTimeoutMs > now then settledAt = intent + createTimeoutMs end
-  end
-  if settledAt then
+  local intent = num(row.create_intent_at)
+  if intent and createTimeoutMs and intent + createTimeoutMs > now then settledAt = intent + createTimeoutMs end
+  if settledAt and row.status == 'in-flight' then
     local status = 'pending'
     if (num(row.failures) or 0) > 0 then status = 'retrying' end
     settle(t, id, row, { status = status, due_at = settledAt })
+  elseif settledAt then
+    write(key, { due_at = settledAt })
+    redis.call('ZADD', P .. 'due:' .. t, str(settledAt), id)
   else
     local token = base .. ':' .. i
     local leaseUntil = now + leaseMs
@@ -367,10 +368,10 @@ end
 return { marked, madeHere }
 `;
 
-/** ARGV: P, tenant, contactId, now. Only for a contact that exists. */
+/** ARGV: P, tenant, contactId, now, lease token. Only while that lease is held (Store.markCreateIntent). */
 const CREATE_INTENT = `
 local key = ARGV[1] .. 'c:' .. ARGV[2] .. ':' .. ARGV[3]
-if redis.call('EXISTS', key) == 0 then return 0 end
+if redis.call('HGET', key, 'lease_token') ~= ARGV[5] then return 0 end
 redis.call('HSET', key, 'create_intent_at', ARGV[4])
 return 1
 `;

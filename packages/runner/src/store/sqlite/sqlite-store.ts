@@ -128,7 +128,8 @@ export class SqliteStore implements Store {
       renew: db.prepare('UPDATE contacts SET lease_until = @until, due_at = @until WHERE tenant = @tenant AND contact_id = @contact_id AND lease_token = @token'),
       owners: db.prepare<[string], { owner: string }>('SELECT DISTINCT lease_owner AS owner FROM contacts WHERE tenant = ? AND lease_owner IS NOT NULL'),
       ownedBy: db.prepare<[string, string], ContactRow>('SELECT * FROM contacts WHERE tenant = ? AND lease_owner = ?'),
-      intent: db.prepare('UPDATE contacts SET create_intent_at = ? WHERE tenant = ? AND contact_id = ?'),
+      intent: db.prepare('UPDATE contacts SET create_intent_at = ? WHERE tenant = ? AND contact_id = ? AND lease_token = ?'),
+      defer: db.prepare('UPDATE contacts SET due_at = ? WHERE tenant = ? AND contact_id = ?'),
       unconfirmedWrite: db.prepare<[number | null, string, string]>('UPDATE contacts SET unconfirmed_write_at = ? WHERE tenant = ? AND contact_id = ?'),
       settle: db.prepare(`UPDATE contacts SET status = @status, due_at = @due_at, lease_token = NULL, lease_until = NULL, lease_owner = NULL,
         claimed_version = NULL, failures = @failures, failing_since = @failing_since, last_error = @last_error, dead_at = @dead_at,
@@ -258,15 +259,14 @@ export class SqliteStore implements Store {
       const deltas = new CounterDeltas();
       const claims: Claim[] = [];
       for (const row of this.stmts.due.all(tenant, opts.now, opts.limit)) {
-        if (row.status === 'in-flight') {
-          // Still in flight: its lease lapsed without an outcome, so its runner may have sent a write nobody recorded.
-          this.markUnconfirmedWrite(row, opts.now);
-          // And a create it sent may not have landed yet: not before it has timed out (ClaimOptions.createTimeoutMs).
-          const settledAt = createSettledAt(row.create_intent_at, opts.createTimeoutMs);
-          if (settledAt !== undefined && settledAt > opts.now) {
-            this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: settledAt }, deltas);
-            continue;
-          }
+        // Still in flight: its lease lapsed without an outcome, so its runner may have sent a write nobody recorded.
+        if (row.status === 'in-flight') this.markUnconfirmedWrite(row, opts.now);
+        // A create sent for it may not have landed yet: not before it has timed out (ClaimOptions.createTimeoutMs).
+        const settledAt = createSettledAt(row.create_intent_at, opts.createTimeoutMs);
+        if (settledAt !== undefined && settledAt > opts.now) {
+          if (row.status === 'in-flight') this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: settledAt }, deltas);
+          else this.stmts.defer.run(settledAt, tenant, row.contact_id);
+          continue;
         }
         const token = `${opts.owner}:${this.leasePrefix}:${++this.leaseSeq}`;
         this.stmts.lease.run({ token, until: opts.now + opts.leaseMs, owner: opts.owner, tenant, contact_id: row.contact_id });
@@ -279,8 +279,8 @@ export class SqliteStore implements Store {
   }
 
   /** Committed with an fsync of its own, always: it is what keeps a lost create answer from becoming a second lead. */
-  async markCreateIntent(claim: Claim, now: number): Promise<void> {
-    this.stmts.intent.run(now, claim.tenant, claim.contactId);
+  async markCreateIntent(claim: Claim, now: number): Promise<boolean> {
+    return this.stmts.intent.run(now, claim.tenant, claim.contactId, claim.leaseToken).changes === 1;
   }
 
   complete(claim: Claim, input: CompleteInput, now: number): Promise<void> {
