@@ -116,7 +116,9 @@ test(`CRM fault soak: ${MODE.contacts} contacts against 5xx, 429, slow answers, 
 
 describe('a lost create answer while the CRM\'s search lags', () => {
   const CONTACTS = 20;
-  const LAG = 1000;
+  // Longer than the runner's own wait after a create whose answer is lost (it holds the person, and does not fetch,
+  // for the settle window: twice the 250 ms timeout, at least 3 s), so only searchLagMs covers the rest.
+  const LAG = 4000;
 
   async function run(searchLagMs: number | undefined) {
     // Every contact's first create commits, then its answer is lost; the retry's fetch comes well inside the lag.
@@ -124,7 +126,7 @@ describe('a lost create answer while the CRM\'s search lags', () => {
     crm.addFault({ route: 'create', resetAfterCommit: true, times: CONTACTS });
     const { plan, expected } = planStream({ contacts: CONTACTS, seed: SEED, spanMs: 200, maxBursts: 1, maxChanges: 1 });
     await daemon.client.ingest(plan.filter((p) => p.kind !== 'bad').map((p) => p.event));
-    await daemon.client.waitUntilIdle({ timeoutMs: 20_000 });
+    await daemon.client.waitUntilIdle({ timeoutMs: 40_000 });
     return crmFigures(crm, expected).check;
   }
 

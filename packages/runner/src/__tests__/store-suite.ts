@@ -413,6 +413,15 @@ export function describeStore(name: string, open: () => Promise<Store>): void {
       expect((await claimAt(T0 + 3055)).map((c) => c.contactId).sort()).toEqual(['c1', 'c2', 'c3']);
     });
 
+    it('a create the CRM answered with a failure is settled: its retry is not held back', async () => {
+      await store.accept([{ contact: contact() }].map((i) => ({ ...i, window: WINDOW })), T0);
+      const claim = await claimOne(T0 + 50);
+      await store.markCreateIntent(claim, T0 + 55);
+      await store.fail(claim, { attempt: failure(true), retryAt: T0 + 100 }, T0 + 60);
+      expect(await store.claimDue('acme', { now: T0 + 100, limit: 10, leaseMs: LEASE, owner: OWNER, createTimeoutMs: 3000 }))
+        .toEqual([expect.objectContaining({ contactId: 'c1', unconfirmedCreateAt: T0 + 55 })]);
+    });
+
     it('a create intent is recorded only while the claim\'s lease is held', async () => {
       await store.accept([{ contact: contact() }].map((i) => ({ ...i, window: WINDOW })), T0);
       const handedBack = await claimOne(T0 + 50);

@@ -88,9 +88,15 @@ export interface ReleaseOptions {
   createTimeoutMs?: number;
 }
 
-/** When a contact whose lease ended (released, or lapsed) with a create sent at `createIntentAt` may be synced again. */
-export function createSettledAt(createIntentAt: number | null | undefined, createTimeoutMs: number | undefined): number | undefined {
-  return createIntentAt === null || createIntentAt === undefined || createTimeoutMs === undefined ? undefined : createIntentAt + createTimeoutMs;
+/**
+ * When a contact with a create sent at `createIntentAt` may be synced again: once that create has timed out, if its
+ * outcome is unknown (an unconfirmed write marked at or after the intent: a timeout, a lost answer, a lease that ended
+ * without an outcome). A create the CRM answered, even with a failure, is settled: undefined.
+ */
+export function createSettledAt(createIntentAt: number | null | undefined, unconfirmedWriteAt: number | null | undefined, createTimeoutMs: number | undefined): number | undefined {
+  if (createIntentAt === null || createIntentAt === undefined || createTimeoutMs === undefined) return undefined;
+  if (unconfirmedWriteAt === null || unconfirmedWriteAt === undefined || unconfirmedWriteAt < createIntentAt) return undefined;
+  return createIntentAt + createTimeoutMs;
 }
 
 export interface ResyncOptions {

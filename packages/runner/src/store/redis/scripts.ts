@@ -166,9 +166,10 @@ for i, id in ipairs(ids) do
   -- Still in flight: its lease lapsed without an outcome, so its runner may have sent a write nobody recorded.
   if row.status == 'in-flight' then markUnconfirmed(key, row, now) end
   -- A create sent for it may not have landed yet: not before it has timed out (ClaimOptions.createTimeoutMs).
+  -- createSettledAt (../types.ts): only while the create's outcome is unknown (an unconfirmed write at or after it).
   local settledAt = nil
-  local intent = num(row.create_intent_at)
-  if intent and createTimeoutMs and intent + createTimeoutMs > now then settledAt = intent + createTimeoutMs end
+  local intent, mark = num(row.create_intent_at), num(row.unconfirmed_write_at)
+  if intent and mark and mark >= intent and createTimeoutMs and intent + createTimeoutMs > now then settledAt = intent + createTimeoutMs end
   if settledAt and row.status == 'in-flight' then
     local status = 'pending'
     if (num(row.failures) or 0) > 0 then status = 'retrying' end

@@ -262,7 +262,7 @@ export class SqliteStore implements Store {
         // Still in flight: its lease lapsed without an outcome, so its runner may have sent a write nobody recorded.
         if (row.status === 'in-flight') this.markUnconfirmedWrite(row, opts.now);
         // A create sent for it may not have landed yet: not before it has timed out (ClaimOptions.createTimeoutMs).
-        const settledAt = createSettledAt(row.create_intent_at, opts.createTimeoutMs);
+        const settledAt = createSettledAt(row.create_intent_at, row.unconfirmed_write_at, opts.createTimeoutMs);
         if (settledAt !== undefined && settledAt > opts.now) {
           if (row.status === 'in-flight') this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: settledAt }, deltas);
           else this.stmts.defer.run(settledAt, tenant, row.contact_id);
@@ -346,7 +346,7 @@ export class SqliteStore implements Store {
       const deltas = new CounterDeltas();
       // Its attempt may still have a write on its way; a create, not settled before it has timed out.
       this.markUnconfirmedWrite(row, now);
-      const dueAt = Math.max(now, createSettledAt(row.create_intent_at, opts.createTimeoutMs) ?? now);
+      const dueAt = Math.max(now, createSettledAt(row.create_intent_at, row.unconfirmed_write_at, opts.createTimeoutMs) ?? now);
       this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: dueAt }, deltas);
       this.applyCounters(deltas);
     }).immediate();
