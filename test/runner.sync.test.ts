@@ -251,6 +251,21 @@ describe('Runner against the reference CRM: a stale lead id', () => {
   });
 });
 
+describe('stopping', () => {
+  it('an attempt still running when the stop stops waiting for it is abandoned: what it then fails at is not reported', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 50 } });
+    h.crm.addFault({ route: 'fetch', latencyMs: 600, times: 1 });
+    h.runner.start();
+    await h.runner.ingest([event('c1')]);
+    await waitForRoute(h, 'fetch');
+    await h.runner.stop({ drainMs: 0, settleMs: 50 });
+    await h.store.close(); // as the daemon does next: the attempt's fetch answers after this
+    await sleep(900);
+    expect(h.hookLog.of('onError')).toEqual([]);
+    h.open(); // close() stops and closes again
+  });
+});
+
 async function waitForRoute(h: RunnerHarness, route: string): Promise<void> {
   const until = Date.now() + 5000;
   while (!h.routes().includes(route)) {

@@ -38,6 +38,8 @@ export class TenantDispatcher {
   /** What an attempt needs, with every CRM request paced by the tenant's budget. */
   private readonly attemptDeps: AttemptDeps;
   private readonly active = new Map<string, { claim: Claim; heartbeat: LeaseHeartbeat; done: Promise<void> }>();
+  /** Set once a stop has handed back what was unfinished and stopped waiting for it. */
+  private abandoned = false;
   private running = false;
   /** The cycle in progress, if any: at most one at a time. */
   private cycling?: Promise<void>;
@@ -67,6 +69,7 @@ export class TenantDispatcher {
 
   start(): void {
     this.running = true;
+    this.abandoned = false;
     this.wake();
   }
 
@@ -149,9 +152,11 @@ export class TenantDispatcher {
     if (!released) {
       // Their answers could not be stored either: not waited for.
       this.report(new Error(`the store did not take back ${unfinished.length} unfinished attempt(s) within ${RELEASE_WAIT_MS} ms; their leases lapse instead`), 'release');
+      this.abandoned = true;
       return;
     }
     if (settleMs > 0) await this.within(settleMs, Promise.all(unfinished.map((a) => a.done)));
+    this.abandoned = true;
   }
 
   /** Whether `work` ended within `ms` of the runner's clock (it is not waited for after). */
@@ -193,7 +198,9 @@ export class TenantDispatcher {
     const heartbeat = new LeaseHeartbeat(claim, { store, clock, leaseMs, onError: (error) => this.report(error, 'renew-lease', claim) });
     const done = runAttempt(claim, this.tenant, this.attemptDeps, heartbeat)
       .then((result) => this.settled(claim, result))
-      .catch((error) => this.report(error, 'attempt', claim))
+      // An attempt still running after its stop was abandoned (handed back, the store about to close): what it fails
+      // at then is expected, not reported.
+      .catch((error) => { if (!this.abandoned) this.report(error, 'attempt', claim); })
       .finally(() => {
         heartbeat.stop();
         this.active.delete(claim.leaseToken);
