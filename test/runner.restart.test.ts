@@ -62,7 +62,8 @@ describe('Runner restarts on the same SQLite file', () => {
     expect(h.crm.leads()).toEqual([expect.objectContaining({ lead_id: 'L000001', name: 'Priya Sharma' })]);
     // The update, and the same again once the dead runner's create can no longer land (the settle window).
     expect(h.routes()).toEqual(['fetch', 'create', 'fetch', 'update', 'update']);
-    expect(h.hookLog.of('onError').map((e) => e.during)).toEqual(expect.arrayContaining(['attempt']));
+    // The dead runner's hand-back could not be written (its storage was gone); its abandoned attempt's failure is not reported.
+    expect(h.hookLog.of('onError').map((e) => e.during)).toEqual(['release']);
   });
 
   it('the dead runner\'s claim is taken over only after its lease lapses', async () => {
