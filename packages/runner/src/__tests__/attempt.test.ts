@@ -50,3 +50,33 @@ describe('an attempt whose claim was handed back before it created', () => {
     expect(await store.counts(clock.now())).toMatchObject({ inFlight: 1, deadLetters: 0 }); // the other runner's claim
   });
 });
+
+describe('the hold on a person\'s identities', () => {
+  /** A mapping with a fetch (so a contact without a lead id holds its phone and email), timeout 1 s: holds of 3 s. */
+  const fetching = { name: 'acme', mapping: { name: 'm', definition: { timeoutMs: 1000 }, endpoints: { fetch: {}, create: {} }, flow: { requires: ['fetch', 'create'] } } } as unknown as TenantSettings;
+
+  it('is renewed while a slow sync runs, and freed when it ends', async () => {
+    const clock = new ManualClock(T0);
+    await store.accept([{ contact: contact(), window: WINDOW }], T0);
+    const [claim] = await store.claimDue('acme', { now: T0 + 50, limit: 1, leaseMs: 30_000, owner: 'runner' });
+    let finish!: () => void;
+    const engine: SyncEngineLike = {
+      renderPayload: async () => ({ payload: { phone: '+919876543210' }, hash: 'h' }),
+      readLead: async () => { throw new Error('not used'); },
+      sync: () => new Promise((resolve) => {
+        finish = () => resolve({ action: 'created', leadId: 'L1', payloadHash: 'h', payload: {}, calls: [], warnings: [] } as unknown as Awaited<ReturnType<SyncEngineLike['sync']>>);
+      }),
+    };
+    const attempt = runAttempt(claim!, fetching, { store, engine, clock, retry: { baseMs: 100, maxMs: 100, budgetMs: 1000 } });
+    const someoneElse = () => store.holdIdentities('acme', ['phone:+919876543210'], 'other', clock.now() + 1000, clock.now());
+    await clock.advance(0);
+    // A sync held up for 10 s (three times the hold): the phone stays held all along.
+    for (let t = 0; t < 10; t++) {
+      await clock.advance(1000);
+      expect([t, await someoneElse()]).toEqual([t, false]);
+    }
+    finish();
+    await attempt;
+    expect(await someoneElse()).toBe(true);
+  });
+});

@@ -1,6 +1,6 @@
 import { failureDetails, RetryableError, SyncError, type CallRecord, type RequestPacer, type SyncEngine } from '@crm-sync/core';
 import type { AttemptRecord, DeadLetter, RetryPolicy, TenantSettings } from '../api';
-import type { Clock } from '../clock';
+import type { Clock, TimerHandle } from '../clock';
 import { decideRetry } from '../retry';
 import type { Claim, CompleteInput, Store } from '../store/types';
 import { LeaseLostError, type LeaseHeartbeat } from './lease-heartbeat';
@@ -95,7 +95,8 @@ async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps,
   } catch (err) {
     // A write whose outcome is unknown (a create that timed out) may still land: the person stays held until the
     // hold expires, so another contact of theirs does not fetch before it and create a second lead.
-    if (!isUnknownWriteOutcome(err)) await identity?.release(false);
+    if (isUnknownWriteOutcome(err)) identity?.keep();
+    else await identity?.release(false);
     throw err;
   }
   await identity?.release(result.action === 'created');
@@ -121,7 +122,7 @@ export function identityKeys(contact: Claim['contact']): string[] {
  * goes ahead (the holder is gone or stuck). A lead created is held on for `searchLagMs` more, while the CRM's search
  * may not find it yet. Flows that do not fetch (upsert, no-fetch) leave matching to the CRM and hold nothing.
  */
-async function holdIdentity(claim: Claim, tenant: TenantSettings, deps: AttemptDeps): Promise<{ release(created: boolean): Promise<void> } | undefined> {
+async function holdIdentity(claim: Claim, tenant: TenantSettings, deps: AttemptDeps): Promise<IdentityHold | undefined> {
   const { store, clock } = deps;
   const definition = tenant.mapping.definition;
   if (claim.leadId !== undefined || tenant.mapping.endpoints.fetch === undefined || tenant.mapping.flow.requires.includes('upsert')) return undefined;
@@ -136,14 +137,36 @@ async function holdIdentity(claim: Claim, tenant: TenantSettings, deps: AttemptD
     if (now >= giveUpAt) return undefined;
     await new Promise<void>((resolve) => clock.setTimer(resolve, IDENTITY_RETRY_MS));
   }
+  // Renewed while the sync runs (a tenant's pacer may hold it past the hold's length), like the lease.
+  let renewal: TimerHandle | undefined;
+  const renew = () => {
+    renewal = clock.setTimer(() => {
+      const now = clock.now();
+      store.holdIdentities(claim.tenant, keys, owner, now + holdMs, now).catch(() => undefined);
+      renew();
+    }, Math.max(1, Math.floor(holdMs / 3)));
+  };
+  renew();
   return {
+    keep() {
+      renewal?.cancel();
+    },
     async release(created) {
+      renewal?.cancel();
       // Best effort: a hold left behind expires on its own.
       const now = clock.now();
       const done = created && searchLagMs > 0 ? store.holdIdentities(claim.tenant, keys, owner, now + searchLagMs, now) : store.releaseIdentities(claim.tenant, keys, owner);
       await done.catch(() => undefined);
     },
   };
+}
+
+/** A sync's hold on the person's identities (holdIdentity). */
+interface IdentityHold {
+  /** Stops renewing it, and leaves it to expire (a create whose outcome is unknown may still land). */
+  keep(): void;
+  /** Stops renewing it and frees it (a created lead: held for the mapping's searchLagMs more). */
+  release(created: boolean): Promise<void>;
 }
 
 async function recordFailure(claim: Claim, err: unknown, ctx: { calls: CallRecord[]; at: string; started: number }, deps: AttemptDeps): Promise<AttemptResult> {
