@@ -117,10 +117,11 @@ export function identityKeys(contact: Claim['contact']): string[] {
  * A contact with no stored lead id is matched by a fetch and, when nothing is found, created. Two contacts of one
  * person (the same phone or email under two contact ids: WhatsApp and the web form, or a backfill file) synced at
  * the same moment would both find nothing and create two leads. So the fetch-to-create stretch holds the person's
- * identities (Store.holdIdentities) and a second sync waits for the first, then finds its lead. The hold lasts at
- * most the settle window (twice the request timeout) plus the mapping's `searchLagMs`; a sync that waited that long
- * goes ahead (the holder is gone or stuck). A lead created is held on for `searchLagMs` more, while the CRM's search
- * may not find it yet. Flows that do not fetch (upsert, no-fetch) leave matching to the CRM and hold nothing.
+ * identities (Store.holdIdentities) and a second sync waits for the first, then finds its lead. The hold is renewed
+ * while its sync runs and lapses the settle window (twice the request timeout) plus the mapping's `searchLagMs` after
+ * its last renewal (a holder that died); a sync that waited that long goes ahead. A lead created is held on for
+ * `searchLagMs` more, while the CRM's search may not find it yet; after a create whose outcome is unknown the hold is
+ * left to lapse. Flows that do not fetch (upsert, no-fetch) leave matching to the CRM and hold nothing.
  */
 async function holdIdentity(claim: Claim, tenant: TenantSettings, deps: AttemptDeps): Promise<IdentityHold | undefined> {
   const { store, clock } = deps;
