@@ -1,4 +1,4 @@
-import { DEFAULT_REQUEST_TIMEOUT_MS, parseContactEvent, type FieldError } from '@crm-sync/core';
+import { parseContactEvent, requestTimeoutMs, type FieldError } from '@crm-sync/core';
 import type { ContactStatus, DeadLetter, IngestResult, RejectedEvent, RetryPolicy, RunnerHooks, RunnerLogger, StatusCounts, TenantSettings } from './api';
 import { systemClock, type Clock, type TimerHandle } from './clock';
 import type { DebounceWindow } from './debounce/window';
@@ -150,7 +150,7 @@ export class Runner {
 
   /** The longest request timeout among the tenants' mappings: how long an attempt's last request may still take. */
   longestRequestTimeoutMs(): number {
-    return Math.max(0, ...[...this.tenants.values()].map((t) => t.mapping.definition.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS));
+    return Math.max(0, ...[...this.tenants.values()].map((t) => requestTimeoutMs(t.mapping)));
   }
 
   private addTenant(tenant: TenantSettings, opts: { start?: boolean } = {}): void {
@@ -275,8 +275,6 @@ export class Runner {
     if (!settings) throw new Error(`unknown tenant ${JSON.stringify(tenant)}`);
     return settings;
   }
-
-
 
   /** Resolves once nothing is pending, in flight or waiting for a retry (dead letters are idle). */
   whenIdle(): Promise<void> {

@@ -12,6 +12,11 @@ import { applyClearedFields } from './cleared';
 /** A mapping's `timeoutMs` when it sets none: how long one CRM request may take. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
+/** How long one of the mapping's CRM requests may take: its `timeoutMs`, else the default. */
+export function requestTimeoutMs(mapping: CompiledMapping): number {
+  return mapping.definition.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+}
+
 export interface SyncOptions {
   /** The lead id stored for this contact. */
   knownLeadId?: string;
@@ -398,7 +403,7 @@ class SyncRun {
       resolveSecret: (ref) => this.useSecret(this.resolveSecret(ref)),
       now: this.now,
       ...(rejected === undefined ? {} : { rejected }),
-      timeoutMs: this.mapping.definition.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      timeoutMs: requestTimeoutMs(this.mapping),
       errorContext,
     };
     let credential: string;
@@ -521,7 +526,7 @@ class SyncRun {
     try {
       http = await this.deps.http.send({
         step, method: request.method, url: request.url.toString(), headers: request.headers, body: encoded,
-        timeoutMs: this.mapping.definition.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, maxResponseBytes: this.mapping.definition.maxResponseBytes ?? 1_048_576,
+        timeoutMs: requestTimeoutMs(this.mapping), maxResponseBytes: this.mapping.definition.maxResponseBytes ?? 1_048_576,
       });
     } catch (err) {
       pacer?.afterResponse(undefined);

@@ -1,4 +1,4 @@
-import { DEFAULT_REQUEST_TIMEOUT_MS, type RequestPacer } from '@crm-sync/core';
+import { requestTimeoutMs, type RequestPacer } from '@crm-sync/core';
 import type { RunnerHooks, TenantSettings } from '../api';
 import type { TimerHandle } from '../clock';
 import type { Claim } from '../store/types';
@@ -111,7 +111,7 @@ export class TenantDispatcher {
 
   /** How long a create of this tenant may take: a contact whose create's outcome is unknown is not synced sooner. */
   private get createTimeoutMs(): number {
-    return this.tenant.mapping.definition.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    return requestTimeoutMs(this.tenant.mapping);
   }
 
   /**

@@ -1,4 +1,4 @@
-import { DEFAULT_REQUEST_TIMEOUT_MS, SyncError } from '@crm-sync/core';
+import { requestTimeoutMs, SyncError } from '@crm-sync/core';
 import type { TenantSettings } from '../api';
 import type { Claim } from '../store/types';
 
@@ -14,7 +14,7 @@ const MIN_SETTLE_MS = 3000;
 
 /** How long the CRM may still apply an unconfirmed write: twice the mapping's request timeout, at least 3 s. */
 export function settleWindowMs(tenant: TenantSettings): number {
-  return Math.max(MIN_SETTLE_MS, 2 * (tenant.mapping.definition.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS));
+  return Math.max(MIN_SETTLE_MS, 2 * requestTimeoutMs(tenant.mapping));
 }
 
 const WRITE_STEPS = new Set(['create', 'update', 'upsert']);
