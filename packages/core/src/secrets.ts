@@ -86,9 +86,10 @@ export function maskSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
   // Longest spellings first: a secret's own spelling inside another's (its base64 at the start of Basic auth's
   // base64 of "secret:password") must not cut the longer one before it is matched whole.
-  const all = secrets.length === 1 ? [spellingsOf(secrets[0]!)] : secrets.filter((s) => s).map(spellingsOf);
+  const all = secrets.filter((s) => s).map(spellingsOf);
+  // One secret's spellings are sorted already (spellingsOf); several are merged and sorted again.
   const forms = all.length === 1 ? all[0]!.forms : all.flatMap((s) => s.forms).sort((a, b) => b.length - a.length);
-  for (const form of forms) if (form && out.includes(form)) out = out.split(form).join(MASK);
+  for (const form of forms) if (out.includes(form)) out = out.split(form).join(MASK);
   if (out.includes('\\')) for (const { escaped } of all) if (escaped) out = out.replace(escaped, MASK);
   return out;
 }
