@@ -126,12 +126,13 @@ export function compileExpression(source: string, field: string, file?: string):
   let expr: jsonata.Expression;
   try {
     expr = jsonata(source);
-    const unknown = unknownFunctions(expr.ast());
+    const ast = expr.ast();
+    const unknown = unknownFunctions(ast);
     if (unknown.length > 0) {
       throw new MappingError(unknown.map(({ name, position }) => ({ field, message: `$${name}${position !== undefined ? ` at position ${position}` : ''}: no function of that name${suggestion(name, CALLABLE)}` })),
         { file, code: 'ERR_MAPPING_EXPRESSION' });
     }
-    if (canRunAway(expr.ast())) {
+    if (canRunAway(ast)) {
       expr = jsonata(source, { timeout: EXPRESSION_LIMITS.timeoutMs, stack: EXPRESSION_LIMITS.maxDepth, RegexEngine: TimeLimitedRegExp } as unknown as jsonata.JsonataOptions);
     }
   } catch (err) {
