@@ -253,6 +253,16 @@ describe('status, contacts, dead letters, metrics', () => {
     expect(text).not.toContain('daemon-test-key');
   });
 
+  test('GET /metrics counts the syncs deferred because another sync held the same phone', async () => {
+    const d = await start({}, { concurrency: 2 });
+    // The first create is slow, so the person's other contact (same phone) finds the phone held, and is deferred.
+    fixture.env.crm.addFault({ route: 'create', latencyMs: 600, times: 1 });
+    await post(`${d.url}/v1/events`, [event(1), event(2, { phone: event(1).phone })]);
+    await idle(d);
+    expect(fixture.env.crm.leads()).toHaveLength(1);
+    expect(await (await fetch(`${d.url}/metrics`)).text()).toMatch(new RegExp(`crm_sync_sync_deferrals_total\\{tenant="${TENANT}"\\} [1-9]`));
+  });
+
   test('unknown routes 404, wrong methods 405', async () => {
     const d = await start();
     expect((await get(`${d.url}/v2/nothing`)).status).toBe(404);

@@ -29,7 +29,7 @@ export interface HarnessOptions {
 export class HookLog {
   readonly events: Array<{ hook: keyof RunnerHooks; e: any }> = [];
   readonly hooks: RunnerHooks = Object.fromEntries(
-    (['onAccepted', 'onRejected', 'onSync', 'onRetry', 'onDeadLetter', 'onRateLimited', 'onError'] as const)
+    (['onAccepted', 'onRejected', 'onSync', 'onRetry', 'onDeadLetter', 'onRateLimited', 'onDeferred', 'onError'] as const)
       .map((hook) => [hook, (e: unknown) => { this.events.push({ hook, e }); }]),
   );
   of(hook: keyof RunnerHooks): any[] {

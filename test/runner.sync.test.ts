@@ -207,6 +207,28 @@ describe('Runner against the reference CRM: a stale lead id', () => {
     expect([a!.lastOutcome, b!.lastOutcome].sort()).toEqual(['created', 'updated']);
   });
 
+  it('a sync that finds its person held is deferred: it frees its slot, so another person\'s contact is synced meanwhile', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 50, concurrency: 2 } });
+    // The first create is slow: whichever of the person's two contacts holds the phone keeps it this long.
+    h.crm.addFault({ route: 'create', latencyMs: 1500, times: 1 });
+    h.runner.start();
+    await h.runner.ingest([event('whatsapp-1', { email: undefined }), event('webform-7', { email: 'priya@example.com' })]);
+    await sleep(20);
+    await h.runner.ingest([event('other-person', { phone: '+91 98123 45678' })]);
+    // Both slots went to the person's contacts; the one that found the phone held gave its slot back.
+    await waitFor('the other person\'s sync', async () => (await h.runner.contact('acme', 'other-person'))?.lastOutcome === 'created');
+    const person = await Promise.all([h.runner.contact('acme', 'whatsapp-1'), h.runner.contact('acme', 'webform-7')]);
+    expect(person.map((c) => c!.lastOutcome)).toEqual([undefined, undefined]);
+    expect(h.hookLog.of('onDeferred').length).toBeGreaterThan(0);
+    await h.runner.whenIdle();
+    expect(h.crm.leads()).toHaveLength(2);
+    const [a, b] = await Promise.all([h.runner.contact('acme', 'whatsapp-1'), h.runner.contact('acme', 'webform-7')]);
+    expect(a!.leadId).toBe(b!.leadId);
+    expect([a!.lastOutcome, b!.lastOutcome].sort()).toEqual(['created', 'updated']);
+    // A deferral is not an attempt: each of the person's contacts has one in its history.
+    expect([a!.attempts, b!.attempts]).toEqual([1, 1]);
+  });
+
   it('a create that timed out keeps holding the person: the other contact waits, and finds the lead it made (one lead)', async () => {
     h = await RunnerHarness.start({
       tenant: { quietMs: 50, concurrency: 4, mapping: seedContract(300) },

@@ -115,6 +115,11 @@ export interface RunnerHooks {
   onSync?(e: SyncAttemptEvent): void;
   onRetry?(e: { tenant: string; contactId: string; delayMs: number; error: NonNullable<AttemptRecord['error']> }): void;
   onDeadLetter?(e: { tenant: string; contactId: string; cause: NonNullable<DeadLetter['cause']>; error: NonNullable<AttemptRecord['error']> }): void;
+  /**
+   * A sync that could create found another sync of the same phone or email under way (one person, two contact ids):
+   * it sent nothing, and its contact is looked at again in delayMs, when the other one's lead can be found.
+   */
+  onDeferred?(e: { tenant: string; contactId: string; delayMs: number }): void;
   /** The tenant's CRM asked us to slow down (429 Retry-After, or its rate-limit headers ran out): no calls for pauseMs. */
   onRateLimited?(e: { tenant: string; pauseMs: number }): void;
   /** Something in the runner itself failed (e.g. the store); the affected contact is retried when its lease lapses. */

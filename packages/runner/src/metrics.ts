@@ -30,6 +30,10 @@ export class Metrics {
   private readonly retries = new Counter({
     name: 'crm_sync_retries_total', help: 'Sync attempts scheduled again after a retryable failure, by tenant.', labelNames: ['tenant'] as const, registers: [this.registry],
   });
+  private readonly deferrals = new Counter({
+    name: 'crm_sync_sync_deferrals_total', help: 'Syncs put back before sending anything because another sync held the same phone or email, by tenant.',
+    labelNames: ['tenant'] as const, registers: [this.registry],
+  });
   private readonly deadLetters = new Counter({
     name: 'crm_sync_dead_letters_total', help: 'Contacts moved to the dead letters, by tenant.', labelNames: ['tenant'] as const, registers: [this.registry],
   });
@@ -92,6 +96,10 @@ export class Metrics {
 
   retryScheduled(tenant: string): void {
     this.retries.inc({ tenant });
+  }
+
+  syncDeferred(tenant: string): void {
+    this.deferrals.inc({ tenant });
   }
 
   deadLettered(tenant: string): void {

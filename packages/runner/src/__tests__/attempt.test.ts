@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { SyncOptions } from '@crm-sync/core';
 import type { TenantSettings } from '../api';
 import { ManualClock } from '../clock';
-import { runAttempt, type SyncEngineLike } from '../dispatch/attempt';
+import { IDENTITY_MAX_RETRY_MS, IDENTITY_RETRY_MS, IdentityWaits, runAttempt, type AttemptOutcome, type SyncEngineLike } from '../dispatch/attempt';
 import { SqliteStore } from '../store/sqlite/sqlite-store';
 import { contact } from './store-suite';
 
@@ -42,7 +42,7 @@ describe('an attempt whose claim was handed back before it created', () => {
         return { action: 'created', leadId: 'L1', payloadHash: 'h', payload: {}, calls: [], warnings: [] } as unknown as Awaited<ReturnType<SyncEngineLike['sync']>>;
       },
     };
-    const result = await runAttempt(claim!, tenant, { store, engine, clock, retry: { baseMs: 100, maxMs: 100, budgetMs: 1000 } });
+    const result = await runAttempt(claim!, tenant, { store, engine, clock, retry: { baseMs: 100, maxMs: 100, budgetMs: 1000 } }) as AttemptOutcome;
     expect(created).toBe(false);
     expect(result.record.error).toMatchObject({ code: 'ERR_LEASE_LOST' });
     expect(result.deadLetter).toBeUndefined();
@@ -78,5 +78,51 @@ describe('the hold on a person\'s identities', () => {
     finish();
     await attempt;
     expect(await someoneElse()).toBe(true);
+  });
+
+  it('held by another sync: the attempt sends nothing and is deferred, later each time, and the contact is due again then', async () => {
+    const clock = new ManualClock(T0 + 50);
+    await store.accept([{ contact: contact({ email: 'Priya@Example.com' }), window: WINDOW }], T0);
+    let synced = 0;
+    const engine: SyncEngineLike = {
+      renderPayload: async () => ({ payload: { phone: '+919876543210' }, hash: 'h' }),
+      readLead: async () => { throw new Error('not used'); },
+      sync: async () => {
+        synced++;
+        return { action: 'created', leadId: 'L1', payloadHash: 'h', payload: {}, calls: [], warnings: [] } as unknown as Awaited<ReturnType<SyncEngineLike['sync']>>;
+      },
+    };
+    const identityWaits = new IdentityWaits();
+    const deps = { store, engine, clock, retry: { baseMs: 100, maxMs: 100, budgetMs: 1000 }, identityWaits };
+    // The other contact of this person (another contact id) is between its fetch and its create.
+    expect(await store.holdIdentities('acme', ['email:priya@example.com'], 'other', T0 + 60_000, T0)).toBe(true);
+    const delays: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const [claim] = await store.claimDue('acme', { now: clock.now(), limit: 1, leaseMs: 30_000, owner: 'runner' });
+      expect(claim!.contactId).toBe('c1');
+      const result = await runAttempt(claim!, fetching, deps);
+      expect(result).toEqual({ deferred: { delayMs: expect.any(Number) }, durationMs: 0 });
+      if (!('deferred' in result)) throw new Error('not deferred');
+      delays.push(result.deferred.delayMs);
+      // Handed back unmarked, nothing in its history, its slot free; due again once its delay has passed.
+      expect(await store.contactStatus('acme', 'c1', clock.now())).toMatchObject({ state: 'pending', attempts: 0, dueAt: new Date(clock.now() + result.deferred.delayMs).toISOString() });
+      expect(await store.claimDue('acme', { now: clock.now() + result.deferred.delayMs - 1, limit: 1, leaseMs: 30_000, owner: 'runner' })).toEqual([]);
+      await clock.advance(result.deferred.delayMs);
+    }
+    expect(delays).toEqual([IDENTITY_RETRY_MS, 2 * IDENTITY_RETRY_MS, 4 * IDENTITY_RETRY_MS, 8 * IDENTITY_RETRY_MS, 16 * IDENTITY_RETRY_MS, IDENTITY_MAX_RETRY_MS]);
+    expect(synced).toBe(0);
+    // Another person's contact syncs meanwhile; this one, still held, is deferred again (by the longest delay).
+    await store.accept([{ contact: contact({ contactId: 'c2', phone: '+919812345678' }), window: WINDOW }], clock.now() - WINDOW.quietMs);
+    const claims = await store.claimDue('acme', { now: clock.now(), limit: 2, leaseMs: 30_000, owner: 'runner' });
+    expect(claims.map((c) => c.contactId).sort()).toEqual(['c1', 'c2']);
+    expect(await runAttempt(claims.find((c) => c.contactId === 'c2')!, fetching, deps)).toMatchObject({ record: { outcome: 'created' } });
+    expect(await runAttempt(claims.find((c) => c.contactId === 'c1')!, fetching, deps)).toEqual({ deferred: { delayMs: IDENTITY_MAX_RETRY_MS }, durationMs: 0 });
+    await clock.advance(IDENTITY_MAX_RETRY_MS);
+    // The other sync ends: c1 gets the hold and syncs, and its next wait would start from the first delay again.
+    await store.releaseIdentities('acme', ['email:priya@example.com'], 'other');
+    const [claim] = await store.claimDue('acme', { now: clock.now(), limit: 1, leaseMs: 30_000, owner: 'runner' });
+    expect(await runAttempt(claim!, fetching, deps)).toMatchObject({ record: { outcome: 'created' } });
+    expect(synced).toBe(2);
+    expect(identityWaits.next('c1')).toBe(IDENTITY_RETRY_MS);
   });
 });

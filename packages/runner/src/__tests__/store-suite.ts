@@ -452,6 +452,16 @@ export function describeStore(name: string, open: () => Promise<Store>): void {
       expect((await claimOne(T0 + 3055)).unconfirmedCreateAt).toBe(T0 + 55);
     });
 
+    it('release of an attempt deferred before it sent anything: due at deferUntil, with no unconfirmed-write mark', async () => {
+      await store.accept([{ contact: contact(), window: WINDOW }], T0);
+      await store.release(await claimOne(T0 + 50), T0 + 60, { createTimeoutMs: 3000, deferUntil: T0 + 260 });
+      expect(await store.counts(T0 + 60)).toMatchObject({ pending: 1, inFlight: 0 });
+      expect(await store.nextDueAt('acme')).toBe(T0 + 260);
+      await claimNone(T0 + 259);
+      const again = await claimOne(T0 + 260);
+      expect([again.unconfirmedWriteAt, again.unconfirmedCreateAt]).toEqual([undefined, undefined]);
+    });
+
     it('release hands a claim back, due at once', async () => {
       await store.accept([{ contact: contact(), window: WINDOW }], T0);
       await store.release(await claimOne(T0 + 50), T0 + 60);

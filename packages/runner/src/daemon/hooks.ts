@@ -27,6 +27,10 @@ export function daemonHooks(metrics: Metrics, logger: Logger): RunnerHooks {
       metrics.deadLettered(tenant);
       forContact(tenant, contactId).error({ step: error.step, cause, error }, 'sync dead-lettered');
     },
+    onDeferred: ({ tenant, contactId, delayMs }) => {
+      metrics.syncDeferred(tenant);
+      forContact(tenant, contactId).debug({ retryInMs: delayMs }, 'another sync holds this phone or email; deferred');
+    },
     onRateLimited: ({ tenant, pauseMs }) => logger.child({ tenant }).warn({ pauseMs }, 'CRM rate limit: tenant paused'),
     onError: ({ error, tenant, contactId, during }) => logger.child({ tenant, contactId }).error({ during, err: errorFields(error) }, 'runner error'),
   };

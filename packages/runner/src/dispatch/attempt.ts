@@ -1,6 +1,7 @@
 import { failureDetails, RetryableError, SyncError, type CallRecord, type RequestPacer, type SyncEngine } from '@crm-sync/core';
 import type { AttemptRecord, DeadLetter, RetryPolicy, TenantSettings } from '../api';
 import type { Clock, TimerHandle } from '../clock';
+import { LRUCache } from 'lru-cache';
 import { decideRetry } from '../retry';
 import type { Claim, CompleteInput, Store } from '../store/types';
 import { LeaseLostError, type LeaseHeartbeat } from './lease-heartbeat';
@@ -16,12 +17,17 @@ export interface AttemptDeps {
   random?: () => number;
   /** Paces every CRM request of the attempt (the tenant's rate limit and the CRM's quota). */
   pacer?: RequestPacer;
+  /** When a contact deferred because its person is held looks again (absent: every IDENTITY_RETRY_MS). */
+  identityWaits?: IdentityWaits;
 }
 
 type AttemptError = NonNullable<AttemptRecord['error']>;
 
 /** What one attempt came to, already recorded in the store. */
-export interface AttemptResult {
+export type AttemptResult = AttemptOutcome | DeferredAttempt;
+
+/** An attempt that ran: synced, unchanged or failed. */
+export interface AttemptOutcome {
   record: AttemptRecord;
   durationMs: number;
   /** Set when the attempt failed and will be retried. */
@@ -30,6 +36,15 @@ export interface AttemptResult {
   deadLetter?: NonNullable<DeadLetter['cause']>;
   /** The CRM asked the whole tenant to hold off this long (a 429). */
   tenantPauseMs?: number;
+}
+
+/**
+ * An attempt that sent nothing: another sync held the person's phone or email (holdIdentity), so the contact was
+ * handed back, due again in `delayMs`, and its concurrency slot freed. Nothing is recorded in its history.
+ */
+export interface DeferredAttempt {
+  deferred: { delayMs: number };
+  durationMs: number;
 }
 
 /**
@@ -60,6 +75,12 @@ export async function runAttempt(claim: Claim, tenant: TenantSettings, deps: Att
     success = await syncOnce(claim, tenant, deps, at);
   } catch (err) {
     heartbeat?.stop();
+    if (err instanceof IdentityHeldError) {
+      const delayMs = deps.identityWaits?.next(claim.contactId) ?? IDENTITY_RETRY_MS;
+      const now = clock.now();
+      await store.release(claim, now, { deferUntil: now + delayMs });
+      return { deferred: { delayMs }, durationMs: now - started };
+    }
     const details = failureDetails(err);
     return recordFailure(claim, err, { calls: details?.calls ?? [], at, started }, deps);
   }
@@ -78,6 +99,8 @@ async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps,
     return { outcome: 'unchanged', leadId: claim.leadId, payloadHash: rendered.hash, payload: rendered.payload, attempt };
   }
   const identity = await holdIdentity(claim, tenant, deps);
+  if (identity === 'held-elsewhere') throw new IdentityHeldError();
+  deps.identityWaits?.clear(claim.contactId);
   let result: Awaited<ReturnType<SyncEngineLike['sync']>>;
   try {
     result = await engine.sync(tenant.mapping, claim.contact, {
@@ -105,8 +128,34 @@ async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps,
   return { outcome: result.action, leadId: result.leadId, payloadHash: result.payloadHash, payload: result.payload, attempt };
 }
 
-/** How often a sync waiting for another's hold on the same person looks again. */
-const IDENTITY_RETRY_MS = 200;
+/** When a contact deferred because its person is held looks again: first after this long, */
+export const IDENTITY_RETRY_MS = 200;
+/** then twice as long each time it is deferred again, up to this. */
+export const IDENTITY_MAX_RETRY_MS = 5000;
+
+/** Thrown by syncOnce, before anything is sent, when another sync holds the person: the attempt is deferred. */
+class IdentityHeldError extends Error {}
+
+/**
+ * How many times each of a tenant's contacts has been deferred in a row (for the next delay), kept in memory: a
+ * restart, or another runner claiming the contact, starts it again from IDENTITY_RETRY_MS. Bounded: the contacts
+ * deferred longest ago are forgotten first.
+ */
+export class IdentityWaits {
+  private readonly waits = new LRUCache<string, number>({ max: 10_000 });
+
+  /** The delay before the contact looks again, counting this deferral. */
+  next(contactId: string): number {
+    const n = this.waits.get(contactId) ?? 0;
+    this.waits.set(contactId, n + 1);
+    return Math.min(IDENTITY_RETRY_MS * 2 ** n, IDENTITY_MAX_RETRY_MS);
+  }
+
+  /** The contact got its hold (or needed none): its next wait starts again from the first delay. */
+  clear(contactId: string): void {
+    this.waits.delete(contactId);
+  }
+}
 
 /** The identities two contacts of one person share: what a fetch matches by. */
 export function identityKeys(contact: Claim['contact']): string[] {
@@ -117,13 +166,15 @@ export function identityKeys(contact: Claim['contact']): string[] {
  * A contact with no stored lead id is matched by a fetch and, when nothing is found, created. Two contacts of one
  * person (the same phone or email under two contact ids: WhatsApp and the web form, or a backfill file) synced at
  * the same moment would both find nothing and create two leads. So the fetch-to-create stretch holds the person's
- * identities (Store.holdIdentities) and a second sync waits for the first, then finds its lead. The hold is renewed
- * while its sync runs and lapses the settle window (twice the request timeout) plus the mapping's `searchLagMs` after
- * its last renewal (a holder that died); a sync that waited that long goes ahead. A lead created is held on for
- * `searchLagMs` more, while the CRM's search may not find it yet; after a create whose outcome is unknown the hold is
- * left to lapse. Flows that do not fetch (upsert, no-fetch) leave matching to the CRM and hold nothing.
+ * identities (Store.holdIdentities). A second sync that finds them held sends nothing: it is deferred (its contact
+ * handed back and looked at again later, IdentityWaits, its concurrency slot freed), and once the first is done, its
+ * fetch finds the first one's lead. The hold is renewed while its sync runs and lapses the settle window (twice the
+ * request timeout) plus the mapping's `searchLagMs` after its last renewal (a holder that died). A lead created is
+ * held on for `searchLagMs` more, while the CRM's search may not find it yet; after a create whose outcome is unknown
+ * the hold is left to lapse. Flows that do not fetch (upsert, no-fetch) leave matching to the CRM and hold nothing.
+ * 'held-elsewhere': another sync holds one of them.
  */
-async function holdIdentity(claim: Claim, tenant: TenantSettings, deps: AttemptDeps): Promise<IdentityHold | undefined> {
+async function holdIdentity(claim: Claim, tenant: TenantSettings, deps: AttemptDeps): Promise<IdentityHold | 'held-elsewhere' | undefined> {
   const { store, clock } = deps;
   const definition = tenant.mapping.definition;
   if (claim.leadId !== undefined || tenant.mapping.endpoints.fetch === undefined || tenant.mapping.flow.requires.includes('upsert')) return undefined;
@@ -131,13 +182,8 @@ async function holdIdentity(claim: Claim, tenant: TenantSettings, deps: AttemptD
   const owner = claim.leaseToken;
   const searchLagMs = definition.searchLagMs ?? 0;
   const holdMs = settleWindowMs(tenant) + searchLagMs;
-  const giveUpAt = clock.now() + holdMs;
-  for (;;) {
-    const now = clock.now();
-    if (await store.holdIdentities(claim.tenant, keys, owner, now + holdMs, now)) break;
-    if (now >= giveUpAt) return undefined;
-    await new Promise<void>((resolve) => clock.setTimer(resolve, IDENTITY_RETRY_MS));
-  }
+  const now = clock.now();
+  if (!(await store.holdIdentities(claim.tenant, keys, owner, now + holdMs, now))) return 'held-elsewhere';
   // Renewed while the sync runs (a tenant's pacer may hold it past the hold's length), like the lease.
   let renewal: TimerHandle | undefined;
   const renew = () => {
@@ -170,7 +216,7 @@ interface IdentityHold {
   release(created: boolean): Promise<void>;
 }
 
-async function recordFailure(claim: Claim, err: unknown, ctx: { calls: CallRecord[]; at: string; started: number }, deps: AttemptDeps): Promise<AttemptResult> {
+async function recordFailure(claim: Claim, err: unknown, ctx: { calls: CallRecord[]; at: string; started: number }, deps: AttemptDeps): Promise<AttemptOutcome> {
   const { store, clock } = deps;
   const error = describeError(err);
   const record = { at: ctx.at, outcome: 'failed' as const, leadId: claim.leadId, calls: ctx.calls, error };
@@ -178,7 +224,7 @@ async function recordFailure(claim: Claim, err: unknown, ctx: { calls: CallRecor
   const retryAfterMs = err instanceof RetryableError ? err.retryAfterMs : undefined;
   const rateLimited = error.code === 'ERR_RATE_LIMITED' || error.status === 429;
   const unconfirmedWrite = isUnknownWriteOutcome(err);
-  let result: AttemptResult;
+  let result: AttemptOutcome;
   if (err instanceof LeaseLostError) {
     // Another claim holds the contact now (this one was handed back or taken over): only the attempt is recorded;
     // the store leaves the schedule to the holder. Neither a retry nor a dead letter.

@@ -2,7 +2,7 @@ import { requestTimeoutMs, type RequestPacer } from '@crm-sync/core';
 import type { RunnerHooks, TenantSettings } from '../api';
 import type { TimerHandle } from '../clock';
 import type { Claim } from '../store/types';
-import { runAttempt, type AttemptDeps, type AttemptResult } from './attempt';
+import { IdentityWaits, runAttempt, type AttemptDeps, type AttemptResult } from './attempt';
 import { LeaseHeartbeat } from './lease-heartbeat';
 import { isDeadLocalOwner } from './lease-owner';
 import { localRateLimits, type RateLimitFactory, type TenantRateLimit } from './rate-limit';
@@ -55,7 +55,7 @@ export class TenantDispatcher {
       paused.catch((error) => this.report(error, 'rate-limit'));
       this.call(() => opts.hooks.onRateLimited?.({ tenant: tenant.name, pauseMs }));
     });
-    this.attemptDeps = { ...opts, pacer };
+    this.attemptDeps = { ...opts, pacer, identityWaits: new IdentityWaits() };
   }
 
   /** Paces every CRM request made for this tenant (its syncs', and reconcile's reads) within its budget. */
@@ -214,6 +214,10 @@ export class TenantDispatcher {
     const { clock, hooks } = this.opts;
     const tenant = this.tenant.name;
     const { contactId } = claim;
+    if ('deferred' in result) {
+      this.call(() => hooks.onDeferred?.({ tenant, contactId, delayMs: result.deferred.delayMs }));
+      return;
+    }
     const calls = result.record.calls;
     if (result.tenantPauseMs !== undefined) {
       this.rate.pause(clock.now() + result.tenantPauseMs).catch((error) => this.report(error, 'rate-limit', claim));

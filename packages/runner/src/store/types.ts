@@ -86,6 +86,11 @@ export interface ClaimOptions {
 /** Release: the tenant's request timeout, for a released attempt that had sent a create (see ClaimOptions). */
 export interface ReleaseOptions {
   createTimeoutMs?: number;
+  /**
+   * The attempt sent nothing (it found another sync holding the person's phone or email, Store.holdIdentities):
+   * the contact is due again at this time, with no unconfirmed-write mark.
+   */
+  deferUntil?: number;
 }
 
 /**
@@ -192,6 +197,7 @@ export interface Store {
   /**
    * Hands a claim back unfinished (shutdown): due again at once, with the unconfirmed-write mark set (its write may be
    * on its way); with a create sent (the create intent), not before that create has timed out (`opts.createTimeoutMs`).
+   * With `opts.deferUntil`, the attempt sent nothing: due at that time, unmarked.
    */
   release(claim: Claim, now: number, opts?: ReleaseOptions): Promise<void>;
   /**

@@ -99,7 +99,7 @@ export class RedisStore implements Store {
   }
 
   async release(claim: Claim, now: number, opts: ReleaseOptions = {}): Promise<void> {
-    await this.run('crmSyncRelease', claim.tenant, claim.contactId, claim.leaseToken, now, opts.createTimeoutMs ?? '');
+    await this.run('crmSyncRelease', claim.tenant, claim.contactId, claim.leaseToken, now, opts.createTimeoutMs ?? '', opts.deferUntil ?? '');
   }
 
   async renewLease(claim: Claim, now: number, leaseMs: number): Promise<boolean> {

@@ -263,17 +263,18 @@ recordAttempt(t, id, ARGV[9], ARGV[10])
 return 1
 `;
 
-/** ARGV: P, tenant, contactId, lease token, now, createTimeoutMs ('' none). */
+/** ARGV: P, tenant, contactId, lease token, now, createTimeoutMs ('' none), deferUntil ('' none: a hand-back, marked). */
 const RELEASE = `${LIBRARY}
 local t, id, token, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-local createTimeoutMs = tonumber(ARGV[6])
+local createTimeoutMs, deferUntil = tonumber(ARGV[6]), tonumber(ARGV[7])
 local row = load(ckey(t, id))
 if not row or row.lease_token ~= token then return 0 end
--- Its attempt may still have a write on its way; a create, not settled before it has timed out.
-markUnconfirmed(ckey(t, id), row, now)
-local due = now
-local intent = num(row.create_intent_at)
-if intent and createTimeoutMs then due = math.max(now, intent + createTimeoutMs) end
+-- Its attempt may still have a write on its way (unless it was deferred before sending anything); a create, not
+-- settled before it has timed out (createSettledAt in ../types.ts).
+if not deferUntil then markUnconfirmed(ckey(t, id), row, now) end
+local due = math.max(now, deferUntil or now)
+local intent, mark = num(row.create_intent_at), num(row.unconfirmed_write_at)
+if intent and createTimeoutMs and mark and mark >= intent then due = math.max(due, intent + createTimeoutMs) end
 local status = 'pending'
 if (num(row.failures) or 0) > 0 then status = 'retrying' end
 settle(t, id, row, { status = status, due_at = due })

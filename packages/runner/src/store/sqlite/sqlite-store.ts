@@ -344,9 +344,10 @@ export class SqliteStore implements Store {
       const row = this.stmts.get.get(claim.tenant, claim.contactId);
       if (!row || row.lease_token !== claim.leaseToken) return;
       const deltas = new CounterDeltas();
-      // Its attempt may still have a write on its way; a create, not settled before it has timed out.
-      this.markUnconfirmedWrite(row, now);
-      const dueAt = Math.max(now, createSettledAt(row.create_intent_at, row.unconfirmed_write_at, opts.createTimeoutMs) ?? now);
+      // Its attempt may still have a write on its way (unless it was deferred before sending anything); a create,
+      // not settled before it has timed out.
+      if (opts.deferUntil === undefined) this.markUnconfirmedWrite(row, now);
+      const dueAt = Math.max(now, opts.deferUntil ?? now, createSettledAt(row.create_intent_at, row.unconfirmed_write_at, opts.createTimeoutMs) ?? now);
       this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: dueAt }, deltas);
       this.applyCounters(deltas);
     }).immediate();
