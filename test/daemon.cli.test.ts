@@ -116,6 +116,17 @@ test('crm-sync backfill: syncs a CSV or NDJSON file now; interrupted, it resumes
   expect(existsSync(join(fixture.env.dataDir, 'crm-sync.db'))).toBe(true);
 });
 
+test('crm-sync backfill waits for each contact where validation put it: a blank tenant is the default one', async () => {
+  const flags = ['--mapping', SEED_MAPPING, '--tenant', TENANT, '--base-url', fixture.env.crm.url, '--allow-host', '127.0.0.1', '--data', fixture.env.dataDir];
+  const file = join(fixture.env.dataDir, 'blank-tenant.ndjson');
+  writeFileSync(file, Array.from({ length: 30 }, (_, i) => JSON.stringify({ ...event(200 + i), tenant: '' })).join('\n') + '\n');
+  fixture.env.crm.addFault({ route: 'create', latencyMs: 20 });
+  const r = await cli(['backfill', file, ...flags]);
+  expect(r).toMatchObject({ code: 0, out: 'backfill: done: 30 events accepted, 0 rejected' });
+  // "done" means synced: every contact is a lead by the time it says so.
+  expect(fixture.env.crm.leads()).toHaveLength(30);
+});
+
 test('crm-sync reconcile: beside the running daemon, finds a lead changed in the CRM; --repair has the daemon send it again', async () => {
   const daemon = await fixture.start(fixture.env.config());
   await fetch(`${daemon.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([event(1), event(2)]) });

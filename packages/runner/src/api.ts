@@ -45,6 +45,8 @@ export interface IngestResult {
   /** Of the accepted: redelivered eventIds and events older than the newest accepted for their contact. */
   ignored: number;
   rejected: RejectedEvent[];
+  /** Only when asked for (IngestOptions.contacts): each accepted event's contact, in input order. */
+  contacts?: Array<{ tenant: string; contactId: string }>;
 }
 
 export interface StatusCounts {

@@ -50,6 +50,8 @@ export interface IngestOptions {
   tenant?: string;
   /** Sync without waiting for the quiet window (backfill). */
   immediate?: boolean;
+  /** Also answer `contacts`: the contact each accepted event is for, as validation read it (backfill waits for them). */
+  contacts?: boolean;
 }
 
 const PRUNE_EVERY_MS = 3_600_000;
@@ -193,7 +195,9 @@ export class Runner {
       if (c.accepted > c.ignored) this.dispatchers.get(tenant)?.wake();
     }
     if (rejected.length > 0) this.callHook(() => this.hooks.onRejected?.({ count: rejected.length }));
-    return { accepted: outcomes.length, ignored, rejected };
+    const result: IngestResult = { accepted: outcomes.length, ignored, rejected };
+    if (opts.contacts) result.contacts = items.map(({ contact }) => ({ tenant: contact.tenant, contactId: contact.contactId }));
+    return result;
   }
 
   /**

@@ -188,17 +188,13 @@ async function runBackfill(file: string, config: DaemonConfig, opts: { batchSize
   let batch: Array<{ line: number; event: unknown }> = [];
   const flush = async (lastLine: number) => {
     if (batch.length > 0) {
-      const result = await runner.ingest(batch.map((b) => b.event), { immediate: true });
+      const result = await runner.ingest(batch.map((b) => b.event), { immediate: true, contacts: true });
       progress.accepted += result.accepted;
       progress.rejected += result.rejected.length;
       for (const r of result.rejected) io.err(`line ${batch[r.index]!.line}${r.eventId ? ` (eventId ${r.eventId})` : ''}: ${r.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
-      const rejectedIdx = new Set(result.rejected.map((r) => r.index));
+      // As validation read them (a blank tenant is the default one), so each is waited for where it was stored.
       const contacts = new Map<string, { tenant: string; contactId: string }>();
-      for (const b of batch.filter((_, i) => !rejectedIdx.has(i))) {
-        const e = b.event as { tenant?: string; contactId: string };
-        const tenant = e.tenant ?? (tenants.length === 1 ? tenants[0]!.name : '');
-        contacts.set(`${tenant}\u0000${e.contactId}`, { tenant, contactId: e.contactId });
-      }
+      for (const c of result.contacts!) contacts.set(`${c.tenant}\u0000${c.contactId}`, c);
       progress.deadLetters += await untilSettled(runner, [...contacts.values()], () => stopped);
       if (stopped) return;
     }
