@@ -46,10 +46,35 @@ test('crm-sync ingest: sends the file in batches; rejections by line number; exi
   writeFileSync(file, [JSON.stringify(event(1)), '', JSON.stringify(event(2, { eventId: 'bad', phone: '' })), '{oops', JSON.stringify(event(3))].join('\n'));
   const r = await cli(['ingest', file, '--url', daemon.url, '--batch', '1']);
   expect(r.code).toBe(1);
-  expect(r.out).toBe('read 4 events, sent 3: accepted 2 (0 changed nothing), rejected 2 (1 not JSON, not sent)');
+  expect(r.out).toBe('read 4 events, sent 3: accepted 2 (0 changed nothing), rejected 2 (1 unreadable: not JSON or not UTF-8, not sent)');
   expect(r.err.split('\n')).toEqual(['line 3 (eventId bad): phone: is required', expect.stringMatching(/^line 4: \(line\): not JSON: /)]);
   await daemon.runner.whenIdle();
   expect(fixture.env.crm.leads()).toHaveLength(2);
+});
+
+test('crm-sync ingest reads the file as UTF-8: a byte-order mark is dropped, a line that is not UTF-8 is reported and not sent', async () => {
+  const daemon = await fixture.start(fixture.env.config());
+  const file = join(fixture.env.dataDir, 'events.ndjson');
+  const latin1 = Buffer.from(JSON.stringify(event(2, { name: 'Jos\u00e9' })), 'latin1');
+  writeFileSync(file, Buffer.concat([Buffer.from('\uFEFF' + JSON.stringify(event(1)) + '\r\n'), latin1, Buffer.from('\r\n' + JSON.stringify(event(3, { name: 'Zo\u00eb' })))]));
+  const r = await cli(['ingest', file, '--url', daemon.url]);
+  expect(r.err).toBe('line 2: (line): not valid UTF-8 (save the file as UTF-8)');
+  expect(r).toMatchObject({ code: 1, out: 'read 3 events, sent 2: accepted 2 (0 changed nothing), rejected 1 (1 unreadable: not JSON or not UTF-8, not sent)' });
+  await daemon.runner.whenIdle();
+  expect(fixture.env.crm.leads().map((l) => l.name).sort()).toEqual(['Contact 1', 'Zoë']);
+});
+
+test('crm-sync ingest stopped by a batch the daemon refuses still reports what the batches before it got', async () => {
+  const daemon = await fixture.start(fixture.env.config({ maxBodyBytes: 4096 }));
+  const file = join(fixture.env.dataDir, 'events.ndjson');
+  writeFileSync(file, [JSON.stringify(event(1, { eventId: 'bad', phone: 'x' })), JSON.stringify(event(2)), JSON.stringify(event(3, { name: 'n'.repeat(1000), attributes: { note: 'y'.repeat(5000) } }))].join('\n'));
+  const r = await cli(['ingest', file, '--url', daemon.url, '--batch', '2']);
+  expect(r.code).toBe(1);
+  expect(r.out).toBe('read 2 events, sent 2: accepted 1 (0 changed nothing), rejected 1');
+  const err = r.err.split('\n');
+  expect(err[0]).toMatch(/^line 1 \(eventId bad\): phone: /);
+  expect(err[1]).toMatch(/^stopped at line 3: the batch of lines 3–3 was not accepted/);
+  expect(err[2]).toMatch(/^crm-sync ingest: .*413/);
 });
 
 test('crm-sync status and dead-letters list / replay, through the daemon\'s API', async () => {
@@ -125,6 +150,22 @@ test('crm-sync backfill waits for each contact where validation put it: a blank 
   expect(r).toMatchObject({ code: 0, out: 'backfill: done: 30 events accepted, 0 rejected' });
   // "done" means synced: every contact is a lead by the time it says so.
   expect(fixture.env.crm.leads()).toHaveLength(30);
+});
+
+test('crm-sync backfill refuses a CSV whose header could only have every row rejected, before sending anything; an NDJSON file may start with a byte-order mark', async () => {
+  const flags = ['--mapping', SEED_MAPPING, '--tenant', TENANT, '--base-url', fixture.env.crm.url, '--allow-host', '127.0.0.1', '--data', fixture.env.dataDir];
+  const csv = join(fixture.env.dataDir, 'contacts.csv');
+  writeFileSync(csv, 'contact_id,Phone,name\nk1,+919876500001,Meera\n');
+  const r = await cli(['backfill', csv, ...flags]);
+  expect(r.code).toBe(1);
+  expect(r.err).toContain('contacts.csv line 1 (the header row): no contactId or phone column (the columns are "contact_id", "Phone", "name"; names are case-sensitive');
+  writeFileSync(csv, 'contactId,phone,name,name\nk1,+919876500001,Meera,M\n');
+  expect((await cli(['backfill', csv, ...flags])).err).toContain('the column "name" is named twice');
+  expect(fixture.env.crm.requests()).toEqual([]);
+
+  const ndjson = join(fixture.env.dataDir, 'bom.ndjson');
+  writeFileSync(ndjson, '\uFEFF' + [event(1), event(2)].map((e) => JSON.stringify(e)).join('\n'));
+  expect(await cli(['backfill', ndjson, ...flags])).toMatchObject({ code: 0, out: 'backfill: done: 2 events accepted, 0 rejected' });
 });
 
 test('crm-sync reconcile: beside the running daemon, finds a lead changed in the CRM; --repair has the daemon send it again', async () => {

@@ -4,6 +4,7 @@ import { GotHttpClient, SyncEngine, toContact } from '@crm-sync/core';
 import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { parse } from 'yaml';
 import { createLogger } from '@crm-sync/runner';
 import { CRM_KEY, REPO, TENANT, event, get, post, silentLogger, useDaemonEnv } from './daemon.support';
@@ -85,6 +86,17 @@ describe('POST /v1/events', () => {
     const broken = await post(`${d.url}/v1/events`, '{"contactId": ');
     expect(broken.status).toBe(400);
     expect(JSON.stringify(broken.body)).not.toMatch(/\bat .*\.(ts|js):\d+/);
+  });
+
+  test('a compressed body gets 415 naming its Content-Encoding (not "not valid UTF-8"), and nothing is accepted', async () => {
+    const d = await start({}, { quiet: '1h', maxWait: '2h' });
+    const zipped = await fetch(`${d.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gzipSync(JSON.stringify(event(1))) });
+    expect(zipped.status).toBe(415);
+    expect((await zipped.json()).error).toMatchObject({ code: 'ERR_UNSUPPORTED_ENCODING', message: expect.stringContaining('"gzip"') });
+    expect((await post(`${d.url}/v1/events`, event(1), { 'content-encoding': 'br' })).status).toBe(415);
+    expect((await post(`${d.url}/v1/dead-letters/replay`, { all: true }, { 'content-encoding': 'gzip' })).status).toBe(415);
+    expect((await post(`${d.url}/v1/events`, event(1), { 'content-encoding': 'identity' })).status).toBe(202);
+    expect(await d.runner.status()).toMatchObject({ pending: 1 });
   });
 
   test('with an ingest token: 401 without it or with a wrong one, 202 with it; probes stay open', async () => {
@@ -204,6 +216,7 @@ describe('status, contacts, dead letters, metrics', () => {
     const dead = await get(`${d.url}/v1/dead-letters?tenant=${TENANT}`);
     expect(dead.body.deadLetters).toEqual([expect.objectContaining({ tenant: TENANT, contactId: 'c1', error: expect.objectContaining({ status: 422, step: 'create' }) })]);
     expect((await post(`${d.url}/v1/dead-letters/replay`, {})).status).toBe(400);
+    expect((await post(`${d.url}/v1/dead-letters/replay`, { all: 'yes' })).body.error.errors).toEqual([{ field: 'all', message: 'must be a boolean, got "yes"' }]);
     fixture.env.crm.clearFaults();
     expect((await post(`${d.url}/v1/dead-letters/replay`, { tenant: TENANT, contactId: 'c1' })).body).toEqual({ replayed: 1 });
     await idle(d);
@@ -266,9 +279,10 @@ describe('status, contacts, dead letters, metrics', () => {
   test('unknown routes 404, wrong methods 405', async () => {
     const d = await start();
     expect((await get(`${d.url}/v2/nothing`)).status).toBe(404);
-    const wrong = await get(`${d.url}/v1/events`);
+    const wrong = await fetch(`${d.url}/v1/events`);
     expect(wrong.status).toBe(405);
-    expect(wrong.body.error.code).toBe('ERR_METHOD_NOT_ALLOWED');
+    expect(wrong.headers.get('allow')).toBe('POST');
+    expect((await wrong.json()).error.code).toBe('ERR_METHOD_NOT_ALLOWED');
   });
 });
 

@@ -34,7 +34,7 @@ export type ParseResult = { ok: true; contact: Contact } | { ok: false; errors: 
 const MAX_ID = 256;
 const MAX_TEXT = 1024;
 // Deliberately plain: one @, no spaces, a dot in the domain, no empty labels. Full RFC 5322 admits addresses no CRM accepts.
-const EMAIL = /^[^\s@"(),:;<>[\\\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/;
+const EMAIL = /^[^\s\x00-\x1f\x7f@"(),:;<>[\\\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -43,7 +43,18 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'number' && !Number.isFinite(v)) return `${v} (a number too large for JSON)`;
   return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
+/** A value as an error message quotes it (a number as JSON cannot: 1e400 is read as Infinity). */
+function quote(v: unknown): string | undefined {
+  return typeof v === 'number' ? String(v) : JSON.stringify(v);
+}
+
+/** An attribute's field name: `attributes.city`, or `attributes["utm.source"]` for a key that is not a plain name. */
+function attributeField(key: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `attributes.${key}` : `attributes[${JSON.stringify(key)}]`;
 }
 
 // A date-time with an explicit zone: `Date` would read anything else ("5", "May 6", no zone) in the runner's own zone, or guess.
@@ -126,7 +137,10 @@ export function parseContactEvent(input: unknown, options: ContactParseOptions =
   const e = input;
 
   const eventId = stringField(e.eventId, 'eventId', MAX_ID, false, errors);
-  const contactId = stringField(e.contactId, 'contactId', MAX_ID, true, errors);
+  let contactId = stringField(e.contactId, 'contactId', MAX_ID, true, errors);
+  // A URL cannot name these (a path segment . or .. is resolved away, even percent-encoded), so the contact's status
+  // could never be read.
+  if (contactId === '.' || contactId === '..') { errors.push({ field: 'contactId', message: `must not be "${contactId}"` }); contactId = undefined; }
 
   let tenant = stringField(e.tenant, 'tenant', MAX_ID, false, errors);
   const tenants = options.tenants;
@@ -172,14 +186,14 @@ export function parseContactEvent(input: unknown, options: ContactParseOptions =
     else for (const k of Object.keys(rawAttributes)) {
       const v = rawAttributes[k];
       if (v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) attributes[k] = v;
-      else errors.push({ field: `attributes.${k}`, message: `must be a string, number, boolean or null, got ${describe(v)}` });
+      else errors.push({ field: attributeField(k), message: `must be a string, number, boolean or null, got ${describe(v)}` });
     }
   }
 
   let ts: string | undefined;
   if (e.ts !== undefined && e.ts !== null) {
     const ms = timeOf(e.ts);
-    if (ms === undefined) errors.push({ field: 'ts', message: `must be an ISO 8601 time with a zone (e.g. 2024-05-06T09:14:03Z), got ${JSON.stringify(e.ts)?.slice(0, 40)}` });
+    if (ms === undefined) errors.push({ field: 'ts', message: `must be an ISO 8601 time with a zone (e.g. 2024-05-06T09:14:03Z), got ${quote(e.ts)?.slice(0, 40)}` });
     else ts = new Date(ms).toISOString();
   }
 

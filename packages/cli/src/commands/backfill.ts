@@ -109,15 +109,44 @@ export function csvEvent(header: string[], cells: string[]): Record<string, unkn
   return event;
 }
 
+/**
+ * The CSV's header row, checked before any row is read: a file whose rows could only all be rejected (no contactId
+ * or phone column, a column named twice) is refused whole. `text` undefined: the row is not valid UTF-8.
+ */
+function csvHeader(file: string, line: number, text: string | undefined): string[] {
+  const where = `${basename(file)} line ${line} (the header row)`;
+  if (text === undefined) throw new Error(`${where}: not valid UTF-8 (save the file as UTF-8)`);
+  let header: string[];
+  try {
+    header = parseCsvRow(text).map((h) => h.trim());
+  } catch (err) {
+    throw new Error(`${where}: ${(err as Error).message}`);
+  }
+  const twice = header.find((h, i) => header.indexOf(h) !== i);
+  if (twice !== undefined) throw new Error(`${where}: the column ${JSON.stringify(twice)} is named twice`);
+  const missing = ['contactId', 'phone'].filter((c) => !header.includes(c));
+  if (missing.length > 0) {
+    throw new Error(`${where}: no ${missing.join(' or ')} column (the columns are ${header.map((h) => JSON.stringify(h)).join(', ')}; names are case-sensitive: contactId, phone, email, name, tags, eventId, tenant, ts, and any other column is an attribute)`);
+  }
+  return header;
+}
+
 /** Each event of the file with its line number; lines that cannot be read are returned as rejections. */
 async function* fileEvents(file: string): AsyncGenerator<{ line: number; event?: unknown; error?: FieldError }> {
   const csv = /\.csv$/i.test(file);
   let header: string[] | undefined;
-  for await (const { line, text } of ndjsonLines(file)) {
+  for await (const item of ndjsonLines(file)) {
+    const { line } = item;
+    if (csv && header === undefined) {
+      header = csvHeader(file, line, item.error === undefined ? item.text : undefined);
+      continue;
+    }
+    if (item.error !== undefined) {
+      yield { line, error: { field: csv ? '(row)' : '(line)', message: item.error } };
+      continue;
+    }
     try {
-      if (!csv) { yield { line, event: JSON.parse(text) }; continue; }
-      if (!header) { header = parseCsvRow(text.replace(/^\uFEFF/, '')).map((h) => h.trim()); continue; }
-      yield { line, event: csvEvent(header, parseCsvRow(text)) };
+      yield { line, event: header ? csvEvent(header, parseCsvRow(item.text)) : JSON.parse(item.text) };
     } catch (err) {
       yield { line, error: { field: csv ? '(row)' : '(line)', message: (err as Error).message } };
     }
@@ -152,14 +181,18 @@ class ProgressLine {
   }
 }
 
-/** Waits until each contact is synced or dead-lettered (a retrying one is waited for); resolves to the dead letters. */
-async function untilSettled(runner: Runner, contacts: Array<{ tenant: string; contactId: string }>, stopped: () => boolean): Promise<number> {
+/**
+ * Waits until each contact is synced or dead-lettered (a retrying one is waited for); resolves to the dead letters.
+ * `onProgress` hears how many have settled at each look.
+ */
+async function untilSettled(runner: Runner, contacts: Array<{ tenant: string; contactId: string }>, stopped: () => boolean, onProgress: (settled: number) => void): Promise<number> {
   let waiting = contacts;
   let dead = 0;
   while (waiting.length > 0 && !stopped()) {
     const states = await Promise.all(waiting.map((c) => runner.contact(c.tenant, c.contactId)));
     dead += states.filter((s) => s?.state === 'dead-letter').length;
     waiting = waiting.filter((_, i) => !SETTLED.has(states[i]?.state ?? 'idle'));
+    onProgress(contacts.length - waiting.length);
     if (waiting.length > 0) await new Promise((r) => setTimeout(r, POLL_MS));
   }
   return dead;
@@ -195,7 +228,11 @@ async function runBackfill(file: string, config: DaemonConfig, opts: { batchSize
       // As validation read them (a blank tenant is the default one), so each is waited for where it was stored.
       const contacts = new Map<string, { tenant: string; contactId: string }>();
       for (const c of result.contacts!) contacts.set(`${c.tenant}\u0000${c.contactId}`, c);
-      progress.deadLetters += await untilSettled(runner, [...contacts.values()], () => stopped);
+      // The progress line moves while a batch syncs (a tenant's rate limit can make one take minutes): its lines are
+      // counted done in the proportion of its contacts that have settled.
+      const from = progress.doneLine;
+      const settledLine = (settled: number) => from + Math.floor(((lastLine - from) * settled) / Math.max(1, contacts.size));
+      progress.deadLetters += await untilSettled(runner, [...contacts.values()], () => stopped, (settled) => bar.update(settledLine(settled), progress.rejected));
       if (stopped) return;
     }
     progress.doneLine = lastLine;

@@ -1,5 +1,4 @@
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { FieldError } from '@crm-sync/core';
 import { DaemonRequestError, type DaemonClient } from '@crm-sync/runner';
 import { onePositional, stringOption } from '../args';
@@ -24,14 +23,41 @@ interface Totals {
   rejectedByDaemon: number;
 }
 
-/** Each line of an NDJSON file or stream, numbered from 1; blank lines are skipped. */
-export async function* ndjsonLines(source: string): AsyncGenerator<{ line: number; text: string }> {
-  const input = source === '-' ? process.stdin : createReadStream(source, 'utf8');
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/**
+ * Each line of a file or stream (LF or CRLF), numbered from 1; blank lines are skipped, and a byte-order mark before
+ * the first is dropped. A line that is not valid UTF-8 comes with `error` instead of `text`: decoded anyway, its bad
+ * bytes would become U+FFFD, and a mangled name would reach the CRM (the daemon refuses such a body whole).
+ */
+export async function* ndjsonLines(source: string): AsyncGenerator<{ line: number; text: string; error?: undefined } | { line: number; error: string }> {
+  const input = source === '-' ? process.stdin : createReadStream(source);
   let line = 0;
-  for await (const text of createInterface({ input, crlfDelay: Infinity })) {
+  let rest: Buffer = Buffer.alloc(0);
+  const decode = (bytes: Buffer) => {
     line++;
-    if (text.trim() !== '') yield { line, text };
+    let b = bytes.at(-1) === 0x0d ? bytes.subarray(0, -1) : bytes;
+    if (line === 1 && b.subarray(0, 3).equals(BOM)) b = b.subarray(3);
+    try {
+      const text = utf8.decode(b);
+      return text.trim() === '' ? undefined : { line, text };
+    } catch {
+      return { line, error: 'not valid UTF-8 (save the file as UTF-8)' };
+    }
+  };
+  for await (const chunk of input) {
+    let bytes = rest.length > 0 ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
+    let nl: number;
+    while ((nl = bytes.indexOf(0x0a)) >= 0) {
+      const item = decode(bytes.subarray(0, nl));
+      if (item) yield item;
+      bytes = bytes.subarray(nl + 1);
+    }
+    rest = Buffer.from(bytes);
   }
+  const last = rest.length > 0 ? decode(rest) : undefined;
+  if (last) yield last;
 }
 
 /** Sends one batch; a 503 or an unreachable daemon is tried again (redelivered eventIds change nothing). */
@@ -56,23 +82,46 @@ function describeRejection(r: Rejection): string {
   return `line ${r.line}${r.eventId ? ` (eventId ${r.eventId})` : ''}: ${r.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`;
 }
 
+/** The rejections (by line) on stderr and the counts on stdout. Lines that are not JSON were not sent. */
+function report(totals: Totals, io: CommandIO): void {
+  for (const r of totals.rejected.sort((a, b) => a.line - b.line)) io.err(describeRejection(r));
+  const unsent = totals.rejected.length - totals.rejectedByDaemon;
+  io.out(`read ${totals.sent + unsent} events, sent ${totals.sent}: accepted ${totals.accepted} (${totals.ignored} changed nothing), rejected ${totals.rejected.length}${unsent > 0 ? ` (${unsent} unreadable: not JSON or not UTF-8, not sent)` : ''}`);
+}
+
+/**
+ * Sends the file batch by batch and reports. A batch the daemon does not take (413, 401, unreachable after the
+ * retries) stops the run: what the batches before it got is reported all the same, and where to go on from.
+ */
 async function ingestFile(source: string, client: DaemonClient, opts: { batchSize: number; tenant?: string }, io: CommandIO): Promise<Totals> {
   const totals: Totals = { sent: 0, accepted: 0, ignored: 0, rejected: [], rejectedByDaemon: 0 };
   let batch: Array<{ line: number; event: unknown }> = [];
-  for await (const { line, text } of ndjsonLines(source)) {
+  const send = async () => {
     try {
-      batch.push({ line, event: JSON.parse(text) });
+      await sendBatch(client, batch, opts.tenant, totals);
+    } catch (err) {
+      report(totals, io);
+      io.err(`stopped at line ${batch[0]!.line}: the batch of lines ${batch[0]!.line}–${batch.at(-1)!.line} was not accepted; the lines before it were sent as counted above. Send the file again once the cause is fixed (redelivered eventIds change nothing).`);
+      throw err;
+    }
+    batch = [];
+  };
+  for await (const item of ndjsonLines(source)) {
+    const { line } = item;
+    if (item.error !== undefined) {
+      totals.rejected.push({ line, errors: [{ field: '(line)', message: item.error }] });
+      continue;
+    }
+    try {
+      batch.push({ line, event: JSON.parse(item.text) });
     } catch (err) {
       totals.rejected.push({ line, errors: [{ field: '(line)', message: `not JSON: ${(err as Error).message}` }] });
       continue;
     }
-    if (batch.length >= opts.batchSize) {
-      await sendBatch(client, batch, opts.tenant, totals);
-      batch = [];
-    }
+    if (batch.length >= opts.batchSize) await send();
   }
-  if (batch.length > 0) await sendBatch(client, batch, opts.tenant, totals);
-  for (const r of totals.rejected.sort((a, b) => a.line - b.line)) io.err(describeRejection(r));
+  if (batch.length > 0) await send();
+  report(totals, io);
   return totals;
 }
 
@@ -84,7 +133,7 @@ export const ingest: Command = {
 Streams the file (or standard input for -), one contact event per line (CONTRACT.md), to the
 daemon's POST /v1/events in batches. Each batch is acknowledged only once it is durable. Prints
 every rejected event to stderr by line number with each field's reason, and a summary to stdout.
-Lines that are not JSON are reported and not sent. A batch refused with 503 or not answered is
+Lines that are not JSON (or not UTF-8) are reported and not sent. A batch refused with 503 or not answered is
 sent again (up to ${SEND_ATTEMPTS} times): redelivered eventIds change nothing.
 
 Options:
@@ -102,9 +151,6 @@ Exit status: 0 every event accepted, 1 some rejected or the daemon failed, 2 usa
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch must be a positive whole number, got ${JSON.stringify(batchText)}`);
     const client = daemonClientFromArgs(values);
     const totals = await ingestFile(source, client, { batchSize, tenant: stringOption(values, 'tenant') }, io);
-    // Lines that are not JSON are rejected here, without being sent: the counts add up to the lines read.
-    const notJson = totals.rejected.length - totals.rejectedByDaemon;
-    io.out(`read ${totals.sent + notJson} events, sent ${totals.sent}: accepted ${totals.accepted} (${totals.ignored} changed nothing), rejected ${totals.rejected.length}${notJson > 0 ? ` (${notJson} not JSON, not sent)` : ''}`);
     return totals.rejected.length === 0 ? EXIT.ok : EXIT.failure;
   },
 };

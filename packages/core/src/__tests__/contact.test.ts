@@ -60,6 +60,10 @@ describe('emails', () => {
       expect(errorsOf({ ...base, email })).toEqual([{ field: 'email', message: expect.stringContaining('is not a valid email address') }]);
     });
 
+  it.each(['x\u0000@example.com', 'x\u0007y@example.com', 'x\u007f@example.com', 'x\u001b[31m@example.com'])('refuses an email with a control character (%j)', (email) => {
+    expect(errorsOf({ ...base, email })).toEqual([{ field: 'email', message: expect.stringContaining('is not a valid email address') }]);
+  });
+
   it('refuses an email that is not a string', () => {
     expect(errorsOf({ ...base, email: 42 })).toEqual([{ field: 'email', message: 'must be a string, got a number' }]);
   });
@@ -79,6 +83,14 @@ describe('attributes and tags', () => {
   it('names each non-scalar attribute', () => {
     expect(fieldsOf({ ...base, attributes: { ok: 'x', nested: { a: 1 }, list: [1], nan: Number.NaN } }))
       .toEqual(['attributes.nested', 'attributes.list', 'attributes.nan']);
+  });
+
+  it('names an attribute whose key is not a plain name in brackets, and says why a huge number is refused', () => {
+    const event = JSON.parse('{"contactId":"c1","phone":"+919876543210","attributes":{"utm.source":{},"big":1e400,"ok":1}}');
+    expect(errorsOf(event)).toEqual([
+      { field: 'attributes["utm.source"]', message: 'must be a string, number, boolean or null, got an object' },
+      { field: 'attributes.big', message: 'must be a string, number, boolean or null, got Infinity (a number too large for JSON)' },
+    ]);
   });
 
   it('does not let __proto__ through as an attribute', () => {
@@ -103,12 +115,21 @@ describe('ts', () => {
     expect(toContact({ ...base, ts: 1714986843000 }, opts).ts).toBe('2024-05-06T09:14:03.000Z');
   });
 
+  it('quotes a number it refuses as the number (not as JSON would spell it)', () => {
+    expect(errorsOf(JSON.parse('{"contactId":"c1","phone":"+919876543210","ts":1e400}'))).toEqual([{ field: 'ts', message: expect.stringMatching(/got Infinity$/) }]);
+  });
+
   it.each(['garbage', '5', 'May 6, 2024', '2024-13-45T00:00:00Z', '2024-02-30T00:00:00Z', '2024-05-06T24:00:00Z', '2024-05-06T09:14:03', '2024-05-06 09:14', true, 1e20, {}])('refuses ts %j', (ts) => {
     expect(errorsOf({ ...base, ts })).toEqual([{ field: 'ts', message: expect.stringContaining('must be an ISO 8601 time') }]);
   });
 });
 
 describe('ids, tenants and sizes', () => {
+  it.each(['.', '..'])('refuses the contactId %j, which no URL can name (its status could never be read)', (contactId) => {
+    expect(errorsOf({ ...base, contactId })).toEqual([{ field: 'contactId', message: `must not be "${contactId}"` }]);
+    expect(toContact({ ...base, contactId: '...' }, opts).contactId).toBe('...');
+  });
+
   it('requires contactId and names a wrong type', () => {
     expect(errorsOf({ phone: base.phone })).toEqual([{ field: 'contactId', message: 'is required' }]);
     expect(errorsOf({ ...base, contactId: 42 })).toEqual([{ field: 'contactId', message: 'must be a string, got a number' }]);

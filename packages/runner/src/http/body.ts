@@ -26,6 +26,17 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/**
+ * Refuses (415) a compressed body: only plain (identity) bodies are read. Read as they are, gzip bytes would be
+ * refused as "not valid UTF-8", which says nothing of the cause; a body that only claims an encoding is refused too.
+ */
+export function refuseContentEncoding(req: IncomingMessage): void {
+  const encoding = (req.headers['content-encoding'] ?? '').trim().toLowerCase();
+  if (encoding === '' || encoding === 'identity') return;
+  req.resume();
+  throw new HttpError(415, 'ERR_UNSUPPORTED_ENCODING', `Content-Encoding ${JSON.stringify(encoding.slice(0, 40))} is not supported: send the body uncompressed`);
+}
+
 function tooLarge(limit: number): HttpError {
   return new HttpError(413, 'ERR_BODY_TOO_LARGE', `the body is larger than ${limit} bytes; send the events in smaller batches`);
 }
@@ -83,6 +94,7 @@ export function parseEventBody(body: Buffer, contentType: string | undefined): u
 }
 
 export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  refuseContentEncoding(req);
   const body = await readBody(req, limit);
   if (body.length === 0) return {};
   const text = decodeUtf8(body);

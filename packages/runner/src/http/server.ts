@@ -4,7 +4,7 @@ import { errorFields, type Logger } from '../log';
 import type { Metrics } from '../metrics';
 import { bearerMatches } from './auth';
 import type { ApiBackend } from './backend';
-import { parseEventBody, readBody, readJson } from './body';
+import { parseEventBody, readBody, readJson, refuseContentEncoding } from './body';
 import { HttpError } from './errors';
 import { ingestEvents } from './ingest';
 import { ClientRateLimiter } from './rate-limit';
@@ -71,6 +71,7 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
   };
   const ingest = async (req: IncomingMessage, tenant?: string): Promise<Reply> => {
     requireReady();
+    refuseContentEncoding(req);
     const events = parseEventBody(await readBody(req, opts.maxBodyBytes), req.headers['content-type']);
     const { status, result } = await ingestEvents(events, tenant, { backend, tenants: tenantsNow(), metrics, logger });
     return json(status, result);
@@ -138,7 +139,10 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
     const matching = routes.map((r) => ({ r, m: r.pattern.exec(url.pathname) })).filter((x) => x.m);
     if (matching.length === 0) throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${url.pathname}`);
     const hit = matching.find((x) => x.r.method === req.method);
-    if (!hit) throw new HttpError(405, 'ERR_METHOD_NOT_ALLOWED', `${url.pathname} accepts ${[...new Set(matching.map((x) => x.r.method))].join(', ')}`);
+    if (!hit) {
+      const allowed = [...new Set(matching.map((x) => x.r.method))].join(', ');
+      throw new HttpError(405, 'ERR_METHOD_NOT_ALLOWED', `${url.pathname} accepts ${allowed}`, undefined, { allow: allowed });
+    }
     // Counted before the token is checked, so guessing tokens is limited too. Probes and metrics are not limited.
     const waitMs = hit.r.authenticated ? limiter?.take(req.socket.remoteAddress ?? 'unknown') ?? 0 : 0;
     if (waitMs > 0) {
@@ -194,6 +198,9 @@ export function loggedTarget(target: string | undefined): { path: string; query?
 function replayRequest(body: unknown, knownTenant: (t: string) => string, all: readonly string[]): { tenants: string[]; contactId: string | 'all' } {
   const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   const tenant = typeof b.tenant === 'string' && b.tenant ? knownTenant(b.tenant) : undefined;
+  if (b.all !== undefined && typeof b.all !== 'boolean') {
+    throw new HttpError(400, 'ERR_BAD_REQUEST', '"all" is true or false', [{ field: 'all', message: `must be a boolean, got ${JSON.stringify(b.all)?.slice(0, 40)}` }]);
+  }
   if (b.all === true) return { tenants: tenant ? [tenant] : [...all], contactId: 'all' };
   if (tenant && typeof b.contactId === 'string' && b.contactId) return { tenants: [tenant], contactId: b.contactId };
   throw new HttpError(400, 'ERR_BAD_REQUEST', 'send {"tenant": "...", "contactId": "..."}, {"tenant": "...", "all": true} or {"all": true}',
