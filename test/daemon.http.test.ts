@@ -92,7 +92,7 @@ describe('POST /v1/events', () => {
     const d = await start({}, { quiet: '1h', maxWait: '2h' });
     const zipped = await fetch(`${d.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gzipSync(JSON.stringify(event(1))) });
     expect(zipped.status).toBe(415);
-    expect((await zipped.json()).error).toMatchObject({ code: 'ERR_UNSUPPORTED_ENCODING', message: expect.stringContaining('"gzip"') });
+    expect(((await zipped.json()) as { error: unknown }).error).toMatchObject({ code: 'ERR_UNSUPPORTED_ENCODING', message: expect.stringContaining('"gzip"') });
     expect((await post(`${d.url}/v1/events`, event(1), { 'content-encoding': 'br' })).status).toBe(415);
     expect((await post(`${d.url}/v1/dead-letters/replay`, { all: true }, { 'content-encoding': 'gzip' })).status).toBe(415);
     expect((await post(`${d.url}/v1/events`, event(1), { 'content-encoding': 'identity' })).status).toBe(202);
@@ -282,7 +282,7 @@ describe('status, contacts, dead letters, metrics', () => {
     const wrong = await fetch(`${d.url}/v1/events`);
     expect(wrong.status).toBe(405);
     expect(wrong.headers.get('allow')).toBe('POST');
-    expect((await wrong.json()).error.code).toBe('ERR_METHOD_NOT_ALLOWED');
+    expect(((await wrong.json()) as { error: { code: string } }).error.code).toBe('ERR_METHOD_NOT_ALLOWED');
   });
 });
 
