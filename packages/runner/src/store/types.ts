@@ -211,7 +211,8 @@ export interface Store {
   /**
    * Ends every lease these owners hold on the tenant's contacts, for owners known to be dead: their contacts need not
    * wait for the leases to lapse. Each is due as `release` makes it (at `now`, marked as an unconfirmed write), except
-   * one whose create was sent and not confirmed: at unconfirmedCreateDueAt. Never touches another owner's lease.
+   * one whose create was sent and not confirmed: once that create has timed out (createSettledAt), as claimDue would
+   * hold it back until then anyway. Never touches another owner's lease.
    * Returns how many.
    */
   releaseOwners(tenant: string, owners: readonly string[], opts: ReleaseOwnersOptions): Promise<number>;
@@ -273,15 +274,6 @@ export interface Store {
    */
   onConnectionChange?(listener: (connected: boolean) => void): void;
   close(): Promise<void>;
-}
-
-/**
- * When a dead owner's contact with an unconfirmed create (sent at `createIntentAt`) is due: once that create has
- * timed out (as a live attempt would only retry after its timeout), but never later than its lease would have lapsed
- * (`leaseUntil`), nor before `now`. The Redis store's RELEASE_OWNERS script mirrors it.
- */
-export function unconfirmedCreateDueAt(createIntentAt: number, leaseUntil: number, opts: ReleaseOwnersOptions): number {
-  return Math.max(opts.now, Math.min(leaseUntil, createIntentAt + opts.createTimeoutMs));
 }
 
 /**

@@ -294,7 +294,7 @@ return 1
 
 /**
  * ARGV: P, tenant, now, createTimeoutMs, owner... Ends every lease of those owners on the tenant's contacts; a contact
- * with an unconfirmed create is due as unconfirmedCreateDueAt (../types.ts) says. Returns how many.
+ * with an unconfirmed create is due once that create has timed out (as RELEASE makes it). Returns how many.
  */
 const RELEASE_OWNERS = `${LIBRARY}
 local t, now, createTimeoutMs = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -307,11 +307,12 @@ for i = 1, #flat, 2 do
   if dead[owner] then
     local row = load(ckey(t, id))
     if row and row.lease_owner == owner then
+      -- The dead owner may have sent a write before it died that the CRM has yet to apply; a create, not settled
+      -- before it has timed out (marked now, after its intent: createSettledAt in ../types.ts).
+      markUnconfirmed(ckey(t, id), row, now)
       local due = now
       local intent = num(row.create_intent_at)
-      if intent then due = math.max(now, math.min(num(row.lease_until) or now, intent + createTimeoutMs)) end
-      -- The dead owner may have sent a write before it died that the CRM has yet to apply.
-      markUnconfirmed(ckey(t, id), row, now)
+      if intent then due = math.max(now, intent + createTimeoutMs) end
       local status = 'pending'
       if (num(row.failures) or 0) > 0 then status = 'retrying' end
       settle(t, id, row, { status = status, due_at = due })

@@ -7,7 +7,7 @@ import type { AttemptRecord, ContactStatus, DeadLetter, StatusCounts } from '../
 import { debounceDueAt } from '../../debounce/window';
 import { GroupCommit } from '../group-commit';
 import {
-  createSettledAt, HISTORY_LENGTH, RESYNC_PAGE, unconfirmedCreateDueAt, unconfirmedRecheckAt, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput,
+  createSettledAt, HISTORY_LENGTH, RESYNC_PAGE, unconfirmedRecheckAt, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput,
   type ReleaseOptions, type ReleaseOwnersOptions, type ResyncOptions, type Store, type SyncedLead, type SyncedLeadsPage,
 } from '../types';
 import { contactKey, NewContactInserter, type NewContactRow } from './insert-new';
@@ -368,9 +368,10 @@ export class SqliteStore implements Store {
       let released = 0;
       for (const owner of new Set(owners)) {
         for (const row of this.stmts.ownedBy.all(tenant, owner)) {
-          const dueAt = row.create_intent_at === null ? opts.now : unconfirmedCreateDueAt(row.create_intent_at, row.lease_until ?? opts.now, opts);
-          // The dead owner may have sent a write before it died that the CRM has yet to apply.
+          // The dead owner may have sent a write before it died that the CRM has yet to apply; a create, not settled
+          // before it has timed out.
           this.markUnconfirmedWrite(row, opts.now);
+          const dueAt = Math.max(opts.now, createSettledAt(row.create_intent_at, row.unconfirmed_write_at, opts.createTimeoutMs) ?? opts.now);
           this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: dueAt }, deltas);
           released++;
         }
