@@ -73,7 +73,7 @@ test('crm-sync ingest stopped by a batch the daemon refuses still reports what t
   expect(r.out).toBe('read 2 events, sent 2: accepted 1 (0 changed nothing), rejected 1');
   const err = r.err.split('\n');
   expect(err[0]).toMatch(/^line 1 \(eventId bad\): phone: /);
-  expect(err[1]).toMatch(/^stopped at line 3: the batch of lines 3–3 was not accepted/);
+  expect(err[1]).toMatch(/^stopped at line 3: the batch of line 3 was not accepted/);
   expect(err[2]).toMatch(/^crm-sync ingest: .*413/);
 });
 

@@ -34,7 +34,6 @@ const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 export async function* ndjsonLines(source: string): AsyncGenerator<{ line: number; text: string; error?: undefined } | { line: number; error: string }> {
   const input = source === '-' ? process.stdin : createReadStream(source);
   let line = 0;
-  let rest: Buffer = Buffer.alloc(0);
   const decode = (bytes: Buffer) => {
     line++;
     let b = bytes.at(-1) === 0x0d ? bytes.subarray(0, -1) : bytes;
@@ -46,17 +45,22 @@ export async function* ndjsonLines(source: string): AsyncGenerator<{ line: numbe
       return { line, error: 'not valid UTF-8 (save the file as UTF-8)' };
     }
   };
+  // The pieces of a line not ended yet (one may span many chunks): joined once, when its end comes.
+  const pending: Buffer[] = [];
   for await (const chunk of input) {
-    let bytes = rest.length > 0 ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
+    const bytes = chunk as Buffer;
+    let start = 0;
     let nl: number;
-    while ((nl = bytes.indexOf(0x0a)) >= 0) {
-      const item = decode(bytes.subarray(0, nl));
+    while ((nl = bytes.indexOf(0x0a, start)) >= 0) {
+      pending.push(bytes.subarray(start, nl));
+      const item = decode(Buffer.concat(pending));
+      pending.length = 0;
       if (item) yield item;
-      bytes = bytes.subarray(nl + 1);
+      start = nl + 1;
     }
-    rest = Buffer.from(bytes);
+    if (start < bytes.length) pending.push(bytes.subarray(start));
   }
-  const last = rest.length > 0 ? decode(rest) : undefined;
+  const last = pending.length > 0 ? decode(Buffer.concat(pending)) : undefined;
   if (last) yield last;
 }
 
@@ -101,7 +105,8 @@ async function ingestFile(source: string, client: DaemonClient, opts: { batchSiz
       await sendBatch(client, batch, opts.tenant, totals);
     } catch (err) {
       report(totals, io);
-      io.err(`stopped at line ${batch[0]!.line}: the batch of lines ${batch[0]!.line}–${batch.at(-1)!.line} was not accepted; the lines before it were sent as counted above. Send the file again once the cause is fixed (redelivered eventIds change nothing).`);
+      const [first, last] = [batch[0]!.line, batch.at(-1)!.line];
+      io.err(`stopped at line ${first}: the batch of ${first === last ? `line ${first}` : `lines ${first}–${last}`} was not accepted; the lines before it were sent as counted above. Send the file again once the cause is fixed (redelivered eventIds change nothing).`);
       throw err;
     }
     batch = [];
@@ -133,8 +138,9 @@ export const ingest: Command = {
 Streams the file (or standard input for -), one contact event per line (CONTRACT.md), to the
 daemon's POST /v1/events in batches. Each batch is acknowledged only once it is durable. Prints
 every rejected event to stderr by line number with each field's reason, and a summary to stdout.
-Lines that are not JSON (or not UTF-8) are reported and not sent. A batch refused with 503 or not answered is
-sent again (up to ${SEND_ATTEMPTS} times): redelivered eventIds change nothing.
+Lines that are not JSON (or not UTF-8) are reported and not sent. A batch refused with 503 or not
+answered is sent again (up to ${SEND_ATTEMPTS} times): redelivered eventIds change nothing. A batch
+refused otherwise (413, 401) stops the run, after reporting what the batches before it got.
 
 Options:
 ${DAEMON_CLIENT_HELP}

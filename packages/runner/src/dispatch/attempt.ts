@@ -1,7 +1,7 @@
 import { failureDetails, RetryableError, SyncError, type CallRecord, type RequestPacer, type SyncEngine } from '@crm-sync/core';
+import { LRUCache } from 'lru-cache';
 import type { AttemptRecord, DeadLetter, RetryPolicy, TenantSettings } from '../api';
 import type { Clock, TimerHandle } from '../clock';
-import { LRUCache } from 'lru-cache';
 import { decideRetry } from '../retry';
 import type { Claim, CompleteInput, Store } from '../store/types';
 import { LeaseLostError, type LeaseHeartbeat } from './lease-heartbeat';
