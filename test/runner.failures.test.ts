@@ -1,4 +1,4 @@
-import { event, RunnerHarness, seedContract, sleep } from './runner.fixtures';
+import { event, RunnerHarness, seedContract, sleep, waitFor } from './runner.fixtures';
 
 let h: RunnerHarness;
 afterEach(async () => { await h?.close(); });
@@ -120,5 +120,52 @@ describe('Runner against the reference CRM: failures', () => {
     expect(status?.history.map((a) => [a.outcome, a.error?.code])).toEqual([['updated', undefined], ['failed', 'ERR_NETWORK']]);
     const [update, lost] = status!.history;
     expect(Date.parse(update!.at) - Date.parse(lost!.at)).toBeGreaterThanOrEqual(3000);
+  });
+});
+
+describe('Runner against the reference CRM: a write whose outcome is unknown, then a change', () => {
+  /** Waits until the contact's last attempt failed (the lost answer), so the next change is synced after it. */
+  const failedOnce = (id: string) => waitFor(`${id}'s failed attempt`, async () => (await h.runner.contact('acme', id))?.lastOutcome === 'failed');
+
+  it('a lost create, then a corrected phone: the retry finds the lead under the phone the create sent, and updates it (one lead)', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 50, mapping: seedContract(300) } });
+    h.crm.addFault({ route: 'create', resetAfterCommit: true, times: 1 });
+    h.runner.start();
+    await h.runner.ingest([event('c1', { phone: '+91 98111 11111', email: undefined })]);
+    await failedOnce('c1');
+    await h.runner.ingest([event('c1', { phone: '+91 98222 22222', email: undefined, name: 'Priya S' })]);
+    await h.runner.whenIdle();
+    expect(h.crm.leads()).toEqual([expect.objectContaining({ lead_id: 'L000001', phone: '+919822222222', name: 'Priya S' })]);
+    // Nothing under the new phone; then the old phone's search finds the lead the lost create made (the last update is
+    // the one more sync after the settle window: the lost create was a write whose outcome was unknown).
+    expect(h.crm.requests().map((r) => [r.route, r.status])).toEqual([['fetch', 404], ['create', 0], ['fetch', 404], ['fetch', 200], ['update', 200], ['update', 200]]);
+    expect(await h.runner.contact('acme', 'c1')).toMatchObject({ state: 'synced', leadId: 'L000001', lastOutcome: 'updated' });
+  });
+
+  it('a lost create, then an attribute removed: the field the lost create set is cleared', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 50, mapping: seedContract(300) } });
+    h.crm.addFault({ route: 'create', resetAfterCommit: true, times: 1 });
+    h.runner.start();
+    await h.runner.ingest([event('c1', { attributes: { city: 'Mumbai', utm_campaign: 'diwali' } })]);
+    await failedOnce('c1');
+    await h.runner.ingest([event('c1', { attributes: { city: 'Pune' } })]);
+    await h.runner.whenIdle();
+    expect(h.crm.leads()).toEqual([expect.objectContaining({ lead_id: 'L000001', custom_fields: { city: 'Pune' } })]);
+  });
+
+  it('an update that timed out (and landed late), then an attribute removed: the field it set is cleared', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 50, mapping: seedContract(300) } });
+    h.runner.start();
+    await h.runner.ingest([event('c1', { attributes: { city: 'Mumbai' } })]);
+    await h.runner.whenIdle();
+    // The update adding utm_campaign is answered after the timeout, and lands.
+    h.crm.addFault({ route: 'update', latencyMs: 600, times: 1 });
+    await h.runner.ingest([event('c1', { attributes: { city: 'Mumbai', utm_campaign: 'diwali' } })]);
+    await failedOnce('c1');
+    await h.runner.ingest([event('c1', { attributes: { city: 'Pune' } })]);
+    await h.runner.whenIdle();
+    expect(h.crm.leads()).toEqual([expect.objectContaining({ custom_fields: { city: 'Pune' } })]);
+    const status = await h.runner.contact('acme', 'c1');
+    expect(status?.history.map((a) => [a.outcome, a.error?.code])).toContainEqual(['failed', 'ERR_TIMEOUT']);
   });
 });

@@ -9,6 +9,6 @@ export { compileExpression, compileTemplate, EXPRESSION_LIMITS, type CompiledExp
 export { GotHttpClient, isPrivateAddress, NetworkPolicyError, type HttpClient, type HttpRequest, type HttpResponse, type NetworkPolicy } from './http/client';
 export { encodeForm, decodeForm, parseResponseBody } from './http/encode';
 export * from './engine/engine';
-export { applyClearedFields } from './engine/cleared';
+export { applyClearedFields, unionPayloads } from './engine/cleared';
 export { CannedHttpClient, checkExamples, dryRun, relativeUrl, toCurl, PLACEHOLDER_SECRET, type RecordedRequest, type ExampleFailure } from './engine/examples';
 export { leadDifferences, type FieldDifference } from './engine/compare';

@@ -21,6 +21,20 @@ export function applyClearedFields(payload: unknown, previous: unknown, policy: 
   return out ?? payload;
 }
 
+/**
+ * Two payloads joined, for applyClearedFields: every field of either (objects joined field by field, `b`'s value
+ * where both have a leaf). The runner joins the last confirmed payload with those of writes whose outcome is unknown
+ * (they may have landed), so a field any of them set, and the contact no longer has, is cleared.
+ */
+export function unionPayloads(a: unknown, b: unknown): unknown {
+  if (a === undefined || a === null) return b;
+  if (b === undefined || b === null) return a;
+  if (!isObject(a) || !isObject(b)) return b;
+  const out: Record<string, unknown> = { ...a };
+  for (const k of Object.keys(b)) out[k] = Object.hasOwn(a, k) ? unionPayloads(a[k], b[k]) : b[k];
+  return out;
+}
+
 function clearAll(prev: Record<string, unknown>, policy: 'null' | 'empty-string'): Record<string, unknown> {
   return Object.fromEntries(Object.entries(prev).map(([k, v]) => [k, isObject(v) ? clearAll(v, policy) : policy === 'null' ? null : '']));
 }

@@ -26,6 +26,11 @@ export interface SyncOptions {
   baseUrl?: string;
   /** When (ms since epoch) a create was sent whose answer never arrived. With `searchLagMs`, a not-found within the lag is retried. */
   unconfirmedCreateAt?: number;
+  /**
+   * The contact's phone and email when that create was sent. If they have changed since, a fetch that finds nothing
+   * under the current ones looks under these too: the lead the create may have made is this contact's.
+   */
+  unconfirmedCreateIdentity?: ContactIdentity;
   /** What `renderPayload` gave for this contact and knownLeadId, when the caller has it already: not rendered again. */
   rendered?: { payload: unknown; hash: string };
   /** Awaited right before a create is sent: the runner records its create intent here. */
@@ -33,6 +38,9 @@ export interface SyncOptions {
   /** Told of every request: the runner paces a tenant's requests here (its rate limit, the CRM's quota). */
   pacer?: RequestPacer;
 }
+
+/** What a fetch matches a person by. */
+export type ContactIdentity = Pick<Contact, 'phone' | 'email'>;
 
 /** Sees each request of a sync go out and come back. */
 export interface RequestPacer {
@@ -192,6 +200,13 @@ export class SyncEngine {
   }
 }
 
+/** What one request of a sync is rendered with, besides the payload. `contact`: another than the sync's own (find). */
+interface RequestVars {
+  leadId?: string;
+  match?: { key: MatchKey; value: string };
+  contact?: Contact;
+}
+
 class SyncRun {
   readonly calls: CallRecord[] = [];
   readonly warnings: string[] = [];
@@ -290,20 +305,32 @@ class SyncRun {
   }
 
   private async find(knownLeadId: string | undefined): Promise<string | undefined> {
-    return (await this.matchLead(knownLeadId))?.leadId;
+    const found = await this.matchLead(knownLeadId);
+    if (found) return found.leadId;
+    // A create sent for this contact whose answer never came may have made a lead under the phone or email the
+    // contact had then (a corrected number since): look there too, or that lead would be left and a second made.
+    const before = this.options.unconfirmedCreateIdentity;
+    if (before === undefined || (before.phone === this.contact.phone && (before.email ?? '') === (this.contact.email ?? ''))) return undefined;
+    const asBefore: Contact = { ...this.contact, phone: before.phone };
+    if (before.email === undefined) delete asBefore.email;
+    else asBefore.email = before.email;
+    return (await this.matchLead(knownLeadId, asBefore))?.leadId;
   }
 
-  /** The match chain: the lead the first fetch that finds one found, with that fetch's answer; undefined: none did. */
-  private async matchLead(knownLeadId: string | undefined): Promise<{ leadId: string; answer: { res: ReaderInput; readers: CompiledEndpoint['readers']; context: ErrorContext } } | undefined> {
+  /**
+   * The match chain: the lead the first fetch that finds one found, with that fetch's answer; undefined: none did.
+   * `contact`: whose phone and email the fetches look for (the fetch templates see it as `contact`).
+   */
+  private async matchLead(knownLeadId: string | undefined, contact: Contact = this.contact): Promise<{ leadId: string; answer: { res: ReaderInput; readers: CompiledEndpoint['readers']; context: ErrorContext } } | undefined> {
     const keys: Array<MatchKey | undefined> = this.mapping.definition.match ?? [undefined];
     for (const key of keys) {
       let match: { key: MatchKey; value: string } | undefined;
       if (key) {
-        const value = key === 'leadId' ? knownLeadId : this.contact[key];
+        const value = key === 'leadId' ? knownLeadId : contact[key];
         if (!value) continue;
         match = { key, value };
       }
-      const { res, readers, context } = await this.call('fetch', { leadId: knownLeadId, match });
+      const { res, readers, context } = await this.call('fetch', { leadId: knownLeadId, match, contact });
       if (truthy(await readers.notFound?.evaluate(res, context))) continue;
       await this.throwIfFailed(res, readers, context);
       const id = await this.readLeadId(res, readers, context);
@@ -459,11 +486,11 @@ class SyncRun {
   }
 
   /** Builds one request from an endpoint: URL template, query, headers, body, auth, encoding. */
-  async buildRequest(step: EndpointName, vars: { leadId?: string; match?: { key: MatchKey; value: string } }): Promise<{ request: OutgoingRequest; encoded?: string; endpoint: CompiledEndpoint }> {
+  async buildRequest(step: EndpointName, vars: RequestVars): Promise<{ request: OutgoingRequest; encoded?: string; endpoint: CompiledEndpoint }> {
     const endpoint = this.endpoint(step);
     const context = this.ctx({ step });
     const payload = step === 'create' ? this.payload : this.clearedPayload;
-    const data = { contact: this.contact, leadId: vars.leadId, tenant: this.contact.tenant, match: vars.match, payload };
+    const data = { contact: vars.contact ?? this.contact, leadId: vars.leadId, tenant: this.contact.tenant, match: vars.match, payload };
     const path = endpoint.url.render(data, context);
     let url: URL;
     try {
@@ -515,7 +542,7 @@ class SyncRun {
     return { request, encoded, endpoint };
   }
 
-  private async call(step: EndpointName, vars: { leadId?: string; match?: { key: MatchKey; value: string } }): Promise<{ res: ReaderInput; readers: CompiledEndpoint['readers']; context: ErrorContext }> {
+  private async call(step: EndpointName, vars: RequestVars): Promise<{ res: ReaderInput; readers: CompiledEndpoint['readers']; context: ErrorContext }> {
     const { request, encoded, endpoint } = await this.buildRequest(step, vars);
     const maskedUrl = this.mask(request.url.toString());
     const context = this.ctx({ step, method: request.method, url: maskedUrl });

@@ -433,6 +433,30 @@ export function describeStore(name: string, open: () => Promise<Store>): void {
       expect((await claimOne(T0 + 80)).unconfirmedCreateAt).toBe(T0 + 71);
     });
 
+    it('a create intent keeps the identity and payload it sent, and a write of unknown outcome its payload, until a success confirms', async () => {
+      await store.accept([{ contact: contact() }].map((i) => ({ ...i, window: WINDOW })), T0);
+      const first = await claimOne(T0 + 50);
+      const identity = { phone: '+919876543210', email: 'priya@example.com' };
+      expect(await store.markCreateIntent(first, T0 + 55, { identity, unconfirmedPayload: { name: 'A', custom_fields: { k: 'x' } } })).toBe(true);
+      await store.fail(first, { attempt: failure(true), retryAt: T0 + 100, unconfirmedWrite: true, unconfirmedPayload: { name: 'A', custom_fields: { k: 'x' } } }, T0 + 60);
+      const second = await claimOne(T0 + 100);
+      expect(second).toMatchObject({ unconfirmedCreateAt: T0 + 55, unconfirmedCreateIdentity: identity, unconfirmedPayload: { name: 'A', custom_fields: { k: 'x' } } });
+      // An update that timed out: its payload joins (as the runner joined it); a stale claim's is not stored.
+      await store.fail(second, { attempt: failure(true), retryAt: T0 + 200, unconfirmedWrite: true, unconfirmedPayload: { name: 'B', custom_fields: { k: 'x', j: 'y' } } }, T0 + 150);
+      await store.fail(first, { attempt: failure(true), retryAt: T0 + 200, unconfirmedWrite: true, unconfirmedPayload: { stale: true } }, T0 + 160);
+      const third = await claimOne(T0 + 200);
+      expect(third.unconfirmedPayload).toEqual({ name: 'B', custom_fields: { k: 'x', j: 'y' } });
+      // A success within the settle window (a recheck due) keeps them; the confirming one clears them.
+      await store.complete(third, { outcome: 'updated', leadId: 'L1', payloadHash: 'h', payload: {}, attempt: attempt('updated'), recheckAt: T0 + 3000 }, T0 + 250);
+      const recheck = await claimOne(T0 + 3000);
+      expect(recheck).toMatchObject({ unconfirmedPayload: { name: 'B', custom_fields: { k: 'x', j: 'y' } } });
+      expect(recheck.unconfirmedCreateAt).toBeUndefined();
+      expect(recheck.unconfirmedCreateIdentity).toBeUndefined();
+      await store.complete(recheck, { outcome: 'updated', leadId: 'L1', payloadHash: 'h', payload: {}, attempt: attempt('updated') }, T0 + 3050);
+      await store.accept([{ contact: contact({ name: 'changed' }), window: WINDOW }], T0 + 3100);
+      expect((await claimOne(T0 + 3150)).unconfirmedPayload).toBeUndefined();
+    });
+
     it('a lapsed lease whose create has timed out, or without one, is claimed at once', async () => {
       await store.accept([{ contact: contact() }, { contact: contact({ contactId: 'c2' }) }].map((i) => ({ ...i, window: WINDOW })), T0);
       const [a] = await store.claimDue('acme', { now: T0 + 50, limit: 2, leaseMs: LEASE, owner: 'dead' });

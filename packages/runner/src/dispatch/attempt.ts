@@ -1,4 +1,4 @@
-import { failureDetails, RetryableError, SyncError, type CallRecord, type RequestPacer, type SyncEngine } from '@crm-sync/core';
+import { failureDetails, RetryableError, SyncError, unionPayloads, type CallRecord, type ContactIdentity, type RequestPacer, type SyncEngine } from '@crm-sync/core';
 import { LRUCache } from 'lru-cache';
 import type { AttemptRecord, DeadLetter, RetryPolicy, TenantSettings } from '../api';
 import type { Clock, TimerHandle } from '../clock';
@@ -71,8 +71,12 @@ export async function runAttempt(claim: Claim, tenant: TenantSettings, deps: Att
   const started = clock.now();
   const at = new Date(started).toISOString();
   let success: CompleteInput;
+  // The payload this attempt rendered (and may have sent): what a write whose outcome is unknown may have set.
+  let payload: unknown;
   try {
-    success = await syncOnce(claim, tenant, deps, at);
+    const rendered = await deps.engine.renderPayload(tenant.mapping, claim.contact, claim.leadId);
+    payload = rendered.payload;
+    success = await syncOnce(claim, tenant, deps, at, rendered);
   } catch (err) {
     heartbeat?.stop();
     if (err instanceof IdentityHeldError) {
@@ -82,7 +86,7 @@ export async function runAttempt(claim: Claim, tenant: TenantSettings, deps: Att
       return { deferred: { delayMs }, durationMs: now - started };
     }
     const details = failureDetails(err);
-    return recordFailure(claim, err, { calls: details?.calls ?? [], at, started }, deps);
+    return recordFailure(claim, err, { calls: details?.calls ?? [], at, started, payload }, deps);
   }
   heartbeat?.stop();
   await store.complete(claim, { ...success, recheckAt: recheckAt(claim, started, tenant) }, clock.now());
@@ -90,9 +94,8 @@ export async function runAttempt(claim: Claim, tenant: TenantSettings, deps: Att
 }
 
 /** The CRM side of an attempt: nothing is written to the store here except the create intent. */
-async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps, at: string): Promise<CompleteInput> {
+async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps, at: string, rendered: Rendered): Promise<CompleteInput> {
   const { engine, store, clock } = deps;
-  const rendered = await engine.renderPayload(tenant.mapping, claim.contact, claim.leadId);
   // Never while a write is unconfirmed or a resync was asked for: the CRM may hold something else than the stored hash says.
   if (claim.leadId !== undefined && rendered.hash === claim.payloadHash && claim.unconfirmedWriteAt === undefined && claim.resyncAt === undefined) {
     const attempt: AttemptRecord = { at, outcome: 'unchanged', leadId: claim.leadId, calls: [] };
@@ -105,13 +108,16 @@ async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps,
   try {
     result = await engine.sync(tenant.mapping, claim.contact, {
       knownLeadId: claim.leadId,
-      previousPayload: claim.lastPayload,
+      // Besides the last confirmed payload, what writes whose outcome is unknown may have set: cleared too if gone.
+      previousPayload: unionPayloads(claim.lastPayload, claim.unconfirmedPayload),
       baseUrl: tenant.baseUrl,
       unconfirmedCreateAt: claim.unconfirmedCreateAt,
+      unconfirmedCreateIdentity: claim.unconfirmedCreateIdentity,
       rendered,
       onCreateIntent: async () => {
         // A claim handed back (a stop) or taken over must not create: another claim may be matching the contact.
-        if (!(await store.markCreateIntent(claim, clock.now()))) throw new LeaseLostError(claim);
+        const sent = { identity: identityOf(claim.contact), unconfirmedPayload: unionPayloads(claim.unconfirmedPayload, rendered.payload) };
+        if (!(await store.markCreateIntent(claim, clock.now(), sent))) throw new LeaseLostError(claim);
       },
       pacer: deps.pacer,
     });
@@ -155,6 +161,13 @@ export class IdentityWaits {
   clear(contactId: string): void {
     this.waits.delete(contactId);
   }
+}
+
+type Rendered = Awaited<ReturnType<SyncEngineLike['renderPayload']>>;
+
+/** The contact's phone and email, as a create intent records them. */
+function identityOf(contact: Claim['contact']): ContactIdentity {
+  return contact.email === undefined ? { phone: contact.phone } : { phone: contact.phone, email: contact.email };
 }
 
 /** The identities two contacts of one person share: what a fetch matches by. */
@@ -216,7 +229,7 @@ interface IdentityHold {
   release(created: boolean): Promise<void>;
 }
 
-async function recordFailure(claim: Claim, err: unknown, ctx: { calls: CallRecord[]; at: string; started: number }, deps: AttemptDeps): Promise<AttemptOutcome> {
+async function recordFailure(claim: Claim, err: unknown, ctx: { calls: CallRecord[]; at: string; started: number; payload: unknown }, deps: AttemptDeps): Promise<AttemptOutcome> {
   const { store, clock } = deps;
   const error = describeError(err);
   const record = { at: ctx.at, outcome: 'failed' as const, leadId: claim.leadId, calls: ctx.calls, error };
@@ -224,23 +237,27 @@ async function recordFailure(claim: Claim, err: unknown, ctx: { calls: CallRecor
   const retryAfterMs = err instanceof RetryableError ? err.retryAfterMs : undefined;
   const rateLimited = error.code === 'ERR_RATE_LIMITED' || error.status === 429;
   const unconfirmedWrite = isUnknownWriteOutcome(err);
+  // A write whose outcome is unknown may have landed: its payload joins those the next sync clears fields against.
+  const unconfirmed = unconfirmedWrite && ctx.payload !== undefined
+    ? { unconfirmedWrite, unconfirmedPayload: unionPayloads(claim.unconfirmedPayload, ctx.payload) }
+    : { unconfirmedWrite };
   let result: AttemptOutcome;
   if (err instanceof LeaseLostError) {
     // Another claim holds the contact now (this one was handed back or taken over): only the attempt is recorded;
     // the store leaves the schedule to the holder. Neither a retry nor a dead letter.
-    await store.fail(claim, { attempt: record, deadCause: 'permanent', unconfirmedWrite }, now);
+    await store.fail(claim, { attempt: record, deadCause: 'permanent', ...unconfirmed }, now);
     return { record, durationMs: now - ctx.started };
   }
   if (!error.retryable) {
-    await store.fail(claim, { attempt: record, deadCause: 'permanent', unconfirmedWrite }, now);
+    await store.fail(claim, { attempt: record, deadCause: 'permanent', ...unconfirmed }, now);
     result = { record, durationMs: now - ctx.started, deadLetter: 'permanent' };
   } else {
     const decision = decideRetry({ policy: deps.retry, failures: claim.failures + 1, failingSince: claim.failingSince ?? now, now, retryAfterMs, random: deps.random });
     if ('deadLetter' in decision) {
-      await store.fail(claim, { attempt: record, deadCause: 'retries-exhausted', unconfirmedWrite }, now);
+      await store.fail(claim, { attempt: record, deadCause: 'retries-exhausted', ...unconfirmed }, now);
       result = { record, durationMs: now - ctx.started, deadLetter: 'retries-exhausted' };
     } else {
-      await store.fail(claim, { attempt: record, retryAt: decision.retryAt, unconfirmedWrite }, now);
+      await store.fail(claim, { attempt: record, retryAt: decision.retryAt, ...unconfirmed }, now);
       result = { record, durationMs: now - ctx.started, retry: { delayMs: decision.delayMs } };
     }
   }

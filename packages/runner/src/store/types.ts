@@ -22,7 +22,7 @@
  * All times are milliseconds since the epoch and are passed in by the caller (the runner's clock), so a store never
  * reads the wall clock and tests can run on a manual one.
  */
-import type { Contact } from '@crm-sync/core';
+import type { Contact, ContactIdentity } from '@crm-sync/core';
 import type { AttemptRecord, ContactStatus, DeadLetter, StatusCounts } from '../api';
 import type { DebounceWindow } from '../debounce/window';
 
@@ -56,6 +56,13 @@ export interface Claim {
   lastPayload?: unknown;
   /** A create was sent at this time and its lead id never stored: the answer may have been lost. */
   unconfirmedCreateAt?: number;
+  /** The contact's phone and email when that create was sent (a fetch looks there too if they changed since). */
+  unconfirmedCreateIdentity?: ContactIdentity;
+  /**
+   * The payloads of writes since the last confirmed one whose outcome is unknown (a create sent and not answered, a
+   * timeout), joined: they may have landed, so what they set and the contact no longer has is cleared too.
+   */
+  unconfirmedPayload?: unknown;
   /** A write whose outcome is unknown may have been sent up to this time (the unconfirmed-write mark, see above). */
   unconfirmedWriteAt?: number;
   /** An operator asked at this time for the contact to be sent again (Store.resync): its sync is never skipped as unchanged. */
@@ -154,6 +161,14 @@ export interface CompleteInput {
   recheckAt?: number;
 }
 
+/** What a create about to be sent is recorded with (Store.markCreateIntent). */
+export interface CreateIntent {
+  /** The contact's phone and email as the create sends them (Claim.unconfirmedCreateIdentity afterwards). */
+  identity: ContactIdentity;
+  /** Claim.unconfirmedPayload joined with the create's payload: it counts as possibly written until confirmed. */
+  unconfirmedPayload: unknown;
+}
+
 export interface FailInput {
   attempt: AttemptRecord & { error: NonNullable<AttemptRecord['error']> };
   /** Try again at this time; absent: the contact goes to the dead letters. */
@@ -162,6 +177,8 @@ export interface FailInput {
   deadCause?: DeadLetter['cause'];
   /** A write (create, update, upsert) was sent and its outcome is unknown (timeout, lost answer): sets the unconfirmed-write mark. */
   unconfirmedWrite?: boolean;
+  /** With unconfirmedWrite: Claim.unconfirmedPayload joined with that write's payload (stored while the lease is held). */
+  unconfirmedPayload?: unknown;
 }
 
 export interface Store {
@@ -183,9 +200,10 @@ export interface Store {
    * nothing recorded, when the claim's lease is no longer held (handed back at a stop, or taken over): the create
    * must not be sent then, as another claim may be syncing the contact without knowing of it.
    */
-  markCreateIntent(claim: Claim, now: number): Promise<boolean>;
+  markCreateIntent(claim: Claim, now: number, sent?: CreateIntent): Promise<boolean>;
   /**
-   * A sync succeeded (or was unchanged): stores the lead, clears failures and the create intent. If the contact
+   * A sync succeeded (or was unchanged): stores the lead, clears failures and the create intent (with its identity),
+   * and the unconfirmed payloads once the mark is cleared. If the contact
    * changed while claimed, it is pending again with the window of those changes (never due before `now`). With an
    * unconfirmed-write mark, the mark is cleared only when the success is confirmed (no `recheckAt`, and no newer mark
    * set while claimed); otherwise the contact is pending again (at recheckAt, or at once for a newer mark). A complete

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Contact } from '@crm-sync/core';
 import type { AttemptRecord, ContactStatus, DeadLetter, StatusCounts } from '../../api';
 import {
-  HISTORY_LENGTH, RESYNC_PAGE, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput, type ReleaseOptions, type ReleaseOwnersOptions,
+  HISTORY_LENGTH, RESYNC_PAGE, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type CreateIntent, type FailInput, type ReleaseOptions, type ReleaseOwnersOptions,
   type ResyncOptions, type Store, type SyncedLead, type SyncedLeadsPage,
 } from '../types';
 import type { RateLimitFactory } from '../../dispatch/rate-limit';
@@ -19,7 +19,8 @@ export interface RedisStoreOptions {
 /** A contact's hash as the scripts store it: the SQLite columns, every value a string, NULL = absent. */
 type Row = Partial<Record<
   'contact_id' | 'contact' | 'status' | 'due_at' | 'lease_token' | 'lease_until' | 'failures' | 'failing_since' | 'last_error' |
-  'dead_at' | 'dead_cause' | 'create_intent_at' | 'unconfirmed_write_at' | 'resync_at' | 'lead_id' | 'payload_hash' | 'last_payload' | 'last_outcome' | 'attempts', string>>;
+  'dead_at' | 'dead_cause' | 'create_intent_at' | 'create_intent_identity' | 'unconfirmed_write_at' | 'unconfirmed_payload' | 'resync_at' |
+  'lead_id' | 'payload_hash' | 'last_payload' | 'last_outcome' | 'attempts', string>>;
 
 type ScriptArg = string | number;
 
@@ -83,8 +84,9 @@ export class RedisStore implements Store {
     return rows.map((json) => toClaim(tenant, JSON.parse(json) as Row));
   }
 
-  async markCreateIntent(claim: Claim, now: number): Promise<boolean> {
-    return (await this.run('crmSyncCreateIntent', claim.tenant, claim.contactId, now, claim.leaseToken)) === 1;
+  async markCreateIntent(claim: Claim, now: number, sent?: CreateIntent): Promise<boolean> {
+    const payload = sent?.unconfirmedPayload === undefined ? '' : JSON.stringify(sent.unconfirmedPayload);
+    return (await this.run('crmSyncCreateIntent', claim.tenant, claim.contactId, now, claim.leaseToken, sent ? JSON.stringify(sent.identity) : '', payload)) === 1;
   }
 
   async complete(claim: Claim, input: CompleteInput, now: number): Promise<void> {
@@ -95,7 +97,8 @@ export class RedisStore implements Store {
 
   async fail(claim: Claim, input: FailInput, now: number): Promise<void> {
     await this.run('crmSyncFail', claim.tenant, claim.contactId, claim.leaseToken, now, input.retryAt ?? '', input.deadCause ?? 'permanent',
-      JSON.stringify(input.attempt.error), JSON.stringify(input.attempt), input.attempt.outcome, input.unconfirmedWrite ? '1' : '');
+      JSON.stringify(input.attempt.error), JSON.stringify(input.attempt), input.attempt.outcome, input.unconfirmedWrite ? '1' : '',
+      input.unconfirmedWrite && input.unconfirmedPayload !== undefined ? JSON.stringify(input.unconfirmedPayload) : '');
   }
 
   async release(claim: Claim, now: number, opts: ReleaseOptions = {}): Promise<void> {
@@ -304,6 +307,8 @@ function toClaim(tenant: string, row: Row): Claim {
   if (row.payload_hash !== undefined) claim.payloadHash = row.payload_hash;
   if (row.last_payload !== undefined) claim.lastPayload = JSON.parse(row.last_payload);
   if (row.create_intent_at !== undefined) claim.unconfirmedCreateAt = Number(row.create_intent_at);
+  if (row.create_intent_identity !== undefined) claim.unconfirmedCreateIdentity = JSON.parse(row.create_intent_identity);
+  if (row.unconfirmed_payload !== undefined) claim.unconfirmedPayload = JSON.parse(row.unconfirmed_payload);
   if (row.unconfirmed_write_at !== undefined) claim.unconfirmedWriteAt = Number(row.unconfirmed_write_at);
   if (row.resync_at !== undefined) claim.resyncAt = Number(row.resync_at);
   if (row.failing_since !== undefined) claim.failingSince = Number(row.failing_since);

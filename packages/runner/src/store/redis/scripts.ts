@@ -206,7 +206,8 @@ local leadId = row.lead_id
 if ARGV[7] ~= '' then leadId = ARGV[7] end
 if leadId and not row.lead_id then redis.call('HINCRBY', P .. 'counts', 'leads', 1) end
 if row.lease_token == token then
-  write(key, { lead_id = leadId or false, payload_hash = ARGV[8], last_payload = ARGV[9], last_outcome = ARGV[6], create_intent_at = false })
+  write(key, { lead_id = leadId or false, payload_hash = ARGV[8], last_payload = ARGV[9], last_outcome = ARGV[6], create_intent_at = false,
+    create_intent_identity = false })
   -- A resync asked for after this attempt was claimed still needs a sync of its own.
   if row.resync_at and row.resync_at == ARGV[14] then redis.call('HDEL', key, 'resync_at') end
   -- unconfirmedRecheckAt (../types.ts)
@@ -216,6 +217,8 @@ if row.lease_token == token then
     elseif ARGV[12] ~= '' then recheckAt = math.max(now, tonumber(ARGV[12])) end
     if not recheckAt then redis.call('HDEL', key, 'unconfirmed_write_at') end
   end
+  -- What unconfirmed writes may have set is known to be overwritten once nothing is unconfirmed any more.
+  if not recheckAt then redis.call('HDEL', key, 'unconfirmed_payload') end
   local clean = { failures = 0, failing_since = false, last_error = false, dead_at = false, dead_cause = false }
   if row.version ~= row.claimed_version then
     clean.status, clean.due_at = 'pending', math.max(now, num(row.pending_due_at) or now)
@@ -237,7 +240,7 @@ return 1
 
 /**
  * ARGV: P, tenant, contactId, lease token, now, retryAt ('' = dead letter), dead cause, error JSON, attempt JSON, attempt
- * outcome, '1' when a write's outcome is unknown.
+ * outcome, '1' when a write's outcome is unknown, the unconfirmed payload JSON ('' unchanged).
  */
 const FAIL = `${LIBRARY}
 local t, id, token, now, retryAt = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -245,6 +248,7 @@ local row = load(ckey(t, id))
 if not row then return 0 end
 if ARGV[11] == '1' then markUnconfirmed(ckey(t, id), row, now) end
 if row.lease_token == token then
+  if ARGV[11] == '1' and ARGV[12] ~= '' then redis.call('HSET', ckey(t, id), 'unconfirmed_payload', ARGV[12]) end
   local failures = (num(row.failures) or 0) + 1
   local since = num(row.failing_since) or now
   if retryAt then
@@ -371,11 +375,16 @@ end
 return { marked, madeHere }
 `;
 
-/** ARGV: P, tenant, contactId, now, lease token. Only while that lease is held (Store.markCreateIntent). */
+/**
+ * ARGV: P, tenant, contactId, now, lease token, identity JSON ('' none), unconfirmed payload JSON ('' unchanged). Only
+ * while that lease is held (Store.markCreateIntent).
+ */
 const CREATE_INTENT = `
 local key = ARGV[1] .. 'c:' .. ARGV[2] .. ':' .. ARGV[3]
 if redis.call('HGET', key, 'lease_token') ~= ARGV[5] then return 0 end
 redis.call('HSET', key, 'create_intent_at', ARGV[4])
+if ARGV[6] ~= '' then redis.call('HSET', key, 'create_intent_identity', ARGV[6]) else redis.call('HDEL', key, 'create_intent_identity') end
+if ARGV[7] ~= '' then redis.call('HSET', key, 'unconfirmed_payload', ARGV[7]) end
 return 1
 `;
 

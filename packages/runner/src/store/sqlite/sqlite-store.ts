@@ -7,7 +7,7 @@ import type { AttemptRecord, ContactStatus, DeadLetter, StatusCounts } from '../
 import { debounceDueAt } from '../../debounce/window';
 import { GroupCommit } from '../group-commit';
 import {
-  createSettledAt, HISTORY_LENGTH, RESYNC_PAGE, unconfirmedRecheckAt, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type FailInput,
+  createSettledAt, HISTORY_LENGTH, RESYNC_PAGE, unconfirmedRecheckAt, type AcceptItem, type AcceptOutcome, type Claim, type ClaimOptions, type CompleteInput, type CreateIntent, type FailInput,
   type ReleaseOptions, type ReleaseOwnersOptions, type ResyncOptions, type Store, type SyncedLead, type SyncedLeadsPage,
 } from '../types';
 import { contactKey, NewContactInserter, type NewContactRow } from './insert-new';
@@ -33,7 +33,11 @@ interface ContactRow {
   dead_at: number | null;
   dead_cause: string | null;
   create_intent_at: number | null;
+  /** JSON: Claim.unconfirmedCreateIdentity. */
+  create_intent_identity: string | null;
   unconfirmed_write_at: number | null;
+  /** JSON: Claim.unconfirmedPayload. */
+  unconfirmed_payload: string | null;
   resync_at: number | null;
   lead_id: string | null;
   payload_hash: string | null;
@@ -128,7 +132,9 @@ export class SqliteStore implements Store {
       renew: db.prepare('UPDATE contacts SET lease_until = @until, due_at = @until WHERE tenant = @tenant AND contact_id = @contact_id AND lease_token = @token'),
       owners: db.prepare<[string], { owner: string }>('SELECT DISTINCT lease_owner AS owner FROM contacts WHERE tenant = ? AND lease_owner IS NOT NULL'),
       ownedBy: db.prepare<[string, string], ContactRow>('SELECT * FROM contacts WHERE tenant = ? AND lease_owner = ?'),
-      intent: db.prepare('UPDATE contacts SET create_intent_at = ? WHERE tenant = ? AND contact_id = ? AND lease_token = ?'),
+      intent: db.prepare<[number, string | null, string | null, string, string, string]>(`UPDATE contacts SET create_intent_at = ?, create_intent_identity = ?,
+        unconfirmed_payload = coalesce(?, unconfirmed_payload) WHERE tenant = ? AND contact_id = ? AND lease_token = ?`),
+      unconfirmedPayload: db.prepare<[string, string, string]>('UPDATE contacts SET unconfirmed_payload = ? WHERE tenant = ? AND contact_id = ?'),
       defer: db.prepare('UPDATE contacts SET due_at = ? WHERE tenant = ? AND contact_id = ?'),
       unconfirmedWrite: db.prepare<[number | null, string, string]>('UPDATE contacts SET unconfirmed_write_at = ? WHERE tenant = ? AND contact_id = ?'),
       settle: db.prepare(`UPDATE contacts SET status = @status, due_at = @due_at, lease_token = NULL, lease_until = NULL, lease_owner = NULL,
@@ -137,7 +143,8 @@ export class SqliteStore implements Store {
       // A completed attempt that held the lease, in one statement (one rewrite of the row): the lead, the settled
       // status, the attempt counted. The same as storeLead, settle and countAttempt one after the other.
       completeOwn: db.prepare(`UPDATE contacts SET lead_id = @lead_id, payload_hash = @payload_hash, last_payload = @last_payload,
-        create_intent_at = NULL, unconfirmed_write_at = @unconfirmed_write_at, status = @status, due_at = @due_at, lease_token = NULL,
+        create_intent_at = NULL, create_intent_identity = NULL, unconfirmed_write_at = @unconfirmed_write_at,
+        unconfirmed_payload = CASE WHEN @unconfirmed_write_at IS NULL THEN NULL ELSE unconfirmed_payload END, status = @status, due_at = @due_at, lease_token = NULL,
         lease_until = NULL, lease_owner = NULL, claimed_version = NULL, failures = 0, failing_since = NULL, last_error = NULL, dead_at = NULL,
         dead_cause = NULL, attempts = attempts + 1, last_outcome = @last_outcome,
         resync_at = CASE WHEN resync_at IS @claim_resync_at THEN NULL ELSE resync_at END WHERE tenant = @tenant AND contact_id = @contact_id`),
@@ -279,8 +286,10 @@ export class SqliteStore implements Store {
   }
 
   /** Committed with an fsync of its own, always: it is what keeps a lost create answer from becoming a second lead. */
-  async markCreateIntent(claim: Claim, now: number): Promise<boolean> {
-    return this.stmts.intent.run(now, claim.tenant, claim.contactId, claim.leaseToken).changes === 1;
+  async markCreateIntent(claim: Claim, now: number, sent?: CreateIntent): Promise<boolean> {
+    const identity = sent ? JSON.stringify(sent.identity) : null;
+    const payload = sent?.unconfirmedPayload === undefined ? null : JSON.stringify(sent.unconfirmedPayload);
+    return this.stmts.intent.run(now, identity, payload, claim.tenant, claim.contactId, claim.leaseToken).changes === 1;
   }
 
   complete(claim: Claim, input: CompleteInput, now: number): Promise<void> {
@@ -324,6 +333,9 @@ export class SqliteStore implements Store {
       if (!row) return;
       if (input.unconfirmedWrite) this.markUnconfirmedWrite(row, now);
       if (row.lease_token === claim.leaseToken) {
+        if (input.unconfirmedWrite && input.unconfirmedPayload !== undefined) {
+          this.stmts.unconfirmedPayload.run(JSON.stringify(input.unconfirmedPayload), claim.tenant, claim.contactId);
+        }
         const failure = { failures: row.failures + 1, failing_since: row.failing_since ?? now, last_error: JSON.stringify(input.attempt.error) };
         const changed = row.version !== row.claimed_version;
         if (input.retryAt !== undefined) {
@@ -598,6 +610,8 @@ function toClaim(row: ContactRow, leaseToken: string): Claim {
   if (row.payload_hash !== null) claim.payloadHash = row.payload_hash;
   if (row.last_payload !== null) claim.lastPayload = JSON.parse(row.last_payload);
   if (row.create_intent_at !== null) claim.unconfirmedCreateAt = row.create_intent_at;
+  if (row.create_intent_identity !== null) claim.unconfirmedCreateIdentity = JSON.parse(row.create_intent_identity);
+  if (row.unconfirmed_payload !== null) claim.unconfirmedPayload = JSON.parse(row.unconfirmed_payload);
   if (row.unconfirmed_write_at !== null) claim.unconfirmedWriteAt = row.unconfirmed_write_at;
   if (row.resync_at !== null) claim.resyncAt = row.resync_at;
   if (row.failing_since !== null) claim.failingSince = row.failing_since;
