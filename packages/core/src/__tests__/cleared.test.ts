@@ -1,4 +1,4 @@
-import { applyClearedFields } from '../index';
+import { applyClearedFields, unionPayloads } from '../index';
 
 const previous = { name: 'Priya', email: 'p@example.com', custom_fields: { city: 'Mumbai', utm: 'diwali', empty: '' }, wrapper: { deep: { x: 1 } } };
 const now = { name: 'Priya', custom_fields: { city: 'Pune' } };
@@ -30,5 +30,27 @@ describe('cleared fields', () => {
     const copy = structuredClone(now);
     applyClearedFields(now, previous, 'null');
     expect(now).toEqual(copy);
+  });
+});
+
+describe('unionPayloads', () => {
+  it('joins objects field by field (the second wins a leaf both have); arrays and scalars are leaves', () => {
+    expect(unionPayloads({ name: 'A', custom_fields: { k: 'x', n: 1 }, tags: ['a'] }, { name: 'B', custom_fields: { j: 'y', n: 2 }, tags: ['b', 'c'] }))
+      .toEqual({ name: 'B', custom_fields: { k: 'x', j: 'y', n: 2 }, tags: ['b', 'c'] });
+    expect(unionPayloads({ a: { b: 1 } }, { a: 'flat' })).toEqual({ a: 'flat' });
+  });
+
+  it('one side absent: the other, unchanged', () => {
+    const p = { name: 'A' };
+    expect(unionPayloads(undefined, p)).toBe(p);
+    expect(unionPayloads(p, undefined)).toBe(p);
+    expect(unionPayloads(null, p)).toBe(p);
+  });
+
+  it('joined, it makes applyClearedFields clear what either payload set and the new one lacks', () => {
+    const confirmed = { name: 'A', custom_fields: { city: 'Mumbai' } };
+    const lost = { name: 'A', custom_fields: { city: 'Mumbai', utm: 'diwali' }, email: 'a@example.com' };
+    expect(applyClearedFields({ name: 'A', custom_fields: { city: 'Pune' } }, unionPayloads(confirmed, lost), 'null'))
+      .toEqual({ name: 'A', custom_fields: { city: 'Pune', utm: null }, email: null });
   });
 });
