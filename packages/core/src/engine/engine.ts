@@ -450,12 +450,13 @@ class SyncRun {
   private async authRequest(req: HttpRequest): Promise<HttpResponse> {
     const at = new Date(this.now()).toISOString();
     const url = this.mask(req.url);
+    const sentAt = performance.now();
     try {
       const res = await this.deps.http.send({ ...req, step: 'auth' });
       this.calls.push({ step: 'auth', method: req.method, url, status: res.status, durationMs: Math.round(res.durationMs * 10) / 10, at });
       return res;
     } catch (err) {
-      this.calls.push({ step: 'auth', method: req.method, url, durationMs: 0, reason: this.mask(String((err as Error)?.message ?? err)), at });
+      this.calls.push({ step: 'auth', method: req.method, url, durationMs: Math.round((performance.now() - sentAt) * 10) / 10, reason: this.mask(String((err as Error)?.message ?? err)), at });
       throw err;
     }
   }
@@ -549,6 +550,7 @@ class SyncRun {
     const pacer = this.options.pacer;
     await pacer?.beforeRequest();
     const at = new Date(this.now()).toISOString();
+    const sentAt = performance.now();
     let http: HttpResponse;
     try {
       http = await this.deps.http.send({
@@ -559,7 +561,8 @@ class SyncRun {
       pacer?.afterResponse(undefined);
       const e = err instanceof SyncError ? err : new RetryableError('ERR_NETWORK', this.mask(String((err as Error)?.message ?? err)), { cause: err });
       Object.assign(e.context, context);
-      this.calls.push({ step, method: request.method, url: maskedUrl, durationMs: 0, reason: this.mask(e.message), at });
+      // How long it took to fail (a timeout's full length): the call's answer time is what an operator compares.
+      this.calls.push({ step, method: request.method, url: maskedUrl, durationMs: Math.round((performance.now() - sentAt) * 10) / 10, reason: this.mask(e.message), at });
       throw e;
     }
     const res: ReaderInput = { status: http.status, headers: http.headers, body: parseResponseBody(http.body, http.headers['content-type']) };
