@@ -69,6 +69,27 @@ describe('Runner restarts on the same SQLite file', () => {
     expect(h.hookLog.of('onError').map((e) => e.during)).toEqual(['release']);
   });
 
+  it('a runner that dies while its update is on the way (it lands), then an attribute removed: the next one clears the field', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 30, mapping }, runner: { leaseMs: 600 } });
+    h.runner.start();
+    await h.runner.ingest([event('c1', { attributes: { city: 'Mumbai' } })]);
+    await h.runner.whenIdle();
+    h.crm.addFault({ route: 'update', latencyMs: 300, times: 1 });
+    await h.runner.ingest([event('c1', { attributes: { city: 'Mumbai', utm_campaign: 'diwali' } })]);
+    await waitFor('the update request', () => h.routes().includes('update'));
+    // "kill -9": nothing the process does afterwards is recorded; its update still lands.
+    await h.store.close();
+    await h.runner.stop({ drainMs: 0 });
+    await waitFor('the update to land', () => h.crm.leads()[0]?.custom_fields?.utm_campaign === 'diwali');
+
+    const next = h.open({ leaseMs: 600 });
+    await next.ingest([event('c1', { attributes: { city: 'Pune' } })]);
+    next.start();
+    await next.whenIdle();
+    // Nothing recorded said the dead runner sent utm_campaign: the snapshot its lease was syncing did.
+    expect(h.crm.leads()).toEqual([expect.objectContaining({ lead_id: 'L000001', custom_fields: { city: 'Pune' } })]);
+  });
+
   it('the dead runner\'s claim is taken over only after its lease lapses', async () => {
     h = await RunnerHarness.start({ tenant: { quietMs: 30, mapping }, runner: { leaseMs: 500 } });
     h.crm.addFault({ route: 'fetch', hang: true, times: 1 });

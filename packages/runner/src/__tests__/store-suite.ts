@@ -457,6 +457,43 @@ export function describeStore(name: string, open: () => Promise<Store>): void {
       expect((await claimOne(T0 + 3150)).unconfirmedPayload).toBeUndefined();
     });
 
+    it('a lease that ends without an outcome hands the snapshot it was syncing to the next claim, until it is recorded', async () => {
+      await store.accept([{ contact: contact({ name: 'v1' }), window: WINDOW }], T0);
+      const first = await claimOne(T0 + 50);
+      expect(first.lostWriteContact).toBeUndefined();
+      // A change while claimed keeps the claimed snapshot; the lease then lapses (kill -9): the next claim gets v1.
+      await store.accept([{ contact: contact({ name: 'v2' }), window: WINDOW }], T0 + 60);
+      const second = await claimOne(T0 + 50 + LEASE);
+      expect([second.lostWriteContact?.name, second.contact.name]).toEqual(['v1', 'v2']);
+      // Not recorded yet, then handed back: still v1 (not v2, which this claim never sent).
+      await store.release(second, T0 + 1100);
+      const third = await claimOne(T0 + 1100);
+      expect(third.lostWriteContact?.name).toBe('v1');
+      // Recorded, by the lease holder only: gone, its payload kept. Handed back after that: its own snapshot, v2.
+      expect(await store.recordUnconfirmedPayload(second, { stale: true })).toBe(false);
+      expect(await store.recordUnconfirmedPayload(third, { name: 'v1' })).toBe(true);
+      await store.release(third, T0 + 1200);
+      const fourth = await claimOne(T0 + 1200);
+      expect([fourth.lostWriteContact?.name, fourth.unconfirmedPayload]).toEqual(['v2', { name: 'v1' }]);
+      // Deferred (it sent nothing): no lost write, even after a change meanwhile.
+      expect(await store.recordUnconfirmedPayload(fourth, { name: 'v2' })).toBe(true);
+      await store.accept([{ contact: contact({ name: 'v3' }), window: WINDOW }], T0 + 1250);
+      await store.release(fourth, T0 + 1300, { deferUntil: T0 + 1300 });
+      const fifth = await claimOne(T0 + 1300);
+      expect(fifth.lostWriteContact).toBeUndefined();
+      // An outcome recorded (a failure answered by the CRM) leaves none either, after a change meanwhile.
+      await store.accept([{ contact: contact({ name: 'v4' }), window: WINDOW }], T0 + 1310);
+      await store.fail(fifth, { attempt: failure(true), retryAt: T0 + 1400 }, T0 + 1320);
+      const sixth = await claimOne(T0 + 1400);
+      expect(sixth.lostWriteContact).toBeUndefined();
+      // A dead owner's leases released (no change since it claimed): the snapshot it claimed, the contact.
+      await store.complete(sixth, { outcome: 'updated', leadId: 'L1', payloadHash: 'h', payload: {}, attempt: attempt('updated') }, T0 + 1450);
+      await store.accept([{ contact: contact({ name: 'v5' }), window: WINDOW }], T0 + 1500);
+      await store.claimDue('acme', { now: T0 + 1550, limit: 1, leaseMs: LEASE, owner: 'dead' });
+      await store.releaseOwners('acme', ['dead'], { now: T0 + 1570, createTimeoutMs: 300 });
+      expect((await claimOne(T0 + 1570)).lostWriteContact?.name).toBe('v5');
+    });
+
     it('a lapsed lease whose create has timed out, or without one, is claimed at once', async () => {
       await store.accept([{ contact: contact() }, { contact: contact({ contactId: 'c2' }) }].map((i) => ({ ...i, window: WINDOW })), T0);
       const [a] = await store.claimDue('acme', { now: T0 + 50, limit: 2, leaseMs: LEASE, owner: 'dead' });

@@ -9,7 +9,7 @@ const WRITES: Record<keyof Store, boolean> = {
   accept: true, claimDue: true, markCreateIntent: true, complete: true, fail: true, release: true, renewLease: true,
   releaseOwners: true, replay: true, resync: true, pruneEvents: true, probe: true, holdJob: true, releaseJob: true,
   nextDueAt: false, leaseOwners: false, deadLetters: false, counts: false, contactStatus: false, syncedLeads: false, syncedLead: false, close: false,
-  onConnectionChange: false, holdIdentities: true, releaseIdentities: true,
+  onConnectionChange: false, holdIdentities: true, releaseIdentities: true, recordUnconfirmedPayload: true,
 };
 
 export interface StoreHealthReport {

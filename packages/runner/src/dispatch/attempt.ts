@@ -73,10 +73,13 @@ export async function runAttempt(claim: Claim, tenant: TenantSettings, deps: Att
   let success: CompleteInput;
   // The payload this attempt rendered (and may have sent): what a write whose outcome is unknown may have set.
   let payload: unknown;
+  // The claim with what a lost write of an earlier lease may have set recorded (recordLostWrite).
+  let current = claim;
   try {
     const rendered = await deps.engine.renderPayload(tenant.mapping, claim.contact, claim.leadId);
     payload = rendered.payload;
-    success = await syncOnce(claim, tenant, deps, at, rendered);
+    current = await recordLostWrite(claim, tenant, deps);
+    success = await syncOnce(current, tenant, deps, at, rendered);
   } catch (err) {
     heartbeat?.stop();
     if (err instanceof IdentityHeldError) {
@@ -86,11 +89,33 @@ export async function runAttempt(claim: Claim, tenant: TenantSettings, deps: Att
       return { deferred: { delayMs }, durationMs: now - started };
     }
     const details = failureDetails(err);
-    return recordFailure(claim, err, { calls: details?.calls ?? [], at, started, payload }, deps);
+    return recordFailure(current, err, { calls: details?.calls ?? [], at, started, payload }, deps);
   }
   heartbeat?.stop();
-  await store.complete(claim, { ...success, recheckAt: recheckAt(claim, started, tenant) }, clock.now());
+  await store.complete(current, { ...success, recheckAt: recheckAt(current, started, tenant) }, clock.now());
   return { record: success.attempt, durationMs: clock.now() - started };
+}
+
+/**
+ * A lease that ended without an outcome (a process killed mid-request, a hand-back) may have sent a write nobody
+ * recorded: the snapshot it was syncing (Claim.lostWriteContact) is rendered and its payload joined into the claim's
+ * unconfirmed payloads, recorded before anything is sent, so a field that write set is cleared if the contact no
+ * longer has it. The claim as the rest of the attempt sees it.
+ */
+async function recordLostWrite(claim: Claim, tenant: TenantSettings, deps: AttemptDeps): Promise<Claim> {
+  const lost = claim.lostWriteContact;
+  if (lost === undefined) return claim;
+  let payload: unknown;
+  try {
+    payload = (await deps.engine.renderPayload(tenant.mapping, lost, claim.leadId)).payload;
+  } catch {
+    // It does not render with the mapping as it is now (changed since): there is nothing to add.
+    return claim;
+  }
+  const unconfirmedPayload = unionPayloads(claim.unconfirmedPayload, payload);
+  if (!(await deps.store.recordUnconfirmedPayload(claim, unconfirmedPayload))) throw new LeaseLostError(claim);
+  const { lostWriteContact: _recorded, ...rest } = claim;
+  return { ...rest, unconfirmedPayload };
 }
 
 /** The CRM side of an attempt: nothing is written to the store here except the create intent. */

@@ -63,6 +63,12 @@ export interface Claim {
    * timeout), joined: they may have landed, so what they set and the contact no longer has is cleared too.
    */
   unconfirmedPayload?: unknown;
+  /**
+   * The snapshot a lease that ended without an outcome (a process killed mid-request, a hand-back, a lapsed lease) was
+   * syncing: its write may have landed, with a payload nobody recorded. Before sending anything, the attempt renders it
+   * and records its payload into unconfirmedPayload (Store.recordUnconfirmedPayload).
+   */
+  lostWriteContact?: Contact;
   /** A write whose outcome is unknown may have been sent up to this time (the unconfirmed-write mark, see above). */
   unconfirmedWriteAt?: number;
   /** An operator asked at this time for the contact to be sent again (Store.resync): its sync is never skipped as unchanged. */
@@ -218,6 +224,11 @@ export interface Store {
    * With `opts.deferUntil`, the attempt sent nothing: due at that time, unmarked.
    */
   release(claim: Claim, now: number, opts?: ReleaseOptions): Promise<void>;
+  /**
+   * Sets the claim's unconfirmedPayload (Claim.unconfirmedPayload joined with the payload of its lostWriteContact) and
+   * forgets the lost snapshot, while the lease is held (false otherwise, nothing changed). Not fsynced on its own.
+   */
+  recordUnconfirmedPayload(claim: Claim, payload: unknown): Promise<boolean>;
   /**
    * Extends a held lease to `now + leaseMs` (and the contact's dueAt with it): the dispatcher's heartbeat while the
    * attempt runs. A lease that lapsed but was taken by nobody is still held. False: the lease was lost (another

@@ -73,6 +73,10 @@ local function markUnconfirmed(key, row, at)
   redis.call('HSET', key, 'unconfirmed_write_at', str(mark))
   row.unconfirmed_write_at = str(mark)
 end
+-- A lease ends without an outcome: the snapshot it claimed is kept for the next claim (unless a change kept it already).
+local function keepClaimed(key, row)
+  if not row.claimed_contact then redis.call('HSET', key, 'claimed_contact', row.contact) end
+end
 local function recordAttempt(t, id, attempt, outcome)
   local key = ckey(t, id)
   redis.call('HINCRBY', key, 'attempts', 1)
@@ -113,6 +117,8 @@ local function acceptOne(t, id, eventId, ts, contact, quiet, maxWait)
     return 'accepted'
   end
   fields.version = num(row.version) + 1
+  -- A change to a contact in flight keeps the snapshot its lease claimed: its write carries that (claimed_contact).
+  if row.status == 'in-flight' and not row.claimed_contact then fields.claimed_contact = row.contact end
   local failures = num(row.failures) or 0
   local leased = row.status == 'in-flight' and (num(row.lease_until) or 0) > now
   local failing = row.status == 'retrying' or (row.status == 'in-flight' and failures > 0)
@@ -174,6 +180,7 @@ for i, id in ipairs(ids) do
     local status = 'pending'
     if (num(row.failures) or 0) > 0 then status = 'retrying' end
     settle(t, id, row, { status = status, due_at = settledAt })
+    keepClaimed(key, row)
   elseif settledAt then
     write(key, { due_at = settledAt })
     redis.call('ZADD', P .. 'due:' .. t, str(settledAt), id)
@@ -207,7 +214,7 @@ if ARGV[7] ~= '' then leadId = ARGV[7] end
 if leadId and not row.lead_id then redis.call('HINCRBY', P .. 'counts', 'leads', 1) end
 if row.lease_token == token then
   write(key, { lead_id = leadId or false, payload_hash = ARGV[8], last_payload = ARGV[9], last_outcome = ARGV[6], create_intent_at = false,
-    create_intent_identity = false })
+    create_intent_identity = false, claimed_contact = false })
   -- A resync asked for after this attempt was claimed still needs a sync of its own.
   if row.resync_at and row.resync_at == ARGV[14] then redis.call('HDEL', key, 'resync_at') end
   -- unconfirmedRecheckAt (../types.ts)
@@ -248,7 +255,9 @@ local row = load(ckey(t, id))
 if not row then return 0 end
 if ARGV[11] == '1' then markUnconfirmed(ckey(t, id), row, now) end
 if row.lease_token == token then
+  -- Its outcome is recorded: a change meanwhile kept no lost write. What its write may have set is kept as a payload.
   if ARGV[11] == '1' and ARGV[12] ~= '' then redis.call('HSET', ckey(t, id), 'unconfirmed_payload', ARGV[12]) end
+  redis.call('HDEL', ckey(t, id), 'claimed_contact')
   local failures = (num(row.failures) or 0) + 1
   local since = num(row.failing_since) or now
   if retryAt then
@@ -275,7 +284,11 @@ local row = load(ckey(t, id))
 if not row or row.lease_token ~= token then return 0 end
 -- Its attempt may still have a write on its way (unless it was deferred before sending anything); a create, not
 -- settled before it has timed out (createSettledAt in ../types.ts).
-if not deferUntil then markUnconfirmed(ckey(t, id), row, now) end
+if deferUntil then redis.call('HDEL', ckey(t, id), 'claimed_contact')
+else
+  markUnconfirmed(ckey(t, id), row, now)
+  keepClaimed(ckey(t, id), row)
+end
 local due = math.max(now, deferUntil or now)
 local intent, mark = num(row.create_intent_at), num(row.unconfirmed_write_at)
 if intent and createTimeoutMs and mark and mark >= intent then due = math.max(due, intent + createTimeoutMs) end
@@ -286,6 +299,15 @@ return 1
 `;
 
 /** ARGV: P, tenant, contactId, lease token, now, leaseMs. Returns 1 if the lease was still held (and is extended), else 0. */
+/** ARGV: P, tenant, contactId, lease token, payload JSON. Store.recordUnconfirmedPayload: 1 while the lease is held. */
+const RECORD_UNCONFIRMED = `
+local key = ARGV[1] .. 'c:' .. ARGV[2] .. ':' .. ARGV[3]
+if redis.call('HGET', key, 'lease_token') ~= ARGV[4] then return 0 end
+redis.call('HSET', key, 'unconfirmed_payload', ARGV[5])
+redis.call('HDEL', key, 'claimed_contact')
+return 1
+`;
+
 const RENEW = `${LIBRARY}
 local t, id, token, now, leaseMs = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
 local key = ckey(t, id)
@@ -314,6 +336,7 @@ for i = 1, #flat, 2 do
       -- The dead owner may have sent a write before it died that the CRM has yet to apply; a create, not settled
       -- before it has timed out (marked now, after its intent: createSettledAt in ../types.ts).
       markUnconfirmed(ckey(t, id), row, now)
+      keepClaimed(ckey(t, id), row)
       local due = now
       local intent = num(row.create_intent_at)
       if intent then due = math.max(now, intent + createTimeoutMs) end
@@ -439,6 +462,7 @@ export const STORE_SCRIPTS = {
   crmSyncFail: FAIL,
   crmSyncRelease: RELEASE,
   crmSyncRenew: RENEW,
+  crmSyncRecordUnconfirmed: RECORD_UNCONFIRMED,
   crmSyncReleaseOwners: RELEASE_OWNERS,
   crmSyncReplay: REPLAY,
   crmSyncResync: RESYNC,

@@ -76,7 +76,7 @@ CREATE TABLE IF NOT EXISTS probes (
 /** Columns added since the first release: a file made before them gets them on open (NULL in existing rows). */
 const ADDED_COLUMNS = [
   { name: 'lease_owner', type: 'TEXT' }, { name: 'unconfirmed_write_at', type: 'INTEGER' }, { name: 'resync_at', type: 'INTEGER' },
-  { name: 'create_intent_identity', type: 'TEXT' }, { name: 'unconfirmed_payload', type: 'TEXT' },
+  { name: 'create_intent_identity', type: 'TEXT' }, { name: 'unconfirmed_payload', type: 'TEXT' }, { name: 'claimed_contact', type: 'TEXT' },
 ] as const;
 
 /** Indexes on added columns, created once the columns exist. Leases by owner: only the rows in flight. */

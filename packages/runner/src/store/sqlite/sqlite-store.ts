@@ -38,6 +38,11 @@ interface ContactRow {
   unconfirmed_write_at: number | null;
   /** JSON: Claim.unconfirmedPayload. */
   unconfirmed_payload: string | null;
+  /**
+   * The snapshot a lease ended without an outcome was syncing, when it is no longer `contact` (a change came since):
+   * the claim after it hands it on as Claim.lostWriteContact. JSON.
+   */
+  claimed_contact: string | null;
   resync_at: number | null;
   lead_id: string | null;
   payload_hash: string | null;
@@ -120,7 +125,9 @@ export class SqliteStore implements Store {
     this.stmts = {
       get: db.prepare<[string, string], ContactRow>('SELECT * FROM contacts WHERE tenant = ? AND contact_id = ?'),
       getForOutcome: db.prepare<[string, string], OutcomeRow>(`SELECT ${outcomeColumns} FROM contacts WHERE tenant = ? AND contact_id = ?`),
-      acceptChange: db.prepare(`UPDATE contacts SET contact = @contact, newest_ts = @newest_ts, version = version + 1, status = @status,
+      // A change to a contact in flight keeps the snapshot its lease claimed (claimed_contact): its write carries that.
+      acceptChange: db.prepare(`UPDATE contacts SET claimed_contact = CASE WHEN status = 'in-flight' THEN coalesce(claimed_contact, contact) ELSE claimed_contact END,
+        contact = @contact, newest_ts = @newest_ts, version = version + 1, status = @status,
         due_at = @due_at, pending_since = @pending_since, pending_due_at = @pending_due_at, failures = @failures,
         failing_since = @failing_since, dead_at = @dead_at, dead_cause = @dead_cause, lease_token = @lease_token, lease_until = @lease_until,
         lease_owner = @lease_owner WHERE tenant = @tenant AND contact_id = @contact_id`),
@@ -134,7 +141,12 @@ export class SqliteStore implements Store {
       ownedBy: db.prepare<[string, string], ContactRow>('SELECT * FROM contacts WHERE tenant = ? AND lease_owner = ?'),
       intent: db.prepare<[number, string | null, string | null, string, string, string]>(`UPDATE contacts SET create_intent_at = ?, create_intent_identity = ?,
         unconfirmed_payload = coalesce(?, unconfirmed_payload) WHERE tenant = ? AND contact_id = ? AND lease_token = ?`),
-      unconfirmedPayload: db.prepare<[string, string, string]>('UPDATE contacts SET unconfirmed_payload = ? WHERE tenant = ? AND contact_id = ?'),
+      unconfirmedPayload: db.prepare<[string, string, string]>('UPDATE contacts SET unconfirmed_payload = ?, claimed_contact = NULL WHERE tenant = ? AND contact_id = ?'),
+      recordUnconfirmed: db.prepare<[string, string, string, string]>(
+        'UPDATE contacts SET unconfirmed_payload = ?, claimed_contact = NULL WHERE tenant = ? AND contact_id = ? AND lease_token = ?'),
+      // A lease ends without an outcome: the snapshot it claimed is kept for the next claim (unless a change kept it already).
+      keepClaimed: db.prepare<[string, string]>('UPDATE contacts SET claimed_contact = coalesce(claimed_contact, contact) WHERE tenant = ? AND contact_id = ?'),
+      dropClaimed: db.prepare<[string, string]>('UPDATE contacts SET claimed_contact = NULL WHERE tenant = ? AND contact_id = ?'),
       defer: db.prepare('UPDATE contacts SET due_at = ? WHERE tenant = ? AND contact_id = ?'),
       unconfirmedWrite: db.prepare<[number | null, string, string]>('UPDATE contacts SET unconfirmed_write_at = ? WHERE tenant = ? AND contact_id = ?'),
       settle: db.prepare(`UPDATE contacts SET status = @status, due_at = @due_at, lease_token = NULL, lease_until = NULL, lease_owner = NULL,
@@ -143,7 +155,7 @@ export class SqliteStore implements Store {
       // A completed attempt that held the lease, in one statement (one rewrite of the row): the lead, the settled
       // status, the attempt counted. The same as storeLead, settle and countAttempt one after the other.
       completeOwn: db.prepare(`UPDATE contacts SET lead_id = @lead_id, payload_hash = @payload_hash, last_payload = @last_payload,
-        create_intent_at = NULL, create_intent_identity = NULL, unconfirmed_write_at = @unconfirmed_write_at,
+        create_intent_at = NULL, create_intent_identity = NULL, claimed_contact = NULL, unconfirmed_write_at = @unconfirmed_write_at,
         unconfirmed_payload = CASE WHEN @unconfirmed_write_at IS NULL THEN NULL ELSE unconfirmed_payload END, status = @status, due_at = @due_at, lease_token = NULL,
         lease_until = NULL, lease_owner = NULL, claimed_version = NULL, failures = 0, failing_since = NULL, last_error = NULL, dead_at = NULL,
         dead_cause = NULL, attempts = attempts + 1, last_outcome = @last_outcome,
@@ -271,8 +283,10 @@ export class SqliteStore implements Store {
         // A create sent for it may not have landed yet: not before it has timed out (ClaimOptions.createTimeoutMs).
         const settledAt = createSettledAt(row.create_intent_at, row.unconfirmed_write_at, opts.createTimeoutMs);
         if (settledAt !== undefined && settledAt > opts.now) {
-          if (row.status === 'in-flight') this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: settledAt }, deltas);
-          else this.stmts.defer.run(settledAt, tenant, row.contact_id);
+          if (row.status === 'in-flight') {
+            this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: settledAt }, deltas);
+            this.stmts.keepClaimed.run(tenant, row.contact_id);
+          } else this.stmts.defer.run(settledAt, tenant, row.contact_id);
           continue;
         }
         const token = `${opts.owner}:${this.leasePrefix}:${++this.leaseSeq}`;
@@ -333,9 +347,10 @@ export class SqliteStore implements Store {
       if (!row) return;
       if (input.unconfirmedWrite) this.markUnconfirmedWrite(row, now);
       if (row.lease_token === claim.leaseToken) {
+        // Its outcome is recorded: a change meanwhile kept no lost write. What its write may have set is kept as a payload.
         if (input.unconfirmedWrite && input.unconfirmedPayload !== undefined) {
           this.stmts.unconfirmedPayload.run(JSON.stringify(input.unconfirmedPayload), claim.tenant, claim.contactId);
-        }
+        } else if (row.claimed_contact !== null) this.stmts.dropClaimed.run(claim.tenant, claim.contactId);
         const failure = { failures: row.failures + 1, failing_since: row.failing_since ?? now, last_error: JSON.stringify(input.attempt.error) };
         const changed = row.version !== row.claimed_version;
         if (input.retryAt !== undefined) {
@@ -358,11 +373,18 @@ export class SqliteStore implements Store {
       const deltas = new CounterDeltas();
       // Its attempt may still have a write on its way (unless it was deferred before sending anything); a create,
       // not settled before it has timed out.
-      if (opts.deferUntil === undefined) this.markUnconfirmedWrite(row, now);
+      if (opts.deferUntil === undefined) {
+        this.markUnconfirmedWrite(row, now);
+        this.stmts.keepClaimed.run(claim.tenant, claim.contactId);
+      } else if (row.claimed_contact !== null) this.stmts.dropClaimed.run(claim.tenant, claim.contactId);
       const dueAt = Math.max(now, opts.deferUntil ?? now, createSettledAt(row.create_intent_at, row.unconfirmed_write_at, opts.createTimeoutMs) ?? now);
       this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: dueAt }, deltas);
       this.applyCounters(deltas);
     }).immediate();
+  }
+
+  async recordUnconfirmedPayload(claim: Claim, payload: unknown): Promise<boolean> {
+    return this.withoutFsync(() => this.stmts.recordUnconfirmed.run(JSON.stringify(payload), claim.tenant, claim.contactId, claim.leaseToken)).changes === 1;
   }
 
   async renewLease(claim: Claim, now: number, leaseMs: number): Promise<boolean> {
@@ -383,6 +405,7 @@ export class SqliteStore implements Store {
           // The dead owner may have sent a write before it died that the CRM has yet to apply; a create, not settled
           // before it has timed out.
           this.markUnconfirmedWrite(row, opts.now);
+          this.stmts.keepClaimed.run(tenant, row.contact_id);
           const dueAt = Math.max(opts.now, createSettledAt(row.create_intent_at, row.unconfirmed_write_at, opts.createTimeoutMs) ?? opts.now);
           this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: dueAt }, deltas);
           released++;
@@ -612,6 +635,9 @@ function toClaim(row: ContactRow, leaseToken: string): Claim {
   if (row.create_intent_at !== null) claim.unconfirmedCreateAt = row.create_intent_at;
   if (row.create_intent_identity !== null) claim.unconfirmedCreateIdentity = JSON.parse(row.create_intent_identity);
   if (row.unconfirmed_payload !== null) claim.unconfirmedPayload = JSON.parse(row.unconfirmed_payload);
+  // A lease that lapsed without an outcome was syncing the snapshot it claimed: the one a change kept, or the contact.
+  const lost = row.status === 'in-flight' ? row.claimed_contact ?? row.contact : row.claimed_contact;
+  if (lost !== null) claim.lostWriteContact = JSON.parse(lost) as Contact;
   if (row.unconfirmed_write_at !== null) claim.unconfirmedWriteAt = row.unconfirmed_write_at;
   if (row.resync_at !== null) claim.resyncAt = row.resync_at;
   if (row.failing_since !== null) claim.failingSince = row.failing_since;
