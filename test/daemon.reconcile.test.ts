@@ -70,8 +70,8 @@ test('reload restarts the reconcile schedule with the new settings; other change
     return Number(metric(text, `crm_sync_reconcile_leads_total{tenant="${TENANT}",state="match"}`) ?? 0) >= 1;
   });
 
-  const moved = { ...withReconcile, listen: { host: '127.0.0.1', port: 1 }, maxBodyBytes: 2048, drainMs: 3000 };
-  expect(await daemon.reload(moved)).toMatchObject({ applied: ['drain'], needRestart: ['listen', 'maxBodyBytes'] });
+  const moved = { ...withReconcile, listen: { host: '127.0.0.1', port: 1 }, maxBodyBytes: 2048, drainMs: 3000, retry: { ...withReconcile.retry, budgetMs: 60_000 } };
+  expect(await daemon.reload(moved)).toMatchObject({ applied: ['drain', 'retry'], needRestart: ['listen', 'maxBodyBytes'] });
   const broken = fixture.env.config({}, { mapping: 'no/such/mapping.yaml' });
   await expect(daemon.reload(broken)).rejects.toMatchObject({ code: 'ERR_MAPPING_READ' });
   // Still running as it was.

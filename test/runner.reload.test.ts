@@ -31,6 +31,19 @@ describe('Runner.reconfigure: tenants added, changed and removed while it runs',
     expect(await h.runner.reconfigure([h.tenant({ quietMs: 60, mapping: shouting() })])).toEqual({ added: [], removed: [], changed: ['acme'], mappingChanged: [] });
   });
 
+  it('a new retry policy applies from the next failure on (the tenant is not restarted for it)', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 50 }, runner: { retry: { baseMs: 50, maxMs: 50, budgetMs: 60_000 } } });
+    h.crm.addFault({ route: 'create', status: 503 });
+    h.runner.start();
+    await h.runner.ingest([event('c1')]);
+    await waitFor('a retry', () => h.hookLog.of('onRetry').length >= 2);
+    expect(await h.runner.reconfigure([h.tenant({ quietMs: 50 })], { retry: { baseMs: 50, maxMs: 50, budgetMs: 0 } }))
+      .toEqual({ added: [], removed: [], changed: [], mappingChanged: [] });
+    await h.runner.whenIdle();
+    expect(await h.runner.contact('acme', 'c1')).toMatchObject({ state: 'dead-letter' });
+    expect(h.hookLog.of('onDeadLetter')).toEqual([expect.objectContaining({ contactId: 'c1', cause: 'retries-exhausted' })]);
+  });
+
   it('a tenant added takes events at once; one removed refuses them, and its pending contacts resume when it is back', async () => {
     h = await RunnerHarness.start({ tenant: { quietMs: 50 } });
     h.runner.start();

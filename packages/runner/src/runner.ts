@@ -119,10 +119,16 @@ export class Runner {
    * taking events and claiming (its attempts in flight get `drainMs`, the rest are handed back; its contacts stay in
    * the store and resume if it comes back); a new one starts; one whose settings changed (its mapping's text, base URL,
    * windows, concurrency, request rate, default country) is stopped as a gone one is and started again with them.
-   * Unchanged tenants are not touched. Resolves once the stopped ones have drained.
+   * Unchanged tenants are not touched. Resolves once the stopped ones have drained. `opts.retry`, when given, is the
+   * retry policy from now on, for every tenant (an attempt in flight decides with it when it fails).
    */
-  async reconfigure(tenants: readonly TenantSettings[], opts: { drainMs?: number } = {}): Promise<ReconfigureResult> {
+  async reconfigure(tenants: readonly TenantSettings[], opts: { drainMs?: number; retry?: Partial<RetryPolicy> } = {}): Promise<ReconfigureResult> {
     if (tenants.length === 0) throw new Error('Runner needs at least one tenant');
+    if (opts.retry) {
+      const retry = { ...DEFAULT_RETRY_POLICY, ...opts.retry };
+      this.dispatcherOptions.retry = retry;
+      for (const d of this.dispatchers.values()) d.setRetry(retry);
+    }
     const next = new Map(tenants.map((t) => [t.name, t]));
     const removed = [...this.tenants.keys()].filter((name) => !next.has(name));
     const added = [...next.keys()].filter((name) => !this.tenants.has(name));

@@ -23,22 +23,23 @@ export interface Daemon {
   /**
    * Applies a changed config without a restart (`crm-sync run` on SIGHUP): tenants added, removed or changed (their
    * mapping files read again), with their reconcile schedules (see Runner.reconfigure), the ingest tokens, the
-   * allow-list, the log level and the drain time. Other settings that changed (listen, store, limits, plugins,
-   * retry...) need a restart: they are named, not applied, and new tenants are checked against the running plugins.
+   * allow-list, the log level, the drain time and the retry policy. Other settings that changed (listen, store, body
+   * and client limits, lease, plugins) need a restart: they are named, not applied, and new tenants are checked
+   * against the running plugins.
    * A tenant that does not compile changes nothing: it throws, and the daemon goes on as it was.
    */
   reload(config: DaemonConfig): Promise<ReloadResult>;
 }
 
 export interface ReloadResult extends ReconfigureResult {
-  /** Settings besides tenants that changed and were applied, as the config file names them: logLevel, drain, ingestToken (with previousIngestToken), allowHosts. */
+  /** Settings besides tenants that changed and were applied, as the config file names them: logLevel, drain, retry, ingestToken (with previousIngestToken), allowHosts. */
   applied: string[];
   /** Settings that differ from the running ones and need a restart to apply. */
   needRestart: string[];
 }
 
-/** The settings besides tenants that a reload cannot apply: any of them changed needs a restart. (Tokens, allowHosts, logLevel and drainMs apply.) */
-const RESTART_SETTINGS = ['listen', 'dataDir', 'store', 'maxBodyBytes', 'clientRequestsPerSecond', 'leaseMs', 'plugins', 'pluginDir', 'retry'] as const;
+/** The settings besides tenants that a reload cannot apply: any of them changed needs a restart. (Tokens, allowHosts, logLevel, drainMs and retry apply.) */
+const RESTART_SETTINGS = ['listen', 'dataDir', 'store', 'maxBodyBytes', 'clientRequestsPerSecond', 'leaseMs', 'plugins', 'pluginDir'] as const;
 
 /** A setting as the config file spells it (`drain`, not the resolved `drainMs`), for what a reload reports. */
 function configKey(setting: keyof DaemonConfig): string {
@@ -151,16 +152,19 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
       const needRestart = RESTART_SETTINGS.filter((k) => differs(next[k], running[k])).map(configKey);
       // Checked against the plugins that run (a new plugin needs a restart) and the new allow-list (applied next).
       const nextTenants = prepareTenants({ ...next, plugins: running.plugins, pluginDir: running.pluginDir });
-      const applied: string[] = (['allowHosts', 'logLevel', 'drainMs'] as const).filter((k) => differs(next[k], running[k])).map(configKey);
+      const applied: string[] = (['allowHosts', 'logLevel', 'drainMs', 'retry'] as const).filter((k) => differs(next[k], running[k])).map(configKey);
       if (differs(acceptedTokens(next), acceptedTokens(running))) applied.push('ingestToken');
       // Before the tenants change: a new tenant's first sync may already go to a newly allowed host.
       http.setAllowHosts(next.allowHosts);
       if (next.logLevel !== running.logLevel) logger.level = next.logLevel;
-      running = { ...running, allowHosts: next.allowHosts, logLevel: next.logLevel, drainMs: next.drainMs, ingestToken: next.ingestToken, previousIngestToken: next.previousIngestToken };
+      running = {
+        ...running, allowHosts: next.allowHosts, logLevel: next.logLevel, drainMs: next.drainMs, retry: next.retry, ingestToken: next.ingestToken,
+        previousIngestToken: next.previousIngestToken,
+      };
       await reconciles.close();
       let changes: Awaited<ReturnType<Runner['reconfigure']>>;
       try {
-        changes = await runner.reconfigure(nextTenants, { drainMs: running.drainMs });
+        changes = await runner.reconfigure(nextTenants, { drainMs: running.drainMs, retry: running.retry });
         running = { ...running, tenants: next.tenants };
       } finally {
         reconciles = scheduleReconciles();

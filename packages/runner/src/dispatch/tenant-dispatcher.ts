@@ -58,6 +58,11 @@ export class TenantDispatcher {
     this.attemptDeps = { ...opts, pacer, identityWaits: new IdentityWaits() };
   }
 
+  /** The retry policy from now on (a reload): an attempt in flight decides with it when it fails. */
+  setRetry(retry: AttemptDeps['retry']): void {
+    this.attemptDeps.retry = retry;
+  }
+
   /** Paces every CRM request made for this tenant (its syncs', and reconcile's reads) within its budget. */
   get pacer(): RequestPacer {
     return this.attemptDeps.pacer!;
