@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SyncOptions } from '@crm-sync/core';
+import { PermanentError, type SyncOptions } from '@crm-sync/core';
 import type { TenantSettings } from '../api';
 import { ManualClock } from '../clock';
 import { IDENTITY_MAX_RETRY_MS, IDENTITY_RETRY_MS, IdentityWaits, runAttempt, type AttemptOutcome, type SyncEngineLike } from '../dispatch/attempt';
@@ -126,3 +126,30 @@ describe('the hold on a person\'s identities', () => {
     expect(identityWaits.next('c1')).toBe(IDENTITY_RETRY_MS);
   });
 });
+
+describe('a lease that ended without an outcome', () => {
+  it('the lost write\'s payload is recorded before anything else, so a failing render of the contact now does not lose it', async () => {
+    const clock = new ManualClock(T0 + 50);
+    await store.accept([{ contact: contact({ name: 'v1' }), window: WINDOW }], T0);
+    await store.claimDue('acme', { now: T0 + 50, limit: 1, leaseMs: 1000, owner: 'dead' });
+    await store.accept([{ contact: contact({ name: 'bad' }), window: WINDOW }], T0 + 60);
+    await clock.advance(1000); // the dead runner's lease lapses: it was syncing v1
+    const [claim] = await store.claimDue('acme', { now: clock.now(), limit: 1, leaseMs: 30_000, owner: 'runner' });
+    expect(claim!.lostWriteContact?.name).toBe('v1');
+    const engine: SyncEngineLike = {
+      renderPayload: async (_mapping, c) => {
+        if (c.name === 'bad') throw new PermanentError('ERR_PAYLOAD_INVALID', 'the payload does not render');
+        return { payload: { name: c.name, custom_fields: { utm: 'diwali' } }, hash: 'h' };
+      },
+      readLead: async () => { throw new Error('not used'); },
+      sync: async () => { throw new Error('not reached'); },
+    };
+    const result = await runAttempt(claim!, tenant, { store, engine, clock, retry: { baseMs: 100, maxMs: 100, budgetMs: 1000 } }) as AttemptOutcome;
+    expect(result.deadLetter).toBe('permanent');
+    // Fixed by a new change: its next claim still counts what v1's write may have set.
+    await store.accept([{ contact: contact({ name: 'good' }), window: WINDOW }], clock.now());
+    const [next] = await store.claimDue('acme', { now: clock.now() + 50, limit: 1, leaseMs: 30_000, owner: 'runner' });
+    expect(next!.unconfirmedPayload).toEqual({ name: 'v1', custom_fields: { utm: 'diwali' } });
+  });
+});
+

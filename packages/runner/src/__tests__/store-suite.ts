@@ -494,6 +494,30 @@ export function describeStore(name: string, open: () => Promise<Store>): void {
       expect((await claimOne(T0 + 1570)).lostWriteContact?.name).toBe('v5');
     });
 
+    it('recording a lost snapshot keeps the claim\'s own in its place when the contact changed since the claim', async () => {
+      await store.accept([{ contact: contact({ name: 'v1' }), window: WINDOW }], T0);
+      await claimOne(T0 + 50);
+      await store.accept([{ contact: contact({ name: 'v2' }), window: WINDOW }], T0 + 60);
+      const second = await claimOne(T0 + 50 + LEASE); // the first lease lapsed (kill -9): it was syncing v1
+      await store.accept([{ contact: contact({ name: 'v3' }), window: WINDOW }], T0 + 1100);
+      expect(await store.recordUnconfirmedPayload(second, { name: 'v1' })).toBe(true);
+      // The second sends v2, and is handed back unfinished: v2 is what the next claim must count as possibly written.
+      await store.release(second, T0 + 1200);
+      const third = await claimOne(T0 + 1200);
+      expect([third.lostWriteContact?.name, third.contact.name, third.unconfirmedPayload]).toEqual(['v2', 'v3', { name: 'v1' }]);
+    });
+
+    it('a deferral keeps the contact pending since it was: a change meanwhile does not restart its maximum wait', async () => {
+      await store.accept([{ contact: contact(), window: WINDOW }], T0);
+      await store.accept([{ contact: contact({ name: 'B' }), window: WINDOW }], T0 + 40);
+      const claim = await claimOne(T0 + 90);
+      expect(claim.pendingSince).toBe(T0);
+      await store.release(claim, T0 + 100, { deferUntil: T0 + 300 });
+      // A change at T0 + 180: due at the end of the maximum wait that began at T0, not a quiet window later.
+      await store.accept([{ contact: contact({ name: 'C' }), window: WINDOW }], T0 + 180);
+      expect(await store.nextDueAt('acme')).toBe(T0 + WINDOW.maxWaitMs);
+    });
+
     it('a lapsed lease whose create has timed out, or without one, is claimed at once', async () => {
       await store.accept([{ contact: contact() }, { contact: contact({ contactId: 'c2' }) }].map((i) => ({ ...i, window: WINDOW })), T0);
       const [a] = await store.claimDue('acme', { now: T0 + 50, limit: 2, leaseMs: LEASE, owner: 'dead' });

@@ -76,9 +76,10 @@ export async function runAttempt(claim: Claim, tenant: TenantSettings, deps: Att
   // The claim with what a lost write of an earlier lease may have set recorded (recordLostWrite).
   let current = claim;
   try {
+    // First: a failure of anything after it (the contact's own payload included) must not lose the lost write's.
+    current = await recordLostWrite(claim, tenant, deps);
     const rendered = await deps.engine.renderPayload(tenant.mapping, claim.contact, claim.leadId);
     payload = rendered.payload;
-    current = await recordLostWrite(claim, tenant, deps);
     success = await syncOnce(current, tenant, deps, at, rendered);
   } catch (err) {
     heartbeat?.stop();

@@ -77,6 +77,8 @@ export interface Claim {
   failures: number;
   /** When the current run of failures began. */
   failingSince?: number;
+  /** Since when the contact had been pending when it was claimed (the start of its maximum wait). */
+  pendingSince?: number;
 }
 
 export interface ClaimOptions {
@@ -101,7 +103,8 @@ export interface ReleaseOptions {
   createTimeoutMs?: number;
   /**
    * The attempt sent nothing (it found another sync holding the person's phone or email, Store.holdIdentities):
-   * the contact is due again at this time, with no unconfirmed-write mark.
+   * the contact is due again at this time, with no unconfirmed-write mark, and still pending since it was before the
+   * claim (Claim.pendingSince), so a change meanwhile does not restart its maximum wait.
    */
   deferUntil?: number;
 }

@@ -19,7 +19,7 @@ export interface RedisStoreOptions {
 /** A contact's hash as the scripts store it: the SQLite columns, every value a string, NULL = absent. */
 type Row = Partial<Record<
   'contact_id' | 'contact' | 'status' | 'due_at' | 'lease_token' | 'lease_until' | 'failures' | 'failing_since' | 'last_error' |
-  'dead_at' | 'dead_cause' | 'create_intent_at' | 'create_intent_identity' | 'unconfirmed_write_at' | 'unconfirmed_payload' | 'claimed_contact' | 'resync_at' |
+  'dead_at' | 'dead_cause' | 'pending_since' | 'create_intent_at' | 'create_intent_identity' | 'unconfirmed_write_at' | 'unconfirmed_payload' | 'claimed_contact' | 'resync_at' |
   'lead_id' | 'payload_hash' | 'last_payload' | 'last_outcome' | 'attempts', string>>;
 
 type ScriptArg = string | number;
@@ -102,11 +102,12 @@ export class RedisStore implements Store {
   }
 
   async release(claim: Claim, now: number, opts: ReleaseOptions = {}): Promise<void> {
-    await this.run('crmSyncRelease', claim.tenant, claim.contactId, claim.leaseToken, now, opts.createTimeoutMs ?? '', opts.deferUntil ?? '');
+    await this.run('crmSyncRelease', claim.tenant, claim.contactId, claim.leaseToken, now, opts.createTimeoutMs ?? '', opts.deferUntil ?? '',
+      claim.pendingSince ?? '');
   }
 
   async recordUnconfirmedPayload(claim: Claim, payload: unknown): Promise<boolean> {
-    return (await this.run('crmSyncRecordUnconfirmed', claim.tenant, claim.contactId, claim.leaseToken, JSON.stringify(payload))) === 1;
+    return (await this.run('crmSyncRecordUnconfirmed', claim.tenant, claim.contactId, claim.leaseToken, JSON.stringify(payload), JSON.stringify(claim.contact))) === 1;
   }
 
   async renewLease(claim: Claim, now: number, leaseMs: number): Promise<boolean> {
@@ -319,5 +320,6 @@ function toClaim(tenant: string, row: Row): Claim {
   if (row.unconfirmed_write_at !== undefined) claim.unconfirmedWriteAt = Number(row.unconfirmed_write_at);
   if (row.resync_at !== undefined) claim.resyncAt = Number(row.resync_at);
   if (row.failing_since !== undefined) claim.failingSince = Number(row.failing_since);
+  if (row.pending_since !== undefined) claim.pendingSince = Number(row.pending_since);
   return claim;
 }

@@ -276,7 +276,10 @@ recordAttempt(t, id, ARGV[9], ARGV[10])
 return 1
 `;
 
-/** ARGV: P, tenant, contactId, lease token, now, createTimeoutMs ('' none), deferUntil ('' none: a hand-back, marked). */
+/**
+ * ARGV: P, tenant, contactId, lease token, now, createTimeoutMs ('' none), deferUntil ('' none: a hand-back, marked),
+ * the claim's pendingSince ('' none: restored on a deferral, so a change meanwhile does not restart the maximum wait).
+ */
 const RELEASE = `${LIBRARY}
 local t, id, token, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local createTimeoutMs, deferUntil = tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -295,16 +298,25 @@ if intent and createTimeoutMs and mark and mark >= intent then due = math.max(du
 local status = 'pending'
 if (num(row.failures) or 0) > 0 then status = 'retrying' end
 settle(t, id, row, { status = status, due_at = due })
+local claimedSince = tonumber(ARGV[8])
+if deferUntil and claimedSince then
+  write(ckey(t, id), { pending_since = math.min(num(row.pending_since) or claimedSince, claimedSince), pending_due_at = due })
+end
 return 1
 `;
 
 /** ARGV: P, tenant, contactId, lease token, now, leaseMs. Returns 1 if the lease was still held (and is extended), else 0. */
-/** ARGV: P, tenant, contactId, lease token, payload JSON. Store.recordUnconfirmedPayload: 1 while the lease is held. */
+/**
+ * ARGV: P, tenant, contactId, lease token, payload JSON, the claim's contact JSON. Store.recordUnconfirmedPayload: 1
+ * while the lease is held. The lost snapshot is recorded; a change since the claim kept that one, so the claim's own
+ * (what it will send) is kept now in its place.
+ */
 const RECORD_UNCONFIRMED = `
 local key = ARGV[1] .. 'c:' .. ARGV[2] .. ':' .. ARGV[3]
-if redis.call('HGET', key, 'lease_token') ~= ARGV[4] then return 0 end
+local cur = redis.call('HMGET', key, 'lease_token', 'version', 'claimed_version')
+if cur[1] ~= ARGV[4] then return 0 end
 redis.call('HSET', key, 'unconfirmed_payload', ARGV[5])
-redis.call('HDEL', key, 'claimed_contact')
+if cur[2] ~= cur[3] then redis.call('HSET', key, 'claimed_contact', ARGV[6]) else redis.call('HDEL', key, 'claimed_contact') end
 return 1
 `;
 

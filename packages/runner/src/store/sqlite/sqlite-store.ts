@@ -142,8 +142,11 @@ export class SqliteStore implements Store {
       intent: db.prepare<[number, string | null, string | null, string, string, string]>(`UPDATE contacts SET create_intent_at = ?, create_intent_identity = ?,
         unconfirmed_payload = coalesce(?, unconfirmed_payload) WHERE tenant = ? AND contact_id = ? AND lease_token = ?`),
       unconfirmedPayload: db.prepare<[string, string, string]>('UPDATE contacts SET unconfirmed_payload = ?, claimed_contact = NULL WHERE tenant = ? AND contact_id = ?'),
-      recordUnconfirmed: db.prepare<[string, string, string, string]>(
-        'UPDATE contacts SET unconfirmed_payload = ?, claimed_contact = NULL WHERE tenant = ? AND contact_id = ? AND lease_token = ?'),
+      // The lost snapshot is recorded; a change since the claim kept that one, so the claim's own (what it will send) is
+      // kept now in its place.
+      recordUnconfirmed: db.prepare<[string, string, string, string, string]>(`UPDATE contacts SET unconfirmed_payload = ?,
+        claimed_contact = CASE WHEN version <> claimed_version THEN ? ELSE NULL END WHERE tenant = ? AND contact_id = ? AND lease_token = ?`),
+      pendingWindow: db.prepare<[number, number, string, string]>('UPDATE contacts SET pending_since = ?, pending_due_at = ? WHERE tenant = ? AND contact_id = ?'),
       // A lease ends without an outcome: the snapshot it claimed is kept for the next claim (unless a change kept it already).
       keepClaimed: db.prepare<[string, string]>('UPDATE contacts SET claimed_contact = coalesce(claimed_contact, contact) WHERE tenant = ? AND contact_id = ?'),
       dropClaimed: db.prepare<[string, string]>('UPDATE contacts SET claimed_contact = NULL WHERE tenant = ? AND contact_id = ?'),
@@ -367,24 +370,33 @@ export class SqliteStore implements Store {
   }
 
   async release(claim: Claim, now: number, opts: ReleaseOptions = {}): Promise<void> {
-    this.db.transaction(() => {
+    const deferred = opts.deferUntil !== undefined;
+    const hand = () => this.db.transaction(() => {
       const row = this.stmts.get.get(claim.tenant, claim.contactId);
       if (!row || row.lease_token !== claim.leaseToken) return;
       const deltas = new CounterDeltas();
       // Its attempt may still have a write on its way (unless it was deferred before sending anything); a create,
       // not settled before it has timed out.
-      if (opts.deferUntil === undefined) {
+      if (!deferred) {
         this.markUnconfirmedWrite(row, now);
         this.stmts.keepClaimed.run(claim.tenant, claim.contactId);
       } else if (row.claimed_contact !== null) this.stmts.dropClaimed.run(claim.tenant, claim.contactId);
       const dueAt = Math.max(now, opts.deferUntil ?? now, createSettledAt(row.create_intent_at, row.unconfirmed_write_at, opts.createTimeoutMs) ?? now);
       this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: dueAt }, deltas);
+      // Deferred, it is still waiting since it first was: a change meanwhile must not restart its maximum wait.
+      if (deferred && claim.pendingSince !== undefined) {
+        this.stmts.pendingWindow.run(Math.min(row.pending_since ?? claim.pendingSince, claim.pendingSince), dueAt, claim.tenant, claim.contactId);
+      }
       this.applyCounters(deltas);
     }).immediate();
+    // A deferral is frequent (one per look at a held person) and costs nothing if lost: the lease just lapses.
+    if (deferred) this.withoutFsync(hand);
+    else hand();
   }
 
   async recordUnconfirmedPayload(claim: Claim, payload: unknown): Promise<boolean> {
-    return this.withoutFsync(() => this.stmts.recordUnconfirmed.run(JSON.stringify(payload), claim.tenant, claim.contactId, claim.leaseToken)).changes === 1;
+    const own = JSON.stringify(claim.contact);
+    return this.withoutFsync(() => this.stmts.recordUnconfirmed.run(JSON.stringify(payload), own, claim.tenant, claim.contactId, claim.leaseToken)).changes === 1;
   }
 
   async renewLease(claim: Claim, now: number, leaseMs: number): Promise<boolean> {
@@ -641,5 +653,6 @@ function toClaim(row: ContactRow, leaseToken: string): Claim {
   if (row.unconfirmed_write_at !== null) claim.unconfirmedWriteAt = row.unconfirmed_write_at;
   if (row.resync_at !== null) claim.resyncAt = row.resync_at;
   if (row.failing_since !== null) claim.failingSince = row.failing_since;
+  if (row.pending_since !== null) claim.pendingSince = row.pending_since;
   return claim;
 }
