@@ -305,7 +305,6 @@ end
 return 1
 `;
 
-/** ARGV: P, tenant, contactId, lease token, now, leaseMs. Returns 1 if the lease was still held (and is extended), else 0. */
 /**
  * ARGV: P, tenant, contactId, lease token, payload JSON, the claim's contact JSON. Store.recordUnconfirmedPayload: 1
  * while the lease is held. The lost snapshot is recorded; a change since the claim kept that one, so the claim's own
@@ -320,6 +319,7 @@ if cur[2] ~= cur[3] then redis.call('HSET', key, 'claimed_contact', ARGV[6]) els
 return 1
 `;
 
+/** ARGV: P, tenant, contactId, lease token, now, leaseMs. Returns 1 if the lease was still held (and is extended), else 0. */
 const RENEW = `${LIBRARY}
 local t, id, token, now, leaseMs = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
 local key = ckey(t, id)
