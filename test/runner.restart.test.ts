@@ -60,10 +60,10 @@ describe('Runner restarts on the same SQLite file', () => {
     next.start();
     await next.whenIdle();
     expect(h.crm.leads()).toEqual([expect.objectContaining({ lead_id: 'L000001', name: 'Priya Sharma' })]);
-    // One update: the dead runner's hold on the person (its phone) was left behind, so the next sync was deferred
-    // until it lapsed, after the settle window, when the dead runner's create could no longer land. Begun after that,
-    // the update confirms what the CRM holds, and needs no second one.
-    expect(h.routes()).toEqual(['fetch', 'create', 'fetch', 'update']);
+    // The dead runner's hold on the person (its phone) was left behind, so the next sync was deferred until it lapsed
+    // (about the settle window after the create was sent), then found the lead. An update begun inside the settle
+    // window is sent once more when it ends (one update or two, by a few ms); never a second create.
+    expect(['fetch,create,fetch,update', 'fetch,create,fetch,update,update']).toContain(h.routes().join(','));
     expect(h.hookLog.of('onDeferred').length).toBeGreaterThan(0);
     // The dead runner's hand-back could not be written (its storage was gone); its abandoned attempt's failure is not reported.
     expect(h.hookLog.of('onError').map((e) => e.during)).toEqual(['release']);

@@ -162,8 +162,11 @@ async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps,
 
 /** When a contact deferred because its person is held looks again: first after this long, */
 export const IDENTITY_RETRY_MS = 200;
-/** then twice as long each time it is deferred again, up to this. */
-export const IDENTITY_MAX_RETRY_MS = 5000;
+/**
+ * then twice as long each time it is deferred again, up to this. Short: a look costs a claim and a hand-back (no
+ * fsync), and a long wait would let newly deferred contacts (looking again after 200 ms) take the person's hold first.
+ */
+export const IDENTITY_MAX_RETRY_MS = 1000;
 
 /** Thrown by syncOnce, before anything is sent, when another sync holds the person: the attempt is deferred. */
 class IdentityHeldError extends Error {}
