@@ -77,6 +77,12 @@ end
 local function keepClaimed(key, row)
   if not row.claimed_contact then redis.call('HSET', key, 'claimed_contact', row.contact) end
 end
+-- A lease ended without an outcome (handed back, its owner dead): a write it sent may still land (the mark), and the
+-- snapshot it claimed is kept for the next claim.
+local function leaseEnded(key, row, at)
+  markUnconfirmed(key, row, at)
+  keepClaimed(key, row)
+end
 local function recordAttempt(t, id, attempt, outcome)
   local key = ckey(t, id)
   redis.call('HINCRBY', key, 'attempts', 1)
@@ -289,8 +295,7 @@ if not row or row.lease_token ~= token then return 0 end
 -- settled before it has timed out (createSettledAt in ../types.ts).
 if deferUntil then redis.call('HDEL', ckey(t, id), 'claimed_contact')
 else
-  markUnconfirmed(ckey(t, id), row, now)
-  keepClaimed(ckey(t, id), row)
+  leaseEnded(ckey(t, id), row, now)
 end
 local due = math.max(now, deferUntil or now)
 local intent, mark = num(row.create_intent_at), num(row.unconfirmed_write_at)
@@ -347,8 +352,7 @@ for i = 1, #flat, 2 do
     if row and row.lease_owner == owner then
       -- The dead owner may have sent a write before it died that the CRM has yet to apply; a create, not settled
       -- before it has timed out (marked now, after its intent: createSettledAt in ../types.ts).
-      markUnconfirmed(ckey(t, id), row, now)
-      keepClaimed(ckey(t, id), row)
+      leaseEnded(ckey(t, id), row, now)
       local due = now
       local intent = num(row.create_intent_at)
       if intent then due = math.max(now, intent + createTimeoutMs) end

@@ -377,10 +377,8 @@ export class SqliteStore implements Store {
       const deltas = new CounterDeltas();
       // Its attempt may still have a write on its way (unless it was deferred before sending anything); a create,
       // not settled before it has timed out.
-      if (!deferred) {
-        this.markUnconfirmedWrite(row, now);
-        this.stmts.keepClaimed.run(claim.tenant, claim.contactId);
-      } else if (row.claimed_contact !== null) this.stmts.dropClaimed.run(claim.tenant, claim.contactId);
+      if (!deferred) this.leaseEndedWithoutOutcome(row, now);
+      else if (row.claimed_contact !== null) this.stmts.dropClaimed.run(claim.tenant, claim.contactId);
       const dueAt = Math.max(now, opts.deferUntil ?? now, createSettledAt(row.create_intent_at, row.unconfirmed_write_at, opts.createTimeoutMs) ?? now);
       this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: dueAt }, deltas);
       // Deferred, it is still waiting since it first was: a change meanwhile must not restart its maximum wait.
@@ -416,8 +414,7 @@ export class SqliteStore implements Store {
         for (const row of this.stmts.ownedBy.all(tenant, owner)) {
           // The dead owner may have sent a write before it died that the CRM has yet to apply; a create, not settled
           // before it has timed out.
-          this.markUnconfirmedWrite(row, opts.now);
-          this.stmts.keepClaimed.run(tenant, row.contact_id);
+          this.leaseEndedWithoutOutcome(row, opts.now);
           const dueAt = Math.max(opts.now, createSettledAt(row.create_intent_at, row.unconfirmed_write_at, opts.createTimeoutMs) ?? opts.now);
           this.settle(row, { ...row, status: row.failures > 0 ? 'retrying' : 'pending', due_at: dueAt }, deltas);
           released++;
@@ -604,6 +601,15 @@ export class SqliteStore implements Store {
     } finally {
       this.db.pragma('synchronous = FULL');
     }
+  }
+
+  /**
+   * A lease ended without an outcome (handed back, its owner dead): a write it sent may still land (the mark), and the
+   * snapshot it claimed is kept for the next claim (claimed_contact).
+   */
+  private leaseEndedWithoutOutcome(row: OutcomeRow, at: number): void {
+    this.markUnconfirmedWrite(row, at);
+    this.stmts.keepClaimed.run(row.tenant, row.contact_id);
   }
 
   /** Sets the unconfirmed-write mark (see ../types.ts) to `at`, never back. */
