@@ -39,6 +39,11 @@ export interface SyncOptions {
   pacer?: RequestPacer;
 }
 
+/** A call's duration as its record keeps it: milliseconds to a tenth. */
+function tenthsOfMs(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
 /** What a fetch matches a person by. */
 export type ContactIdentity = Pick<Contact, 'phone' | 'email'>;
 
@@ -453,10 +458,10 @@ class SyncRun {
     const sentAt = performance.now();
     try {
       const res = await this.deps.http.send({ ...req, step: 'auth' });
-      this.calls.push({ step: 'auth', method: req.method, url, status: res.status, durationMs: Math.round(res.durationMs * 10) / 10, at });
+      this.calls.push({ step: 'auth', method: req.method, url, status: res.status, durationMs: tenthsOfMs(res.durationMs), at });
       return res;
     } catch (err) {
-      this.calls.push({ step: 'auth', method: req.method, url, durationMs: Math.round((performance.now() - sentAt) * 10) / 10, reason: this.mask(String((err as Error)?.message ?? err)), at });
+      this.calls.push({ step: 'auth', method: req.method, url, durationMs: tenthsOfMs(performance.now() - sentAt), reason: this.mask(String((err as Error)?.message ?? err)), at });
       throw err;
     }
   }
@@ -562,12 +567,12 @@ class SyncRun {
       const e = err instanceof SyncError ? err : new RetryableError('ERR_NETWORK', this.mask(String((err as Error)?.message ?? err)), { cause: err });
       Object.assign(e.context, context);
       // How long it took to fail (a timeout's full length): the call's answer time is what an operator compares.
-      this.calls.push({ step, method: request.method, url: maskedUrl, durationMs: Math.round((performance.now() - sentAt) * 10) / 10, reason: this.mask(e.message), at });
+      this.calls.push({ step, method: request.method, url: maskedUrl, durationMs: tenthsOfMs(performance.now() - sentAt), reason: this.mask(e.message), at });
       throw e;
     }
     const res: ReaderInput = { status: http.status, headers: http.headers, body: parseResponseBody(http.body, http.headers['content-type']) };
     const statusContext = { ...context, status: http.status };
-    const record: CallRecord = { step, method: request.method, url: maskedUrl, status: http.status, durationMs: Math.round(http.durationMs * 10) / 10, at };
+    const record: CallRecord = { step, method: request.method, url: maskedUrl, status: http.status, durationMs: tenthsOfMs(http.durationMs), at };
     this.calls.push(record);
     // Read even without a pacer: `pacer?.afterResponse(await …)` would skip evaluating its argument.
     const rateLimit = await this.readRateLimit(res, statusContext);
