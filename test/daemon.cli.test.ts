@@ -161,6 +161,8 @@ test('crm-sync backfill refuses a CSV whose header could only have every row rej
   expect(r.err).toContain('contacts.csv line 1 (the header row): no contactId or phone column (the columns are "contact_id", "Phone", "name"; names are case-sensitive');
   writeFileSync(csv, 'contactId,phone,name,name\nk1,+919876500001,Meera,M\n');
   expect((await cli(['backfill', csv, ...flags])).err).toContain('the column "name" is named twice');
+  writeFileSync(csv, 'contactId,phone,__proto__\nk1,+919876500001,x\n');
+  expect((await cli(['backfill', csv, ...flags])).err).toContain('the column "__proto__" is not a usable attribute name (JavaScript reserves it): rename the column');
   expect(fixture.env.crm.requests()).toEqual([]);
 
   const ndjson = join(fixture.env.dataDir, 'bom.ndjson');

@@ -185,7 +185,9 @@ export function parseContactEvent(input: unknown, options: ContactParseOptions =
     if (!isPlainObject(rawAttributes)) errors.push({ field: 'attributes', message: `must be an object of scalar values, got ${describe(rawAttributes)}` });
     else for (const k of Object.keys(rawAttributes)) {
       const v = rawAttributes[k];
-      if (v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) attributes[k] = v;
+      // `attributes[k] = v` would set the object's prototype, silently dropping the attribute; no CRM takes the name.
+      if (k === '__proto__') errors.push({ field: attributeField(k), message: 'is not a usable attribute name (JavaScript reserves __proto__): rename the attribute' });
+      else if (v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) attributes[k] = v;
       else errors.push({ field: attributeField(k), message: `must be a string, number, boolean or null, got ${describe(v)}` });
     }
   }

@@ -124,6 +124,7 @@ function csvHeader(file: string, line: number, text: string | undefined): string
   }
   const twice = header.find((h, i) => header.indexOf(h) !== i);
   if (twice !== undefined) throw new Error(`${where}: the column ${JSON.stringify(twice)} is named twice`);
+  if (header.includes('__proto__')) throw new Error(`${where}: the column "__proto__" is not a usable attribute name (JavaScript reserves it): rename the column`);
   const missing = ['contactId', 'phone'].filter((c) => !header.includes(c));
   if (missing.length > 0) {
     throw new Error(`${where}: no ${missing.join(' or ')} column (the columns are ${header.map((h) => JSON.stringify(h)).join(', ')}; names are case-sensitive: contactId, phone, email, name, tags, eventId, tenant, ts, and any other column is an attribute)`);

@@ -40,6 +40,16 @@ describe('unionPayloads', () => {
     expect(unionPayloads({ a: { b: 1 } }, { a: 'flat' })).toEqual({ a: 'flat' });
   });
 
+  it('keeps a field named __proto__ (JSONata makes it an own key) as a field, in the join and when clearing it', () => {
+    const lost = JSON.parse('{"name":"A","__proto__":"x"}') as Record<string, unknown>;
+    const joined = unionPayloads({ name: 'A' }, lost) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(joined)).toBe(Object.prototype);
+    expect(JSON.stringify(joined)).toBe('{"name":"A","__proto__":"x"}');
+    const cleared = applyClearedFields({ name: 'B' }, joined, 'null') as Record<string, unknown>;
+    expect(Object.getPrototypeOf(cleared)).toBe(Object.prototype);
+    expect(JSON.stringify(cleared)).toBe('{"name":"B","__proto__":null}');
+  });
+
   it('one side absent: the other, unchanged', () => {
     const p = { name: 'A' };
     expect(unionPayloads(undefined, p)).toBe(p);

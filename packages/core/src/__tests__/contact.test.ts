@@ -97,6 +97,10 @@ describe('attributes and tags', () => {
     const event = JSON.parse('{"contactId":"c1","phone":"+919876543210","attributes":{"__proto__":{"polluted":true}}}');
     expect(fieldsOf(event)).toEqual(['attributes.__proto__']);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    // A scalar under that name was dropped without a word (the assignment set the prototype): refused, named.
+    expect(errorsOf(JSON.parse('{"contactId":"c1","phone":"+919876543210","attributes":{"__proto__":"x","constructor":"y"}}'))).toEqual([
+      { field: 'attributes.__proto__', message: 'is not a usable attribute name (JavaScript reserves __proto__): rename the attribute' },
+    ]);
   });
 
   it('names each tag that is not a string', () => {

@@ -3,6 +3,7 @@ import jsonata from 'jsonata';
 import Handlebars from 'handlebars';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import { MappingError, type ErrorContext } from '../errors';
+import { setOwn } from '../engine/cleared';
 
 /** Guardrails for customer-written expressions: a runaway or deeply recursive expression is stopped, not waited on. */
 export const EXPRESSION_LIMITS = { timeoutMs: 250, maxDepth: 300, regexTimeoutMs: 100 };
@@ -195,7 +196,7 @@ function encodeLeaves(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(encodeLeaves);
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) if (v !== undefined && v !== null) out[k] = encodeLeaves(v);
+    for (const [k, v] of Object.entries(value)) if (v !== undefined && v !== null) setOwn(out, k, encodeLeaves(v));
     return out;
   }
   return undefined;
