@@ -110,6 +110,16 @@ describe('Runner against the reference CRM: debounce and the lead store', () => 
     expect(h.hookLog.of('onAccepted')).toEqual([{ tenant: 'acme', accepted: 3, ignored: 2 }, { tenant: 'acme', accepted: 2, ignored: 2 }]);
   });
 
+  it('an event dated more than a day ahead is refused, so the contact keeps taking its later changes', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 50 } });
+    h.runner.start();
+    const ahead = new Date(Date.now() + 36 * 3_600_000).toISOString();
+    const r = await h.runner.ingest([event('c1', { name: 'Future', ts: ahead }), event('c1', { name: 'Now', ts: new Date().toISOString() })]);
+    expect(r).toEqual({ accepted: 1, ignored: 0, rejected: [{ index: 0, eventId: expect.any(String), errors: [{ field: 'ts', message: expect.stringMatching(/^is 3[56] hours ahead of this server's clock/) }] }] });
+    await h.runner.whenIdle();
+    expect(h.crm.leads()).toEqual([expect.objectContaining({ name: 'Now' })]);
+  });
+
   it('bad events → precise rejections by index and eventId, and nothing changed', async () => {
     h = await RunnerHarness.start({ tenant: { quietMs: 50 } });
     h.runner.start();

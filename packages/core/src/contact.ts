@@ -27,7 +27,19 @@ export interface ContactParseOptions {
   defaultTenant?: string;
   /** Country assumed for a phone written without a country code and without `+`. Default: the digits are read as international. */
   defaultCountry?: CountryCode;
+  /**
+   * The server's clock, in ms since the epoch: a `ts` more than MAX_TS_AHEAD_MS after it is refused, since every
+   * later change of the contact would look older than it and be ignored. Unset: no bound.
+   */
+  now?: number;
 }
+
+/**
+ * How far ahead of the server's clock an event's `ts` may be: a day covers clocks that disagree and a local time
+ * labelled UTC (up to 14 h ahead), and refuses a far-future time (seconds or microseconds read as milliseconds, a
+ * typo'd year) that would freeze the contact.
+ */
+export const MAX_TS_AHEAD_MS = 24 * 3_600_000;
 
 export type ParseResult = { ok: true; contact: Contact } | { ok: false; errors: FieldError[] };
 
@@ -61,6 +73,14 @@ function attributeField(key: string): string {
 const ISO_TIME = /^(\d{4}-\d{2}-\d{2})T(\d{2}):\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|([+-])(\d{2}):(\d{2}))$/;
 
 /** Milliseconds since the epoch for an ISO 8601 time (or a number of milliseconds); undefined when it is not one. */
+/** A duration in the largest whole unit that fits: 26 hours, 3 days, 41 years. */
+function aheadBy(ms: number): string {
+  const hours = ms / 3_600_000;
+  if (hours < 48) return `${Math.floor(hours)} hours`;
+  const days = hours / 24;
+  return days < 730 ? `${Math.floor(days)} days` : `${Math.floor(days / 365.25)} years`;
+}
+
 function timeOf(v: unknown): number | undefined {
   if (typeof v === 'number') return Number.isFinite(v) && Math.abs(v) <= 8.64e15 ? v : undefined;
   const m = typeof v === 'string' ? ISO_TIME.exec(v) : null;
@@ -196,7 +216,9 @@ export function parseContactEvent(input: unknown, options: ContactParseOptions =
   if (e.ts !== undefined && e.ts !== null) {
     const ms = timeOf(e.ts);
     if (ms === undefined) errors.push({ field: 'ts', message: `must be an ISO 8601 time with a zone (e.g. 2024-05-06T09:14:03Z), got ${quote(e.ts)?.slice(0, 40)}` });
-    else ts = new Date(ms).toISOString();
+    else if (options.now !== undefined && ms > options.now + MAX_TS_AHEAD_MS) {
+      errors.push({ field: 'ts', message: `is ${aheadBy(ms - options.now)} ahead of this server's clock (${new Date(ms).toISOString()}; at most a day is accepted): a sender clock that is wrong, or a time in seconds or microseconds rather than milliseconds? Every later change of the contact would look older and be ignored` });
+    } else ts = new Date(ms).toISOString();
   }
 
   if (errors.length > 0) return { ok: false, errors };

@@ -177,15 +177,15 @@ export class Runner {
   async ingest(events: readonly unknown[], opts: IngestOptions = {}): Promise<IngestResult> {
     const rejected: RejectedEvent[] = [];
     const items: AcceptItem[] = [];
+    const now = this.clock.now();
     for (let index = 0; index < events.length; index++) {
       const event = events[index];
-      const errors = this.validate(event, opts, items);
+      const errors = this.validate(event, opts, items, now);
       if (errors) {
         const eventId = (event as { eventId?: unknown } | null)?.eventId;
         rejected.push({ index, ...(typeof eventId === 'string' ? { eventId } : {}), errors });
       }
     }
-    const now = this.clock.now();
     const outcomes = await this.store.accept(items, now);
     const perTenant = new Map<string, { accepted: number; ignored: number }>();
     let ignored = 0;
@@ -308,12 +308,12 @@ export class Runner {
   }
 
   /** Returns the field errors of a bad event, or queues the good one. */
-  private validate(event: unknown, opts: IngestOptions, items: AcceptItem[]): FieldError[] | undefined {
+  private validate(event: unknown, opts: IngestOptions, items: AcceptItem[], now: number): FieldError[] | undefined {
     const pathTenant = opts.tenant;
     if (pathTenant !== undefined && !this.tenants.has(pathTenant)) return [{ field: 'tenant', message: `unknown tenant ${JSON.stringify(pathTenant)}` }];
     const named = (event as { tenant?: unknown } | null)?.tenant;
     const settings = this.tenants.get(typeof named === 'string' ? named : pathTenant ?? (this.tenantNames.length === 1 ? this.tenantNames[0] : ''));
-    const parsed = parseContactEvent(event, { tenants: this.tenantNames, defaultTenant: pathTenant, defaultCountry: settings?.defaultCountry });
+    const parsed = parseContactEvent(event, { tenants: this.tenantNames, defaultTenant: pathTenant, defaultCountry: settings?.defaultCountry, now });
     if (!parsed.ok) return parsed.errors;
     const { contact } = parsed;
     if (pathTenant !== undefined && contact.tenant !== pathTenant) {

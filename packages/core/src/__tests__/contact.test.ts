@@ -119,6 +119,19 @@ describe('ts', () => {
     expect(toContact({ ...base, ts: 1714986843000 }, opts).ts).toBe('2024-05-06T09:14:03.000Z');
   });
 
+  it('with the server clock, refuses a ts more than a day ahead (it would make every later change look older)', () => {
+    const now = Date.parse('2026-11-26T09:00:00Z');
+    const at = (ts: unknown) => parseContactEvent({ ...base, ts }, { ...opts, now });
+    expect(at('2026-11-27T08:59:59Z')).toMatchObject({ ok: true, contact: { ts: '2026-11-27T08:59:59.000Z' } });
+    expect(at('2026-11-27T09:00:00Z').ok).toBe(true);
+    expect(at('2026-11-27T12:30:00Z')).toEqual({ ok: false, errors: [{ field: 'ts', message: expect.stringMatching(/^is 27 hours ahead of this server's clock \(2026-11-27T12:30:00.000Z; at most a day is accepted\): .*seconds or microseconds/) }] });
+    // Microseconds read as milliseconds: about 55,000 years ahead.
+    expect(at(now * 1000)).toEqual({ ok: false, errors: [{ field: 'ts', message: expect.stringMatching(/^is 5\d{4} years ahead/) }] });
+    expect(at('2027-02-01T00:00:00Z')).toEqual({ ok: false, errors: [{ field: 'ts', message: expect.stringMatching(/^is 66 days ahead/) }] });
+    // Without a clock (a library caller), no bound.
+    expect(parseContactEvent({ ...base, ts: '2127-01-01T00:00:00Z' }, opts).ok).toBe(true);
+  });
+
   it('quotes a number it refuses as the number (not as JSON would spell it)', () => {
     expect(errorsOf(JSON.parse('{"contactId":"c1","phone":"+919876543210","ts":1e400}'))).toEqual([{ field: 'ts', message: expect.stringMatching(/got Infinity$/) }]);
   });
