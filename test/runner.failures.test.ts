@@ -49,10 +49,11 @@ describe('Runner against the reference CRM: failures', () => {
     const requests = h.crm.requests();
     expect(requests).toHaveLength(20);
     // Each request (fetch and create alike) takes a token as it leaves: one every 50 ms, no burst. Unlimited, the
-    // whole run takes ~50 ms. (Arrival times jitter by a few ms around the send times.)
+    // whole run takes ~50 ms. Checked over every 4 intervals (200 ms paced): a request sent late (a busy event loop)
+    // does not move the schedule, so the one after it follows it closer than 50 ms, and only a window bounds that.
     const times = requests.map((r) => Date.parse(r.at));
     expect(times.at(-1)! - times[0]).toBeGreaterThanOrEqual(900);
-    for (let i = 1; i < times.length; i++) expect(times[i] - times[i - 1]).toBeGreaterThanOrEqual(35);
+    for (let i = 4; i < times.length; i++) expect(times[i] - times[i - 4]).toBeGreaterThanOrEqual(140);
   });
 
   it('permanent 4xx → dead letter at once with the reason; replay syncs it', async () => {
