@@ -85,7 +85,7 @@ describe('response bodies are capped (maxResponseBytes, default 1 MiB)', () => {
       const m = process.memoryUsage();
       peak = Math.max(peak, m.arrayBuffers - base.arrayBuffers + m.heapUsed - base.heapUsed);
     }, 2);
-    const m = compile({ endpoints: { fetch: { method: 'GET', url: `/${kind}` }, create: { method: 'POST', url: '/crm/create' }, update: { method: 'POST', url: '/u/{{leadId}}' } } });
+    const m = compile({ endpoints: { fetch: { method: 'GET', url: `/${kind}`, query: { phone: '{{contact.phone}}' } }, create: { method: 'POST', url: '/crm/create' }, update: { method: 'POST', url: '/u/{{leadId}}' } } });
     const err = await failure(engine.sync(m, contact(), { baseUrl: hostile.url }));
     clearInterval(sampler);
     expect(err).toMatchObject({ code: 'ERR_RESPONSE_TOO_LARGE', retryable: false, context: expect.objectContaining({ step: 'fetch' }) });

@@ -1,6 +1,6 @@
 import { setTimeout } from 'node:timers/promises';
 import {
-  dryRun, leadDifferences, resolveSecretRef, SyncEngine, SyncError,
+  dryRun, PermanentError, leadDifferences, resolveSecretRef, SyncEngine, SyncError,
   type CallRecord, type CompiledExpression, type CompiledMapping, type Contact, type EndpointName, type FlowAdapter, type HttpClient, type MatchKey, type ReaderName,
 } from '@crm-sync/core';
 import { RecordingHttpClient, type Exchange } from './recording-client';
@@ -55,14 +55,17 @@ const READER_BY_CODE: Record<string, ReaderName> = {
 };
 
 /**
- * A flow that only runs the mapping's match chain, so a fetch step reuses the engine's fetch (request building, auth,
- * readers) and writes nothing. The engine wants an outcome; `action` is unused, `leadId` is what the chain found.
+ * A flow that runs the mapping's match chain offline and stops there, writing nothing: fetchSends compares the
+ * requests it made. (It has no outcome to return, so the engine reports the stop as the sync's error.)
  */
 const FETCH_ONLY: FlowAdapter = {
   kind: 'flow',
   name: 'verify-fetch-only',
   requires: ['fetch'],
-  run: async (ops) => ({ action: 'updated', leadId: await ops.find() }),
+  run: async (ops) => {
+    await ops.find();
+    throw new PermanentError('ERR_FETCH_ONLY', 'stopped after the fetch');
+  },
 };
 
 /** A check of the verifier's own (not an engine error) that failed; `reader` is the mapping's reader it implicates. */
@@ -86,9 +89,14 @@ interface FetchProbe {
   note?: string;
 }
 
-/** The mapping with its flow replaced by FETCH_ONLY and, when given, its match chain narrowed. */
-function fetchOnly(mapping: CompiledMapping, match?: MatchKey[]): CompiledMapping {
-  return { ...mapping, flow: FETCH_ONLY, definition: { ...mapping.definition, match: match ?? mapping.definition.match } };
+/** The mapping with its flow replaced by FETCH_ONLY. */
+function fetchOnly(mapping: CompiledMapping): CompiledMapping {
+  return { ...mapping, flow: FETCH_ONLY };
+}
+
+/** The mapping with its match chain narrowed, when `match` is given. */
+function matchingBy(mapping: CompiledMapping, match?: MatchKey[]): CompiledMapping {
+  return match ? { ...mapping, definition: { ...mapping.definition, match } } : mapping;
 }
 
 /** Whether the fetch request changes with the contact's `key`: rendered offline by the engine, so nothing is guessed. */
@@ -282,10 +290,11 @@ class Verifier {
 
   /** Runs the match chain; while the CRM's search may still lag behind the create, a not-found is tried again. */
   private async find(contact: Contact, match: MatchKey[] | undefined, knownLeadId?: string): Promise<string | undefined> {
-    const mapping = fetchOnly(this.mapping, match);
+    const mapping = matchingBy(this.mapping, match);
     const deadline = Date.now() + (this.mapping.definition.searchLagMs ?? 0);
     for (;;) {
-      const { leadId } = await this.engine.sync(mapping, contact, { baseUrl: this.baseUrl, knownLeadId });
+      const reading = await this.engine.readLead(mapping, contact, { baseUrl: this.baseUrl, knownLeadId });
+      const leadId = reading.found ? reading.leadId : undefined;
       const left = deadline - Date.now();
       if (leadId !== undefined || left <= 0) return leadId;
       await setTimeout(Math.min(LAG_POLL_MS, left));

@@ -7,7 +7,7 @@ import type { HttpClient, HttpRequest, HttpResponse } from '../http/client';
 import type { CompiledEndpoint, CompiledMapping } from '../mapping/compile';
 import type { MatchKey } from '../mapping/types';
 import { maskSecrets, resolveSecretRef, type SecretResolver } from '../secrets';
-import { applyClearedFields } from './cleared';
+import { applyClearedFields, setOwn } from './cleared';
 
 /** A mapping's `timeoutMs` when it sets none: how long one CRM request may take. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -88,8 +88,8 @@ export interface SyncResult {
 
 /** Options of `SyncEngine.readLead`. */
 export interface ReadLeadOptions {
-  /** The lead id stored for this contact: the fetch is sent as a sync would send it with this id. */
-  knownLeadId: string;
+  /** The lead id stored for this contact: the fetch is sent as a sync would send it with this id (none: without). */
+  knownLeadId?: string;
   /** Overrides the mapping's baseUrl (tests, staging). */
   baseUrl?: string;
   pacer?: RequestPacer;
@@ -270,21 +270,20 @@ class SyncRun {
   }
 
   async execute(): Promise<SyncResult> {
-    const { mapping } = this;
     await this.prepare();
 
     let known = this.options.knownLeadId;
     let forgotLeadId: string | undefined;
     let outcome: FlowOutcome;
     try {
-      outcome = await mapping.flow.run(this.operations(known));
+      outcome = await this.runFlow(known);
     } catch (err) {
       // The stored lead was merged or deleted: forget it and match again, once.
       if (!(err instanceof StaleLeadError) || !known || err.leadId !== known) throw err;
       forgotLeadId = known;
       known = undefined;
       this.warnings.push(`lead ${JSON.stringify(forgotLeadId)} no longer exists in the CRM; matched again`);
-      outcome = await mapping.flow.run(this.operations(undefined));
+      outcome = await this.runFlow(undefined);
     }
     return {
       action: outcome.action, leadId: outcome.leadId, payload: this.payload, payloadHash: this.options.rendered?.hash ?? hashPayload(this.payload),
@@ -292,15 +291,47 @@ class SyncRun {
     };
   }
 
-  private operations(knownLeadId: string | undefined): FlowOperations {
-    return {
+  /**
+   * The flow adapter's run, held to its contract: what it returns must be the outcome of one of its operations (so
+   * the lead id stored is one the CRM gave), and anything it throws that is not the engine's own classified error is
+   * a permanent ERR_FLOW_ADAPTER. A flow's bug fails the same way on every attempt, and after a write it succeeded
+   * in, a retry would write again (a second lead from a second create).
+   */
+  private async runFlow(knownLeadId: string | undefined): Promise<FlowOutcome> {
+    const flow = this.mapping.flow;
+    const produced = new Set<FlowOutcome>();
+    const op = async (write: () => Promise<FlowOutcome>) => {
+      const outcome = await write();
+      produced.add(outcome);
+      return outcome;
+    };
+    const ops: FlowOperations = {
       knownLeadId,
       has: (e) => this.mapping.endpoints[e] !== undefined,
       find: () => this.find(knownLeadId),
-      create: () => this.create(),
-      update: (id) => this.update(id),
-      upsert: () => this.upsert(knownLeadId),
+      create: () => op(() => this.create()),
+      update: (id) => {
+        if (typeof id !== 'string' || id === '') {
+          return Promise.reject(new PermanentError('ERR_FLOW_ADAPTER', `the ${flow.name} flow adapter asked to update lead ${this.maskedExcerpt(id) ?? 'nothing'}: a lead id is a non-empty string`, { context: this.ctx({ step: 'update' }) }));
+        }
+        return op(() => this.update(id));
+      },
+      upsert: () => op(() => this.upsert(knownLeadId)),
     };
+    let outcome: unknown;
+    try {
+      outcome = await flow.run(ops);
+    } catch (err) {
+      if (err instanceof SyncError) throw err;
+      throw new PermanentError('ERR_FLOW_ADAPTER', `the ${flow.name} flow adapter failed: ${this.mask(String((err as Error)?.message ?? err))}`, { context: this.ctx(), cause: err });
+    }
+    if (!produced.has(outcome as FlowOutcome)) {
+      const what = this.maskedExcerpt(outcome) ?? 'nothing';
+      throw new PermanentError('ERR_FLOW_ADAPTER', produced.size === 0
+        ? `the ${flow.name} flow adapter returned ${what} without writing: a flow returns what ops.create(), ops.update() or ops.upsert() returned`
+        : `the ${flow.name} flow adapter returned ${what}, not the outcome of a write it made: return what ops.create(), ops.update() or ops.upsert() returned`, { context: this.ctx() });
+    }
+    return outcome as FlowOutcome;
   }
 
   private endpoint(step: EndpointName): CompiledEndpoint {
@@ -475,8 +506,9 @@ class SyncRun {
   private adapterFailure(err: unknown, what: string, errorContext: ErrorContext): SyncError {
     const auth = this.mapping.auth!;
     if (err instanceof SyncError) {
+      // Its context is the adapter's words too (a url it tried, a reason): each string masked.
       const context: ErrorContext = { ...err.context, ...errorContext };
-      if (context.reason !== undefined) context.reason = this.mask(context.reason);
+      for (const [k, v] of Object.entries(context)) if (typeof v === 'string') (context as Record<string, unknown>)[k] = this.mask(v);
       const message = this.mask(err.message);
       return err.retryable
         ? new RetryableError(err.code, message, { context, cause: err, retryAfterMs: (err as RetryableError).retryAfterMs })
@@ -495,26 +527,8 @@ class SyncRun {
   async buildRequest(step: EndpointName, vars: RequestVars): Promise<{ request: OutgoingRequest; encoded?: string; endpoint: CompiledEndpoint }> {
     const endpoint = this.endpoint(step);
     const context = this.ctx({ step });
-    const payload = step === 'create' ? this.payload : this.clearedPayload;
-    const data = { contact: vars.contact ?? this.contact, leadId: vars.leadId, tenant: this.contact.tenant, match: vars.match, payload };
-    const path = endpoint.url.render(data, context);
-    let url: URL;
-    try {
-      url = /^https?:\/\//i.test(path) ? new URL(path) : new URL(this.base + (path.startsWith('/') ? path : `/${path}`));
-    } catch {
-      // An absolute-URL template whose values (percent-encoded) cannot form a host: refused, never an unclassified TypeError.
-      throw new MappingError([{ field: endpoint.url.field, message: `rendered ${JSON.stringify(path)}, which is not a valid URL` }], { file: this.mapping.file, code: 'ERR_URL_INVALID', context });
-    }
-    for (const [k, t] of endpoint.query) {
-      const v = t.render(data, context);
-      if (v !== '') url.searchParams.append(k, v);
-    }
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.deps.userAgent ?? 'crm-sync/0.1' };
-    for (const [k, t] of endpoint.headers) headers[k] = t.render(data, context);
-    const body = endpoint.body === null ? undefined
-      : endpoint.body === undefined ? (step === 'fetch' ? undefined : payload)
-        : await endpoint.body.evaluate(data, context);
-    const request: OutgoingRequest = { method: endpoint.method, url, headers, body };
+    const request = await this.renderRequest(endpoint, step, vars, step === 'create' ? this.payload : this.clearedPayload, context);
+    if (step === 'fetch') await this.checkSearchesFor(request, endpoint, vars, context);
     const auth = this.mapping.auth;
     const credential = auth ? (await this.credentialFor(step, false))! : undefined;
     if (auth) {
@@ -545,7 +559,76 @@ class SyncRun {
         throw this.adapterFailure(err, `failed to sign ${step}`, context);
       }
     }
+    if (auth) this.checkAdapterHeaders(request.headers, auth.name, context);
     return { request, encoded, endpoint };
+  }
+
+  /**
+   * Headers as an auth adapter left them: names and values node can send. A value that is not a string would go out
+   * as `[object Object]` or not at all (and the CRM's 401 would blame the credential); a line break would be refused
+   * by node on every attempt as an unclassified network error.
+   */
+  private checkAdapterHeaders(headers: Record<string, unknown>, adapter: string, context: ErrorContext): void {
+    for (const [name, value] of Object.entries(headers)) {
+      const problem = !HEADER_NAME.test(name) ? `a header name node cannot send, ${JSON.stringify(name.slice(0, 60))}`
+        : typeof value !== 'string' ? `header ${name} as ${value === undefined ? 'undefined' : `a ${typeof value}`} (a header value is a string)`
+          : !HEADER_VALUE.test(value) ? `header ${name} with a line break or control character` : undefined;
+      if (problem) throw new PermanentError('ERR_AUTH_ADAPTER', `the ${adapter} auth adapter set ${problem}`, { context });
+    }
+  }
+
+  /**
+   * A fetch must search for this contact: rendered for another person (every value of the contact changed), it must
+   * come out different. One that does not (a misspelled `payload.serch`: JSONata drops the missing value, and a query
+   * parameter that renders empty is left out) is a search without a criterion, and a CRM that then lists every lead
+   * would have this contact's data written over a stranger's. Checked before auth: a signature or a token is no
+   * criterion.
+   */
+  private async checkSearchesFor(request: OutgoingRequest, endpoint: CompiledEndpoint, vars: RequestVars, context: ErrorContext): Promise<void> {
+    const contact = otherPerson(vars.contact ?? this.contact);
+    const leadId = vars.leadId === undefined ? undefined : `${vars.leadId}x`;
+    const match = vars.match && { key: vars.match.key, value: vars.match.key === 'leadId' ? leadId! : contact[vars.match.key]! };
+    let other: OutgoingRequest;
+    try {
+      const payload = await this.mapping.payload.evaluate({ contact, leadId, tenant: contact.tenant }, this.ctx({ step: 'map' }));
+      const cleared = applyClearedFields(payload, this.options.previousPayload, this.mapping.definition.clearedFields ?? 'null');
+      other = await this.renderRequest(endpoint, 'fetch', { contact, leadId, match }, cleared, context);
+    } catch {
+      return; // Another person's values take another path through the mapping: the request depends on them.
+    }
+    const spelled = (r: OutgoingRequest) => JSON.stringify([r.url.toString(), r.headers, r.body]);
+    if (spelled(other) !== spelled(request)) return;
+    throw new PermanentError('ERR_FETCH_NO_CRITERION',
+      `the fetch request is the same whoever it searches for (${request.method} ${this.mask(request.url.toString())}), so it could match anyone's lead: `
+      + "check what endpoints.fetch's url, query and body search by (a misspelled field gives nothing, and is left out)", { context });
+  }
+
+  /** An endpoint's request before auth: URL template, query, headers and body, over `payload`. */
+  private async renderRequest(endpoint: CompiledEndpoint, step: EndpointName, vars: RequestVars, payload: unknown, context: ErrorContext): Promise<OutgoingRequest> {
+    const data = { contact: vars.contact ?? this.contact, leadId: vars.leadId, tenant: this.contact.tenant, match: vars.match, payload };
+    const path = endpoint.url.render(data, context);
+    let url: URL;
+    try {
+      url = /^https?:\/\//i.test(path) ? new URL(path) : new URL(this.base + (path.startsWith('/') ? path : `/${path}`));
+    } catch {
+      // An absolute-URL template whose values (percent-encoded) cannot form a host: refused, never an unclassified TypeError.
+      throw new MappingError([{ field: endpoint.url.field, message: `rendered ${JSON.stringify(path)}, which is not a valid URL` }], { file: this.mapping.file, code: 'ERR_URL_INVALID', context });
+    }
+    for (const [k, t] of endpoint.query) {
+      const v = t.render(data, context);
+      if (v !== '') url.searchParams.append(k, v);
+    }
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.deps.userAgent ?? 'crm-sync/0.1' };
+    for (const [k, t] of endpoint.headers) {
+      const v = t.render(data, context);
+      // A line break from the data (a contact's name) would be refused by node as it sends, on every attempt.
+      if (!HEADER_VALUE.test(v)) throw new MappingError([{ field: t.field, message: `rendered a value with a line break or control character, which no header may hold: ${this.maskedExcerpt(v, 60)}` }], { file: this.mapping.file, code: 'ERR_MAPPING_TEMPLATE', context });
+      headers[k] = v;
+    }
+    const body = endpoint.body === null ? undefined
+      : endpoint.body === undefined ? (step === 'fetch' ? undefined : payload)
+        : await endpoint.body.evaluate(data, context);
+    return { method: endpoint.method, url, headers, body };
   }
 
   private async call(step: EndpointName, vars: RequestVars): Promise<{ res: ReaderInput; readers: CompiledEndpoint['readers']; context: ErrorContext }> {
@@ -621,3 +704,23 @@ interface ReaderInput {
   headers: Record<string, string>;
   body: unknown;
 }
+
+/**
+ * Another person than `c`, for checking that a request depends on whom it is for: every value changed, every field
+ * kept (so the mapping takes the same path), the phone still a valid number.
+ */
+function otherPerson(c: Contact): Contact {
+  const other = (v: string) => `${v}x`;
+  const attributes: Contact['attributes'] = {};
+  for (const [k, v] of Object.entries(c.attributes)) {
+    setOwn(attributes, k, typeof v === 'string' ? other(v) : typeof v === 'number' ? v + 1 : typeof v === 'boolean' ? !v : v);
+  }
+  const out: Contact = { ...c, contactId: other(c.contactId), phone: c.phone === '+14155550100' ? '+14155550101' : '+14155550100', tags: c.tags.map(other), attributes };
+  if (c.email !== undefined) out.email = `x${c.email}`;
+  if (c.name !== undefined) out.name = other(c.name);
+  return out;
+}
+
+/** What node's HTTP client accepts as a header name (an RFC 9110 token) and value (no line break or control byte). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;

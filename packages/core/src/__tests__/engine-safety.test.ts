@@ -1,0 +1,150 @@
+import {
+  CannedHttpClient, compileMapping, PermanentError, registerAdapter, SyncEngine, toContact, type AuthAdapter, type FlowAdapter, type SyncError,
+} from '../index';
+import { container as rootContainer } from 'tsyringe'; // after ../index, which loads reflect-metadata for it
+import { registerBuiltinAdapters } from '@crm-sync/runner';
+import { readSeedMapping } from './seed';
+
+beforeAll(() => registerBuiltinAdapters());
+
+const SECRET = 'Sup3r/Secret+key';
+const contact = toContact({ contactId: 'c1', phone: '+91 98765 43210', name: 'Priya Sharma', email: 'priya@example.com', attributes: { customer_id: 'K-9' } }, { defaultTenant: 'acme' });
+const notFound = { status: 404, body: { status: 'Not Found' } };
+
+/** The seed contract with `edit` applied to its text, and these adapters registered in a container of its own. */
+function seedWith(edit: (text: string) => string, ...adapters: Array<AuthAdapter | FlowAdapter>) {
+  const container = rootContainer.createChildContainer();
+  for (const a of adapters) registerAdapter(a, container);
+  return compileMapping(edit(readSeedMapping()), { file: 'acme.yaml', container });
+}
+
+async function run(mapping: ReturnType<typeof seedWith>, responses: ConstructorParameters<typeof CannedHttpClient>[0] = {}) {
+  const http = new CannedHttpClient(responses);
+  const result = await new SyncEngine({ http, secrets: () => SECRET }).sync(mapping, contact).then((r) => r, (e: unknown) => e as SyncError);
+  return { result, http };
+}
+
+describe('a fetch must search for the contact', () => {
+  const fetchLine = /^  fetch: .*$/m;
+
+  it('one whose criterion renders nothing (a misspelled field) is refused before it is sent: it could match anyone', async () => {
+    const mapping = seedWith((t) => t.replace(fetchLine, '  fetch: { method: GET, url: /crm/fetch, query: { phone: "{{payload.phoen}}" } }'));
+    const { result, http } = await run(mapping, { fetch: [{ status: 200, body: { lead_id: 'someone-else' } }] });
+    expect(http.requests).toEqual([]);
+    expect(result).toBeInstanceOf(PermanentError);
+    expect(result).toMatchObject({
+      code: 'ERR_FETCH_NO_CRITERION', context: { step: 'fetch', contactId: 'c1' },
+      message: "the fetch request is the same whoever it searches for (GET https://crm.example.com/crm/fetch), so it could match anyone's lead: check what endpoints.fetch's url, query and body search by (a misspelled field gives nothing, and is left out)",
+    });
+  });
+
+  it('the same for a search body that names a field the payload does not have', async () => {
+    const mapping = seedWith((t) => t.replace(fetchLine, `  fetch: { method: POST, url: /crm/search, body: '{"filter": {"PHONE": payload.serch}}' }`));
+    const { result, http } = await run(mapping);
+    expect(http.requests).toEqual([]);
+    expect(result).toMatchObject({ code: 'ERR_FETCH_NO_CRITERION' });
+  });
+
+  it.each([
+    ['the phone', '{ phone: "{{contact.phone}}" }'],
+    ['the email only', '{ email: "{{contact.email}}" }'],
+    ['an attribute (the customer\'s own id)', '{ ref: "{{contact.attributes.customer_id}}" }'],
+    ['a payload field', '{ mobile: "{{payload.phone}}" }'],
+    ['the contact id', '{ external_id: "{{contact.contactId}}" }'],
+  ])('one that searches by %s is sent', async (_what, query) => {
+    const mapping = seedWith((t) => t.replace(fetchLine, `  fetch: { method: GET, url: /crm/fetch, query: ${query} }`));
+    const { result, http } = await run(mapping, { fetch: [notFound] });
+    expect(result).toMatchObject({ action: 'created' });
+    expect(http.requests.map((r) => r.step)).toEqual(['fetch', 'create']);
+  });
+
+  it('a match chain: each key\'s fetch searches by match.value', async () => {
+    const chain = (t: string) => t.replace(fetchLine, '  fetch: { method: GET, url: "/crm/fetch?{{match.key}}={{match.value}}" }').replace(/^flow: .*$/m, '$&\nmatch: [email, phone]');
+    const { result, http } = await run(seedWith(chain), { fetch: [notFound, notFound] });
+    expect(result).toMatchObject({ action: 'created' });
+    expect(http.requests.map((r) => r.url)).toEqual([
+      'https://crm.example.com/crm/fetch?email=priya%40example.com', 'https://crm.example.com/crm/fetch?phone=%2B919876543210', 'https://crm.example.com/crm/create',
+    ]);
+    // The key alone (the value misspelled) is no search.
+    const keyOnly = (t: string) => chain(t).replace('={{match.value}}', '={{match.valeu}}');
+    expect(() => seedWith(keyOnly)).toThrow(/match\.valeu/); // a template's missing name is caught at load already
+  });
+});
+
+describe('a flow adapter is held to its contract', () => {
+  const flowNamed = (name: string, run: FlowAdapter['run']): FlowAdapter => ({ kind: 'flow', name, requires: ['fetch', 'create', 'update'], run });
+  const useFlow = (flow: FlowAdapter) => seedWith((t) => t.replace(/^flow: .*$/m, `flow: ${flow.name}`), flow);
+
+  it('a plain error after a create it made: a permanent ERR_FLOW_ADAPTER (a retry would create again), the calls kept', async () => {
+    const flow = flowNamed('creates-then-throws', async (ops) => {
+      await ops.create();
+      throw new TypeError(`cannot read ${SECRET}`);
+    });
+    const { result, http } = await run(useFlow(flow));
+    expect(http.requests.map((r) => r.step)).toEqual(['create']);
+    expect(result).toBeInstanceOf(PermanentError);
+    expect(result).toMatchObject({ code: 'ERR_FLOW_ADAPTER', retryable: false, message: 'the creates-then-throws flow adapter failed: cannot read ***', context: { tenant: 'acme', contactId: 'c1' } });
+    expect((result as unknown as { syncDetails: { calls: unknown[] } }).syncDetails.calls).toEqual([expect.objectContaining({ step: 'create', status: 200 })]);
+  });
+
+  it('an outcome no operation produced (nothing written, a made-up id, an id that is not a string) is refused', async () => {
+    const nothing = flowNamed('claims-a-write', async () => ({ action: 'updated', leadId: 'NEVER-WRITTEN' }));
+    const r1 = await run(useFlow(nothing));
+    expect(r1.http.requests).toEqual([]);
+    expect(r1.result).toMatchObject({ code: 'ERR_FLOW_ADAPTER', message: 'the claims-a-write flow adapter returned {"action":"updated","leadId":"NEVER-WRITTEN"} without writing: a flow returns what ops.create(), ops.update() or ops.upsert() returned' });
+
+    const rewritten = flowNamed('rewrites-the-outcome', async (ops) => ({ ...(await ops.create()), leadId: 42 as unknown as string }));
+    const r2 = await run(useFlow(rewritten));
+    expect(r2.http.requests.map((r) => r.step)).toEqual(['create']);
+    expect(r2.result).toMatchObject({ code: 'ERR_FLOW_ADAPTER', message: expect.stringContaining('returned {"action":"created","leadId":42}, not the outcome of a write it made') });
+
+    const undef = flowNamed('returns-nothing', async (ops) => { await ops.create(); return undefined as never; });
+    expect((await run(useFlow(undef))).result).toMatchObject({ code: 'ERR_FLOW_ADAPTER', message: expect.stringContaining('returned nothing, not the outcome') });
+  });
+
+  it('an update of a lead id that is not a non-empty string is refused before it is sent', async () => {
+    const flow = flowNamed('updates-a-number', async (ops) => ops.update(7 as unknown as string));
+    const { result, http } = await run(useFlow(flow));
+    expect(http.requests).toEqual([]);
+    expect(result).toMatchObject({ code: 'ERR_FLOW_ADAPTER', message: 'the updates-a-number flow adapter asked to update lead 7: a lead id is a non-empty string', context: { step: 'update' } });
+  });
+
+  it('the built-in flows pass, and an engine error through a flow keeps its class', async () => {
+    expect((await run(seedWith((t) => t), { fetch: [notFound] })).result).toMatchObject({ action: 'created', leadId: expect.any(String) });
+    const unavailable = await run(seedWith((t) => t), { fetch: [{ status: 503, body: { status: 'Unavailable' } }] });
+    expect(unavailable.result).toMatchObject({ code: 'ERR_CRM_UNAVAILABLE', retryable: true });
+  });
+});
+
+describe('headers', () => {
+  it('a mapping header that renders a line break from the data is a permanent mapping error naming the header', async () => {
+    const mapping = seedWith((t) => t.replace('  create: { method: POST, url: /crm/create }', '  create: { method: POST, url: /crm/create, headers: { X-Name: "{{contact.name}}" } }'));
+    const http = new CannedHttpClient({ fetch: [notFound] });
+    const broken = toContact({ contactId: 'c1', phone: '+919876543210', name: 'Priya\r\nX-Admin: 1' }, { defaultTenant: 'acme' });
+    const err = await new SyncEngine({ http, secrets: () => SECRET }).sync(mapping, broken).then(() => undefined, (e: unknown) => e as SyncError);
+    expect(http.requests.map((r) => r.step)).toEqual(['fetch']);
+    expect(err).toMatchObject({ code: 'ERR_MAPPING_TEMPLATE', retryable: false, message: expect.stringContaining('endpoints.create.headers.X-Name: rendered a value with a line break or control character') });
+  });
+
+  it.each([
+    ['a line break', (v: string) => `${v}\r\nX-Injected: 1`, 'the bad-headers auth adapter set header Auth-Key with a line break or control character'],
+    ['an object', () => ({ key: 1 }), 'the bad-headers auth adapter set header Auth-Key as a object (a header value is a string)'],
+    ['undefined', () => undefined, 'the bad-headers auth adapter set header Auth-Key as undefined (a header value is a string)'],
+  ])('an auth adapter that sets a header value with %s: a permanent ERR_AUTH_ADAPTER, nothing sent', async (_what, value, message) => {
+    const adapter: AuthAdapter = { kind: 'auth', name: 'bad-headers', apply: (req, secret) => { (req.headers as Record<string, unknown>)['Auth-Key'] = value(secret); } };
+    const mapping = seedWith((t) => t.replace(/^auth: .*$/m, 'auth: { adapter: bad-headers, secret: "env:SEED_CRM_AUTH_KEY" }'), adapter);
+    const { result, http } = await run(mapping);
+    expect(http.requests).toEqual([]);
+    expect(result).toMatchObject({ code: 'ERR_AUTH_ADAPTER', retryable: false, message, context: { step: 'fetch' } });
+  });
+
+  it('an auth adapter\'s classified error has every string of its context masked (a url it tried)', async () => {
+    const adapter: AuthAdapter = {
+      kind: 'auth', name: 'login', apply: () => undefined,
+      credential: async (secret) => { throw new PermanentError('ERR_CRM_AUTH', 'login refused', { context: { url: `https://crm.example.com/login?password=${secret}`, reason: `bad ${secret}` } }); },
+    };
+    const mapping = seedWith((t) => t.replace(/^auth: .*$/m, 'auth: { adapter: login, secret: "env:SEED_CRM_AUTH_KEY" }'), adapter);
+    const { result } = await run(mapping);
+    expect(result).toMatchObject({ code: 'ERR_CRM_AUTH', context: { url: 'https://crm.example.com/login?password=***', reason: 'bad ***' } });
+  });
+});
