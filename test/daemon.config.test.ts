@@ -68,6 +68,15 @@ test('YAML syntax errors name the line; no tenants is an error; maxWait below qu
     .toContain('tenants.acme.maxWait: must be at least the quiet window (10m)');
 });
 
+test('a lease under 1s, a zero first retry, and a retry.max below retry.base are refused by name', () => {
+  // lease: 0s was taken, and one contact was synced again and again: each claim lapsed before its sync could settle.
+  expect(errorOf(() => loadConfigFile(write('l.yaml', `lease: 0s\n${tenant()}`), {})).message).toContain('lease: must be at least 1s (a runner renews its claim every third of it), got 0s');
+  expect(errorOf(() => loadConfigFile(write('m.yaml', `lease: 900ms\n${tenant()}`), {})).message).toContain('lease: must be at least 1s');
+  expect(loadConfigFile(write('n.yaml', `lease: 1s\n${tenant()}`), {}).leaseMs).toBe(1000);
+  expect(errorOf(() => loadConfigFile(write('r.yaml', `retry: { base: 2m, max: 1m }\n${tenant()}`), {})).message).toContain('retry.max: must be at least retry.base (2m)');
+  expect(errorOf(() => loadConfigFile(write('z.yaml', `retry: { base: 0s }\n${tenant()}`), {})).message).toContain('retry.base: must be more than 0');
+});
+
 test('environment variables override the file, and errors name the variable', () => {
   process.env.CONFIG_TEST_TOKEN = 'from-file-ref';
   const file = write('crm-sync.yaml', `listen: 127.0.0.1:8080\ningestToken: env:CONFIG_TEST_TOKEN\n${tenant()}`);

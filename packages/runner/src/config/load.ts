@@ -154,6 +154,13 @@ export function resolveConfig(input: unknown, source: Source, env: NodeJS.Proces
   }
 
   const retry = { ...DEFAULTS.retry, ...raw.retry };
+  const retryPolicy = { baseMs: duration(retry.base, 'retry.base'), maxMs: duration(retry.max, 'retry.max'), budgetMs: duration(retry.budget, 'retry.budget') };
+  if (retryPolicy.baseMs < 1) fail('retry.base', new Error('must be more than 0 (the first retry waits this long)'));
+  if (retryPolicy.maxMs < retryPolicy.baseMs) fail('retry.max', new Error(`must be at least retry.base (${retry.base})`));
+  const leaseMs = duration(raw.lease ?? DEFAULTS.lease, 'lease');
+  // Renewed every third of it: much shorter and a sync outlives its claim between two beats, which the next claim
+  // takes for a write whose outcome is unknown, and syncs the contact again, without end.
+  if (leaseMs < MIN_LEASE_MS) fail('lease', new Error(`must be at least 1s (a runner renews its claim every third of it), got ${raw.lease}`));
   return {
     source: source.name,
     listen,
@@ -164,15 +171,18 @@ export function resolveConfig(input: unknown, source: Source, env: NodeJS.Proces
     maxBodyBytes: raw.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
     clientRequestsPerSecond: raw.clientRequestsPerSecond ?? DEFAULTS.clientRequestsPerSecond,
     drainMs: duration(raw.drain ?? DEFAULTS.drain, 'drain'),
-    leaseMs: duration(raw.lease ?? DEFAULTS.lease, 'lease'),
+    leaseMs,
     logLevel: raw.logLevel ?? DEFAULTS.logLevel,
     allowHosts: raw.allowHosts ?? [],
     plugins: raw.plugins ?? [],
     pluginDir: source.baseDir,
-    retry: { baseMs: duration(retry.base, 'retry.base'), maxMs: duration(retry.max, 'retry.max'), budgetMs: duration(retry.budget, 'retry.budget') },
+    retry: retryPolicy,
     tenants,
   };
 }
+
+/** The shortest lease a config may set. */
+const MIN_LEASE_MS = 1000;
 
 /** Reads and validates `crm-sync.yaml` (YAML or JSON). Relative paths in it are relative to the file. */
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): DaemonConfig {
