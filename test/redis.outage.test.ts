@@ -1,8 +1,8 @@
 /**
  * A daemon on Redis while Redis is gone (killed, then started again on its AOF): the daemon says so at once, on
  * /readyz (503, reason store, DISCONNECTED), on crm_sync_store_up and in its log, answers /v1/status with a 503
- * rather than waiting, stops within its bounds, and is ready again when Redis is back. Calls that need the store
- * (an ingest) wait for it, as before: nothing is answered falsely.
+ * rather than waiting, refuses an ingest at once (503: nothing stored), stops within its bounds, and is ready again
+ * when Redis is back.
  */
 import { startReferenceCrm, type ReferenceCrm } from '@crm-sync/testkit';
 import { createLogger, resolveConfig, startDaemon, type Daemon } from '@crm-sync/runner';
@@ -59,11 +59,15 @@ describeWithRedis('the daemon while Redis is gone', () => {
     expect(JSON.parse(status.body)).toMatchObject({ error: { code: 'ERR_STORE_UNAVAILABLE' } });
     expect(lines.map((l) => JSON.parse(l).msg)).toContain('store: the connection is lost; /readyz answers 503, and calls wait until it is back');
 
-    // An ingest waits for Redis, and is answered (202) once it is back; the change is then synced.
-    const ingest = post(`${daemon.url}/v1/events`, event(1));
+    // An ingest is refused at once (503, Retry-After), not held in memory for the outage; sent again once Redis is
+    // back, it is accepted and synced.
+    const refused = await fetch(`${daemon.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event(1)), signal: AbortSignal.timeout(2000) });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect(await refused.json()).toMatchObject({ error: { code: 'ERR_STORE_UNAVAILABLE', message: 'the store is unreachable (its connection is lost); nothing was stored: send the events again later' } });
     await redis.restart();
-    expect((await ingest).status).toBe(202);
     await until('/readyz ready again', async () => (await quickGet(`${daemon!.url}/readyz`)).status === 200);
+    expect((await post(`${daemon.url}/v1/events`, event(1))).status).toBe(202);
     expect((await quickGet(`${daemon.url}/metrics`)).body).toMatch(/^crm_sync_store_up 1$/m);
     expect(lines.map((l) => JSON.parse(l).msg)).toContain('store: connected again');
     await until('the lead', async () => crm!.leads().length === 1);

@@ -60,10 +60,13 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
     if (!tenantsNow().includes(name)) throw new HttpError(404, 'ERR_UNKNOWN_TENANT', `unknown tenant ${JSON.stringify(name)}`);
     return name;
   };
-  /** Reads wait while the store's connection is lost (Redis): a status answers 503 at once instead of hanging. */
-  const reachableStore = async () => {
+  /**
+   * Calls wait while the store's connection is lost (Redis): a status, or an ingest, answers 503 at once instead of
+   * hanging (and an ingest's events queued in memory for the length of the outage, stored after its sender gave up).
+   */
+  const reachableStore = async (what = 'ask again later') => {
     if (opts.storeHealth && (await opts.storeHealth()).reachable === false) {
-      throw new HttpError(503, 'ERR_STORE_UNAVAILABLE', 'the store is unreachable (its connection is lost); ask again later', undefined, { 'retry-after': '5' });
+      throw new HttpError(503, 'ERR_STORE_UNAVAILABLE', `the store is unreachable (its connection is lost); ${what}`, undefined, { 'retry-after': '5' });
     }
   };
   const requireReady = () => {
@@ -73,6 +76,7 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
     requireReady();
     refuseContentEncoding(req);
     const events = parseEventBody(await readBody(req, opts.maxBodyBytes), req.headers['content-type']);
+    await reachableStore('nothing was stored: send the events again later');
     const { status, result } = await ingestEvents(events, tenant, { backend, tenants: tenantsNow(), metrics, logger });
     return json(status, result);
   };
