@@ -1,5 +1,5 @@
 /** Loading crm-sync.yaml and the run flags: every error names the field (or flag / env var) and the reason. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configFromFlags, loadConfigFile, prepareTenants, startDaemon, InvalidConfigError } from '@crm-sync/runner';
@@ -120,6 +120,10 @@ test('tenants are checked before anything listens: mapping errors, missing secre
   } finally {
     process.env.SEED_CRM_AUTH_KEY = key;
   }
+  // A named secret (secrets:) is checked like auth.secret.
+  const named = write('named.yaml', readFileSync(SEED_MAPPING, 'utf8').replace(/^auth: .*$/m, '$&\nsecrets: { accessKey: "env:CRM_SYNC_TEST_NO_SUCH_KEY" }'));
+  expect(errorOf(() => prepareTenants(flags({ mapping: named }))).message)
+    .toContain('secrets.accessKey: secret env:CRM_SYNC_TEST_NO_SUCH_KEY: environment variable CRM_SYNC_TEST_NO_SUCH_KEY is not set');
   expect(errorOf(() => prepareTenants(flags({ baseUrl: 'http://10.0.0.5:8080' }))).message).toMatch(/tenants\.default\.baseUrl: .*not on the allow-list/);
   expect(prepareTenants(flags({ baseUrl: 'http://10.0.0.5:8080', allowHosts: ['10.0.0.5'] }))[0]!.baseUrl).toBe('http://10.0.0.5:8080');
 });

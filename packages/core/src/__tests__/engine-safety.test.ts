@@ -1,5 +1,5 @@
 import {
-  CannedHttpClient, compileMapping, PermanentError, registerAdapter, SyncEngine, toContact, type AuthAdapter, type FlowAdapter, type SyncError,
+  CannedHttpClient, compileMapping, dryRun, PermanentError, registerAdapter, SyncEngine, toContact, type AuthAdapter, type FlowAdapter, type SyncError,
 } from '../index';
 import { container as rootContainer } from 'tsyringe'; // after ../index, which loads reflect-metadata for it
 import { registerBuiltinAdapters } from '@crm-sync/runner';
@@ -146,5 +146,39 @@ describe('headers', () => {
     const mapping = seedWith((t) => t.replace(/^auth: .*$/m, 'auth: { adapter: login, secret: "env:SEED_CRM_AUTH_KEY" }'), adapter);
     const { result } = await run(mapping);
     expect(result).toMatchObject({ code: 'ERR_CRM_AUTH', context: { url: 'https://crm.example.com/login?password=***', reason: 'bad ***' } });
+  });
+});
+
+describe('named secrets (secrets:)', () => {
+  // LeadSquared: an access key and a secret key in the query; Bitrix24: a webhook code in the URL path.
+  const withSecrets = (t: string) => t
+    .replace(/^auth: .*$/m, 'auth: { adapter: body-secret, in: query, field: secretKey, secret: "env:LSQ_SECRET_KEY" }\nsecrets: { accessKey: "env:LSQ_ACCESS_KEY", webhook: "file:/run/secrets/webhook" }')
+    .replace(/^  fetch: .*$/m, '  fetch: { method: GET, url: "/rest/1/{{secrets.webhook}}/crm.contact.list.json", query: { phone: "{{contact.phone}}", accessKey: "{{secrets.accessKey}}" } }');
+  const values: Record<string, string> = { 'env:LSQ_SECRET_KEY': 'sk/Secret+1', 'env:LSQ_ACCESS_KEY': 'u$r-access-key', 'file:/run/secrets/webhook': 'w3bh00k/code' };
+
+  it('are put where the templates say, encoded, and masked in what is recorded', async () => {
+    const http = new CannedHttpClient({ fetch: [notFound] });
+    const result = await new SyncEngine({ http, secrets: (ref) => values[ref]! }).sync(seedWith(withSecrets), contact);
+    expect(http.requests[0]!.url).toBe('https://crm.example.com/rest/1/w3bh00k%2Fcode/crm.contact.list.json?phone=%2B919876543210&accessKey=u%24r-access-key&secretKey=sk%2FSecret%2B1');
+    expect(result.calls[0]!.url).toBe('https://crm.example.com/rest/1/***/crm.contact.list.json?phone=%2B919876543210&accessKey=***&secretKey=***');
+  });
+
+  it('an answer that echoes one back is masked in the reason', async () => {
+    const http = new CannedHttpClient({ fetch: [{ status: 400, body: { status: 'Failed', reason: 'bad key u$r-access-key for w3bh00k/code' } }] });
+    const err = await new SyncEngine({ http, secrets: (ref) => values[ref]! }).sync(seedWith(withSecrets), contact).then(() => undefined, (e: unknown) => e as SyncError);
+    expect(err).toMatchObject({ code: 'ERR_CRM_REJECTED', context: { reason: 'bad key *** for ***', url: expect.stringContaining('/rest/1/***/') } });
+    expect(JSON.stringify(err)).not.toMatch(/u\$r-access-key|w3bh00k/);
+  });
+
+  it('offline (golden examples, preview), each stands as the placeholder, shown as ***', async () => {
+    const { requests } = await dryRun(seedWith(withSecrets), { contactId: 'c1', phone: '+919876543210' });
+    expect(requests[0]!.url).toBe('https://crm.example.com/rest/1/***/crm.contact.list.json?phone=%2B919876543210&accessKey=***&secretKey=***');
+  });
+
+  it('a name that is not a name, or a value that is not a reference, is refused by the schema', () => {
+    expect(() => seedWith((t) => withSecrets(t).replace('accessKey: "env:LSQ_ACCESS_KEY"', 'accessKey: "u$r-access-key"')))
+      .toThrow(/secrets\.accessKey: must say where the secret is, env:NAME or file:\/path\/to\/secret, never the secret itself/);
+    expect(() => seedWith((t) => withSecrets(t).replace('accessKey: "env:', '"access-key": "env:')))
+      .toThrow(/secrets.*must be a letter, then letters, digits and "_"/);
   });
 });

@@ -145,7 +145,7 @@ describe('mistakes found when compiled, not when a contact first meets them', ()
 
   it.each<[string, string, string, string, RegExp]>([
     ['a name the data does not have', '"/crm/update/{{leadId}}"', '"/crm/update/{{lead_id}}"', 'endpoints.update.url',
-      /^\{\{lead_id\}\} \(at 1:15\): there is no "lead_id"; a template can use contact, leadId, tenant, match, payload \(line 20\)$/],
+      /^\{\{lead_id\}\} \(at 1:15\): there is no "lead_id"; a template can use contact, leadId, tenant, match, payload, secrets \(line 20\)$/],
     ['a contact field misspelt in a query', 'email: "{{contact.email}}"', 'email: "{{contact.emial}}"', 'endpoints.fetch.query.email',
       /^\{\{contact.emial\}\} \(at 1:3\): contact has no "emial"; it has tenant, contactId, phone, email, name, tags, attributes, eventId, ts \(line 18\)$/],
     ['a match part misspelt', 'url: /crm/fetch,', 'url: "/crm/fetch/{{match.kee}}",', 'endpoints.fetch.url', /match has no "kee"; it has key, value/],
@@ -169,6 +169,8 @@ describe('mistakes found when compiled, not when a contact first meets them', ()
       /^lookup \(at 1:\d+\): the lookup helper needs an argument/],
     ['match in a fetch without a match chain', 'url: /crm/fetch,', 'url: "/crm/fetch/{{match.key}}",', 'endpoints.fetch.url',
       /match is never set here \(the mapping has no match chain/],
+    ['a secret the mapping does not declare', '"/crm/update/{{leadId}}"', '"/crm/update/{{leadId}}/{{secrets.webhook}}"', 'endpoints.update.url',
+      /^\{\{secrets.webhook\}\} \(at 1:\d+\): secrets has no "webhook"; it has none \(declare it under the mapping's secrets:, as env:NAME or file:PATH\)/],
   ])('refuses %s', (_label, find, replace, field, message) => {
     expect(templateError(find, replace)).toEqual([{ field, message: expect.stringMatching(message) }]);
   });

@@ -226,6 +226,8 @@ class SyncRun {
   private readonly secretValues: string[] = [];
   private payload: unknown;
   private clearedPayload: unknown;
+  /** The mapping's named secrets (`secrets:`), resolved: what templates and bodies see as `secrets`. */
+  private namedSecrets: Record<string, string> = {};
   private searchedNothingFound = false;
   private readonly base: string;
 
@@ -248,6 +250,8 @@ class SyncRun {
   private async prepare(): Promise<void> {
     const { mapping, contact } = this;
     if (mapping.auth) this.secret = this.useSecret(this.resolveSecret(String(mapping.definition.auth.secret)), false);
+    const named = mapping.definition.secrets;
+    if (named) this.namedSecrets = Object.fromEntries(Object.entries(named).map(([name, ref]) => [name, this.useSecret(this.resolveSecret(ref))]));
     this.payload = this.options.rendered
       ? this.options.rendered.payload
       : await mapping.payload.evaluate({ contact, leadId: this.options.knownLeadId, tenant: contact.tenant }, this.ctx({ step: 'map' }));
@@ -605,7 +609,7 @@ class SyncRun {
 
   /** An endpoint's request before auth: URL template, query, headers and body, over `payload`. */
   private async renderRequest(endpoint: CompiledEndpoint, step: EndpointName, vars: RequestVars, payload: unknown, context: ErrorContext): Promise<OutgoingRequest> {
-    const data = { contact: vars.contact ?? this.contact, leadId: vars.leadId, tenant: this.contact.tenant, match: vars.match, payload };
+    const data = { contact: vars.contact ?? this.contact, leadId: vars.leadId, tenant: this.contact.tenant, match: vars.match, payload, secrets: this.namedSecrets };
     const path = endpoint.url.render(data, context);
     let url: URL;
     try {

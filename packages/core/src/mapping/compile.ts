@@ -69,6 +69,7 @@ const TEMPLATE_NAMES: TemplateScope['names'] = {
   tenant: [],
   match: ['key', 'value'],
   payload: 'any',
+  secrets: [],
 };
 /** The names an endpoint is never given: the engine sends create before a lead id exists, and matches only by fetch. */
 const NEVER_SET: Record<EndpointName, Record<string, string>> = {
@@ -108,7 +109,7 @@ function compileEndpoint(name: EndpointName, def: EndpointDefinition, mapping: M
   const at = `endpoints.${name}`;
   // Without a match chain, fetch is sent once with the contact, and no match.
   const neverSet = name === 'fetch' && !mapping.match ? { match: 'the mapping has no match chain (match: [phone, email])' } : NEVER_SET[name];
-  const scope: TemplateScope = { names: TEMPLATE_NAMES, neverSet };
+  const scope: TemplateScope = { names: { ...TEMPLATE_NAMES, secrets: Object.keys(mapping.secrets ?? {}) }, neverSet };
   return {
     name,
     method: def.method,

@@ -311,7 +311,7 @@ function checkTemplate(ast: TemplateAst, scope: TemplateScope, strict: boolean):
     if (under === undefined) {
       problems.push(`{{${p.original}}}${at(p)}: there is no ${JSON.stringify(head)}; a template can use ${listed}`);
     } else if (sub !== undefined && under !== 'any' && !under.includes(sub)) {
-      problems.push(`{{${p.original}}}${at(p)}: ${head} has no ${JSON.stringify(sub)}; it has ${under.join(', ')}`);
+      problems.push(`{{${p.original}}}${at(p)}: ${head} has no ${JSON.stringify(sub)}; it has ${under.length > 0 ? under.join(', ') : `none${head === 'secrets' ? ' (declare it under the mapping\'s secrets:, as env:NAME or file:PATH)' : ''}`}`);
     } else if (why !== undefined && place.condition && sub !== undefined && strict) {
       problems.push(`{{${p.original}}}${at(p)}: ${head} is never set here (${why}), and a URL cannot read a part of it; test {{#if ${head}}} instead`);
     } else if (why !== undefined && !place.condition && !place.tested.has(head)) {

@@ -7,6 +7,8 @@ export interface MappingDefinition {
   description?: string;
   baseUrl: string;
   auth: { adapter: string; secret?: string; [option: string]: unknown };
+  /** More secret references by name (env:NAME, file:PATH), for templates and bodies as `secrets.<name>`. */
+  secrets?: Record<string, string>;
   flow?: string;
   encoding?: Encoding;
   timeoutMs?: number;

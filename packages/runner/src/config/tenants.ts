@@ -21,6 +21,9 @@ function compileTenant(t: TenantConfig, network: GotHttpClient): TenantSettings 
   if (secretRef) {
     try { resolveSecretRef(secretRef); } catch (err) { throw new ConfigError(`${where}: auth.secret: ${(err as Error).message}`, (err as ConfigError).code); }
   }
+  for (const [name, ref] of Object.entries(mapping.definition.secrets ?? {})) {
+    try { resolveSecretRef(ref); } catch (err) { throw new ConfigError(`${where}: secrets.${name}: ${(err as Error).message}`, (err as ConfigError).code); }
+  }
   const baseUrl = t.baseUrl ?? mapping.definition.baseUrl;
   const checkUrl = (field: string, url: string) => {
     try {
