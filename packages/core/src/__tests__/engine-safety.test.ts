@@ -182,3 +182,24 @@ describe('named secrets (secrets:)', () => {
       .toThrow(/secrets.*must be a letter, then letters, digits and "_"/);
   });
 });
+
+describe('the lead id after an update', () => {
+  // Bitrix24 answers an update with {"result": true}; its create with {"result": 17}.
+  const shared = (t: string) => t.replace('  leadId: body.lead_id', '  leadId: $string(body.result)');
+  const update = (extra = '') => (t: string) => shared(t).replace('  update: { method: POST, url: "/crm/update/{{leadId}}" }', `  update: { method: POST, url: "/crm/update/{{leadId}}"${extra} }`);
+  const stored = async (mapping: ReturnType<typeof seedWith>) => {
+    const http = new CannedHttpClient({ update: [{ status: 200, body: { result: true } }] });
+    return (await new SyncEngine({ http, secrets: () => SECRET }).sync(mapping, contact, { knownLeadId: '17' })).leadId;
+  };
+
+  it('is the id updated: the shared reader, written for fetch and create, does not read the update\'s answer', async () => {
+    expect(await stored(seedWith(update()))).toBe('17');
+  });
+
+  it('is what the update endpoint\'s own leadId reader reads, when it has one (a CRM that answers with the surviving lead)', async () => {
+    const http = new CannedHttpClient({ update: [{ status: 200, body: { result: true, merged_into: 'L-99' } }] });
+    const mapping = seedWith(update(', responses: { leadId: body.merged_into }'));
+    expect((await new SyncEngine({ http, secrets: () => SECRET }).sync(mapping, contact, { knownLeadId: '17' })).leadId).toBe('L-99');
+    expect(await stored(mapping)).toBe('17'); // nothing read: the id updated
+  });
+});

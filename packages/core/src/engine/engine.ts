@@ -409,7 +409,10 @@ class SyncRun {
       throw new StaleLeadError(leadId, context);
     }
     await this.throwIfFailed(res, readers, context);
-    return { action: 'updated', leadId: (await this.readLeadId(res, readers, context)) ?? leadId };
+    // The id updated stays, unless the update endpoint reads one of its own: the shared reader was written for the
+    // answers that carry an id (fetch, create), and on an update answer (`{"result": true}`) it can read anything.
+    const ownReader = this.mapping.definition.endpoints.update?.responses?.leadId !== undefined;
+    return { action: 'updated', leadId: (ownReader ? await this.readLeadId(res, readers, context) : undefined) ?? leadId };
   }
 
   private async upsert(knownLeadId: string | undefined): Promise<FlowOutcome> {
