@@ -68,6 +68,18 @@ test('YAML syntax errors name the line; no tenants is an error; maxWait below qu
     .toContain('tenants.acme.maxWait: must be at least the quiet window (10m)');
 });
 
+test('a data directory or store that cannot be opened stops the start with the file and the reason', async () => {
+  const file = write('not-a-dir', 'x');
+  const flags = (over: Record<string, unknown>) => configFromFlags({ mapping: SEED_MAPPING, listen: '127.0.0.1:0', ...over }, {});
+  await expect(startDaemon(flags({ data: join(file, 'sub') }), { logger: silentLogger() })).rejects.toMatchObject({
+    code: 'ERR_STORE_OPEN', message: `store sqlite:${join(file, 'sub', 'crm-sync.db')}: cannot be opened: a part of the path is a file, not a directory (ENOTDIR); set another dataDir (CRM_SYNC_DATA_DIR, --data) or store`,
+  });
+  const notDb = write('bad.db', 'not a database '.repeat(100));
+  await expect(startDaemon(flags({ store: `sqlite:${notDb}` }), { logger: silentLogger() })).rejects.toMatchObject({
+    code: 'ERR_STORE_OPEN', message: expect.stringContaining(`store sqlite:${notDb}: cannot be opened: the file is not a SQLite database (SQLITE_NOTADB)`),
+  });
+});
+
 test('a lease under 1s, a zero first retry, and a retry.max below retry.base are refused by name', () => {
   // lease: 0s was taken, and one contact was synced again and again: each claim lapsed before its sync could settle.
   expect(errorOf(() => loadConfigFile(write('l.yaml', `lease: 0s\n${tenant()}`), {})).message).toContain('lease: must be at least 1s (a runner renews its claim every third of it), got 0s');
