@@ -2,7 +2,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configFromFlags, loadConfigFile, prepareTenants, startDaemon, InvalidConfigError } from '@crm-sync/runner';
+import { configFromFlags, createLogger, loadConfigFile, misspeltEnv, prepareTenants, startDaemon, InvalidConfigError } from '@crm-sync/runner';
 import { SEED_MAPPING, silentLogger } from './daemon.support';
 
 let dir: string;
@@ -78,6 +78,19 @@ test('a data directory or store that cannot be opened stops the start with the f
   await expect(startDaemon(flags({ store: `sqlite:${notDb}` }), { logger: silentLogger() })).rejects.toMatchObject({
     code: 'ERR_STORE_OPEN', message: expect.stringContaining(`store sqlite:${notDb}: cannot be opened: the file is not a SQLite database (SQLITE_NOTADB)`),
   });
+});
+
+test('a CRM_SYNC_ variable a typo away from one crm-sync reads is named at start-up with the one meant; other names are left alone', async () => {
+  const env = { CRM_SYNC_INGEST_TOKN: 'x', CRM_SYNC_DATADIR: '/d', CRM_SYNC_ACME_CRM_KEY: 'k', CRM_SYNC_LISTEN: '127.0.0.1:1', PATH: '/bin' };
+  expect(misspeltEnv(env)).toEqual([{ name: 'CRM_SYNC_DATADIR', meant: 'CRM_SYNC_DATA_DIR' }, { name: 'CRM_SYNC_INGEST_TOKN', meant: 'CRM_SYNC_INGEST_TOKEN' }]);
+  const lines: string[] = [];
+  const daemon = await startDaemon(configFromFlags({ mapping: SEED_MAPPING, listen: '127.0.0.1:0', data: dir }, {}),
+    { env, logger: createLogger({ level: 'warn', destination: { write: (l: string) => { lines.push(l); } } }) });
+  await daemon.stop();
+  expect(lines.map((l) => JSON.parse(l)).filter((l) => l.variable)).toEqual([
+    expect.objectContaining({ level: 'warn', variable: 'CRM_SYNC_DATADIR', meant: 'CRM_SYNC_DATA_DIR', msg: 'CRM_SYNC_DATADIR is set, and crm-sync reads no such variable: did you mean CRM_SYNC_DATA_DIR?' }),
+    expect.objectContaining({ variable: 'CRM_SYNC_INGEST_TOKN', meant: 'CRM_SYNC_INGEST_TOKEN' }),
+  ]);
 });
 
 test('a lease under 1s, a zero first retry, and a retry.max below retry.base are refused by name', () => {

@@ -12,3 +12,4 @@ export * from './engine/engine';
 export { applyClearedFields, unionPayloads } from './engine/cleared';
 export { CannedHttpClient, checkExamples, dryRun, relativeUrl, toCurl, PLACEHOLDER_SECRET, type RecordedRequest, type ExampleFailure } from './engine/examples';
 export { leadDifferences, type FieldDifference } from './engine/compare';
+export { closestName } from './names';

@@ -20,7 +20,7 @@ export { DEFAULTS as CONFIG_DEFAULTS, ENV_OVERRIDES, type DaemonConfig, type Ten
 export { prepareTenants } from './config/tenants';
 export { parseDuration, formatDuration } from './config/duration';
 export { parseStoreUrl, describeStore, type StoreLocation } from './config/store-url';
-export { startDaemon, type Daemon, type DaemonOptions } from './daemon/start';
+export { misspeltEnv, startDaemon, type Daemon, type DaemonOptions } from './daemon/start';
 export { openStore, type OpenedStore } from './daemon/store';
 export { createApiServer, type ApiServerOptions } from './http/server';
 export type { ApiBackend } from './http/backend';

@@ -4,6 +4,7 @@ import Handlebars from 'handlebars';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import { MappingError, type ErrorContext } from '../errors';
 import { setOwn } from '../engine/cleared';
+import { closestName } from '../names';
 
 /** Guardrails for customer-written expressions: a runaway or deeply recursive expression is stopped, not waited on. */
 export const EXPRESSION_LIMITS = { timeoutMs: 250, maxDepth: 300, regexTimeoutMs: 100 };
@@ -419,22 +420,6 @@ function handlebarsSyntaxMessage(err: unknown): string {
 
 /** `; did you mean $nationalNumber?` for a name one or two edits (or a prefix) away from a known one. */
 function suggestion(name: string, known: Iterable<string>): string {
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const k of known) {
-    const d = k.toLowerCase().startsWith(name.toLowerCase()) && name.length >= 4 ? 1 : editDistance(name.toLowerCase(), k.toLowerCase());
-    if (d < bestDistance) { best = k; bestDistance = d; }
-  }
+  const best = closestName(name, known);
   return best === undefined ? '' : `; did you mean $${best}?`;
-}
-
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 2) return 3;
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = row;
-  }
-  return prev[b.length]!;
 }

@@ -4,6 +4,7 @@ import addFormats from 'ajv-formats';
 import { isScalar, LineCounter, parseDocument, Scalar, type Node } from 'yaml';
 import schema from '../../schema/mapping.schema.json';
 import { MappingError, type FieldError } from '../errors';
+import { closestName } from '../names';
 import type { MappingDefinition } from './types';
 
 export { schema as mappingSchema };
@@ -28,7 +29,12 @@ export function formatAjvErrors(errors: ErrorObject[] | null | undefined, root =
     const p = e.params as Record<string, unknown>;
     switch (e.keyword) {
       case 'required': out.push({ field: join(path, String(p.missingProperty)), message: 'is required' }); break;
-      case 'additionalProperties': out.push({ field: join(path, String(p.additionalProperty)), message: 'is not a known field' }); break;
+      case 'additionalProperties': {
+        const name = String(p.additionalProperty);
+        const near = closestName(name, Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {}));
+        out.push({ field: join(path, name), message: near === undefined ? 'is not a known field' : `is not a known field; did you mean ${near}?` });
+        break;
+      }
       case 'enum': out.push({ field: path || '(root)', message: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` }); break;
       case 'oneOf': case 'anyOf': case 'if': break; // the branch errors beside it say more
       case 'pattern': {

@@ -70,3 +70,6 @@ export const ENV_OVERRIDES = {
   /** Comma-separated, added to the config's allowHosts. */
   allowHosts: 'CRM_SYNC_ALLOW_HOSTS',
 } as const;
+
+/** Every CRM_SYNC_ variable crm-sync reads: the daemon's overrides, and the CLI's daemon URL. */
+export const KNOWN_ENV: readonly string[] = [...Object.values(ENV_OVERRIDES), 'CRM_SYNC_URL'];

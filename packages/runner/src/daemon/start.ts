@@ -1,8 +1,8 @@
 import type { AddressInfo } from 'node:net';
-import { ConfigError, GotHttpClient, SyncEngine } from '@crm-sync/core';
+import { closestName, ConfigError, GotHttpClient, SyncEngine } from '@crm-sync/core';
 import { prepareTenants } from '../config/tenants';
 import { describeStore } from '../config/store-url';
-import type { DaemonConfig } from '../config/types';
+import { KNOWN_ENV, type DaemonConfig } from '../config/types';
 import { createApiServer } from '../http/server';
 import { createLogger, type Logger } from '../log';
 import { Metrics } from '../metrics';
@@ -53,6 +53,21 @@ function acceptedTokens(config: DaemonConfig): string[] {
 
 export interface DaemonOptions {
   logger?: Logger;
+  /** The environment the config was read with, for the start-up check of misspelt CRM_SYNC_ variables. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * CRM_SYNC_ variables that crm-sync does not read but that are a typo away from one it does
+ * (CRM_SYNC_INGEST_TOKN): silently ignored, such a variable can leave the API without its token. Other CRM_SYNC_
+ * names (a secret an operator named so) are none of our business.
+ */
+export function misspeltEnv(env: NodeJS.ProcessEnv): Array<{ name: string; meant: string }> {
+  return Object.keys(env).filter((name) => name.startsWith('CRM_SYNC_') && !KNOWN_ENV.includes(name)).sort()
+    .flatMap((name) => {
+      const meant = closestName(name, KNOWN_ENV);
+      return meant === undefined ? [] : [{ name, meant }];
+    });
 }
 
 function listen(server: ReturnType<typeof createApiServer>, host: string, port: number): Promise<AddressInfo> {
@@ -71,6 +86,9 @@ function listen(server: ReturnType<typeof createApiServer>, host: string, port: 
  */
 export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}): Promise<Daemon> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
+  for (const { name, meant } of misspeltEnv(opts.env ?? process.env)) {
+    logger.warn({ variable: name, meant }, `${name} is set, and crm-sync reads no such variable: did you mean ${meant}?`);
+  }
   const tenants = prepareTenants(config);
   const opened = await openStore(config.store);
   const { rateLimits, warning } = opened;
