@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import Ajv from 'ajv';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { ConfigError, type ErrorContext } from './errors';
 import type { HttpClient } from './http/client';
@@ -147,6 +148,7 @@ const registeredNames: Record<Adapter['kind'], Set<string>> = { auth: new Set(),
  * Registering the same adapter again changes nothing.
  */
 export function registerAdapter(adapter: Adapter, container: DependencyContainer = rootContainer): void {
+  checkAdapter(adapter);
   const token = adapterToken(adapter.kind, adapter.name);
   if (container.isRegistered(token, true)) {
     if (container.resolve(token) === adapter) return;
@@ -154,6 +156,44 @@ export function registerAdapter(adapter: Adapter, container: DependencyContainer
   }
   container.register(token, { useValue: adapter });
   registeredNames[adapter.kind].add(adapter.name);
+}
+
+const ENDPOINT_NAMES: readonly string[] = ['fetch', 'create', 'update', 'upsert'];
+const OPTIONAL_AUTH_METHODS = ['credential', 'sign', 'references', 'derivedSecrets'] as const;
+const schemaChecker = new Ajv({ allErrors: true, strict: false });
+
+/**
+ * What a mapping could never use, refused when the adapter is registered (the daemon's start, `validate --plugin`)
+ * rather than found by every sync: a name a mapping cannot spell, an auth adapter without `apply` or called `none`,
+ * a flow without `run` or requiring an endpoint that does not exist, options that are not a JSON Schema.
+ */
+function checkAdapter(adapter: Adapter): void {
+  const problems: string[] = [];
+  const name = adapter.name;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) problems.push('its name must be letters, digits, ".", "_" and "-", starting with a letter or digit');
+  if (adapter.kind === 'auth') {
+    if (name === 'none') problems.push('"none" is the name of no auth adapter at all; choose another');
+    if (typeof adapter.apply !== 'function') problems.push('it has no apply(request, credential, options) function');
+    for (const m of OPTIONAL_AUTH_METHODS) if (adapter[m] !== undefined && typeof adapter[m] !== 'function') problems.push(`its ${m} is not a function`);
+    if (adapter.optionsSchema !== undefined) {
+      if (typeof adapter.optionsSchema !== 'object' || adapter.optionsSchema === null || Array.isArray(adapter.optionsSchema)) problems.push('its optionsSchema is not a JSON Schema object');
+      else {
+        try {
+          schemaChecker.compile(adapter.optionsSchema);
+        } catch (err) {
+          problems.push(`its optionsSchema is not a valid JSON Schema: ${(err as Error).message}`);
+        }
+      }
+    }
+  } else {
+    if (typeof adapter.run !== 'function') problems.push('it has no run(ops) function');
+    if (!Array.isArray(adapter.requires)) problems.push('its requires is not an array of endpoint names');
+    else {
+      const unknown = adapter.requires.filter((e) => !ENDPOINT_NAMES.includes(e));
+      if (unknown.length > 0) problems.push(`its requires names ${unknown.map((e) => JSON.stringify(e)).join(', ')}, which no mapping can declare (the endpoints are ${ENDPOINT_NAMES.join(', ')})`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(`the ${adapter.kind} adapter ${JSON.stringify(name)} cannot be used: ${problems.join('; ')}`, 'ERR_ADAPTER_INVALID');
 }
 
 /** The names of the adapters of a kind that a container resolves, sorted. */

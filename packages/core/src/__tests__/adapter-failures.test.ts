@@ -96,6 +96,21 @@ describe('the adapter registry', () => {
     expect(() => registerAdapter({ kind: 'flow', name: 'auth-key', requires: [], run: async () => ({ action: 'created' }) }, container)).not.toThrow();
   });
 
+  it.each<[string, unknown, string]>([
+    ['an auth adapter without apply', { kind: 'auth', name: 'no-apply' }, 'the auth adapter "no-apply" cannot be used: it has no apply(request, credential, options) function'],
+    ['an auth adapter named none', { kind: 'auth', name: 'none', apply: () => undefined }, 'the auth adapter "none" cannot be used: "none" is the name of no auth adapter at all; choose another'],
+    ['a name no mapping can spell', { kind: 'auth', name: 'my adapter!', apply: () => undefined }, 'the auth adapter "my adapter!" cannot be used: its name must be letters, digits, ".", "_" and "-", starting with a letter or digit'],
+    ['a credential that is not a function', { kind: 'auth', name: 'half', apply: () => undefined, credential: 'token' }, 'the auth adapter "half" cannot be used: its credential is not a function'],
+    ['options that are not a JSON Schema', { kind: 'auth', name: 'bad-schema', apply: () => undefined, optionsSchema: { type: 'objekt' } },
+      'the auth adapter "bad-schema" cannot be used: its optionsSchema is not a valid JSON Schema: schema is invalid: data/type must be equal to one of the allowed values'],
+    ['a flow without run', { kind: 'flow', name: 'no-run', requires: [] }, 'the flow adapter "no-run" cannot be used: it has no run(ops) function'],
+    ['a flow requiring an endpoint that does not exist', { kind: 'flow', name: 'notes', requires: ['fetch', 'note'], run: async () => undefined },
+      'the flow adapter "notes" cannot be used: its requires names "note", which no mapping can declare (the endpoints are fetch, create, update, upsert)'],
+  ])('refuses %s when it is registered, naming it', (_what, adapter, message) => {
+    const container = rootContainer.createChildContainer();
+    expect(() => registerAdapter(adapter as AuthAdapter, container)).toThrow(expect.objectContaining({ code: 'ERR_ADAPTER_INVALID', message: expect.stringContaining(message) }));
+  });
+
   it('names the adapters there are when one is unknown', () => {
     const err = (() => { try { resolveAdapter('auth', 'authkey'); } catch (e) { return e; } })();
     expect(err).toBeInstanceOf(ConfigError);
