@@ -4,7 +4,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '@crm-sync/cli';
 import { checkLeads, planStream } from '@crm-sync/testkit';
-import { BIN, TENANT, SEED_MAPPING, event, useDaemonEnv } from './daemon.support';
+import { BIN, REPO, TENANT, SEED_MAPPING, event, useDaemonEnv } from './daemon.support';
 
 async function cli(argv: string[], signal?: AbortSignal): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -24,6 +24,15 @@ test('crm-sync demo: streams changes through the daemon and checks every lead ag
   expect(r.out).toContain('CHECK OK: the CRM holds exactly one lead per contact (40)');
   expect(r.out).toMatch(/\nreconcile demo: 40 checked · 40 match · 0 differ · 0 missing · 0 other lead · 0 failed$/);
 });
+
+test('`pnpm crm-sync` reads a relative path from the directory it was typed in, not the checkout\'s root', async () => {
+  const run = (cwd: string, file: string) => new Promise<{ code: number; out: string }>((resolve) => {
+    execFile('pnpm', ['-s', 'crm-sync', 'validate', file], { cwd, env: { ...process.env, CI: 'true' } }, (err, stdout) => resolve({ code: err ? Number(err.code ?? 1) : 0, out: stdout }));
+  });
+  const docs = join(REPO, 'docs');
+  expect(await run(docs, '../mappings/seed-contract.yaml')).toEqual({ code: 0, out: expect.stringContaining('ok ../mappings/seed-contract.yaml') });
+  expect((await run(docs, 'mappings/seed-contract.yaml')).code).not.toBe(0); // not a file under docs/
+}, 30_000);
 
 test('the demo\'s check fails on a duplicate lead, a missing lead, or a field that differs', () => {
   const { expected } = planStream({ contacts: 2, seed: 1 });

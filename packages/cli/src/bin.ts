@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 import { main } from './main';
 
+// `pnpm crm-sync …` runs this from the checkout's root whatever directory it was typed in, so a relative path
+// (a mapping, a file to ingest, --data) would name a file there. pnpm says where it was typed (INIT_CWD): work there.
+if (process.env.npm_lifecycle_event === 'crm-sync' && process.env.INIT_CWD) process.chdir(process.env.INIT_CWD);
+
 // The runner's timers are unref'd (a pending wake-up must not keep a finished process alive), so a command that only
 // waits on them (a reconcile pacing its reads, a rate-limited resync) would see Node exit mid-way, with exit code 0
 // and no summary. The command is work in progress until its promise settles: hold the process open until then.
