@@ -203,3 +203,23 @@ describe('the lead id after an update', () => {
     expect(await stored(mapping)).toBe('17'); // nothing read: the id updated
   });
 });
+
+describe('the rateLimited reader', () => {
+  // Bitrix24 says it is over its limit with a 503 and {"error": "QUERY_LIMIT_EXCEEDED"}.
+  const bitrix = (t: string) => t.replace(/^responses:\n/m, 'responses:\n  rateLimited: status = 429 or (status = 503 and body.error = "QUERY_LIMIT_EXCEEDED")\n');
+  const failure = async (mapping: ReturnType<typeof seedWith>, answer: { status: number; body: unknown; headers?: Record<string, string> }) => {
+    const http = new CannedHttpClient({ fetch: [answer] });
+    return new SyncEngine({ http, secrets: () => SECRET }).sync(mapping, contact).then(() => undefined, (e: unknown) => e as SyncError);
+  };
+
+  it('makes the CRM\'s own way of saying "rate limit" an ERR_RATE_LIMITED (the runner pauses the tenant), with its Retry-After', async () => {
+    const limited = await failure(seedWith(bitrix), { status: 503, headers: { 'retry-after': '2' }, body: { error: 'QUERY_LIMIT_EXCEEDED' } });
+    expect(limited).toMatchObject({ code: 'ERR_RATE_LIMITED', retryable: true, retryAfterMs: 2000, message: 'the CRM answered 503: its rate limit' });
+    expect(await failure(seedWith(bitrix), { status: 503, body: { error: 'INTERNAL' } })).toMatchObject({ code: 'ERR_CRM_UNAVAILABLE', retryable: true });
+  });
+
+  it('by default, a 429 alone', async () => {
+    expect(await failure(seedWith((t) => t), { status: 429, body: {} })).toMatchObject({ code: 'ERR_RATE_LIMITED', retryable: true });
+    expect(await failure(seedWith((t) => t), { status: 503, body: { error: 'QUERY_LIMIT_EXCEEDED' } })).toMatchObject({ code: 'ERR_CRM_UNAVAILABLE' });
+  });
+});

@@ -438,8 +438,13 @@ class SyncRun {
     if (!truthy(await readers.failed?.evaluate(res, context))) return;
     const reason = this.maskedExcerpt(await readers.reason?.evaluate(res, context).catch(() => undefined)) ?? this.maskedExcerpt(res.body);
     const ctx = { ...context, reason };
+    // The CRM's rate limit, however it says so (a 429, Bitrix24's 503 QUERY_LIMIT_EXCEEDED): retried, and the runner
+    // pauses the whole tenant for it. Where the reader cannot be evaluated, it counts as false.
+    if (truthy(await readers.rateLimited?.evaluate(res, context).catch(() => false))) {
+      throw new RetryableError('ERR_RATE_LIMITED', `the CRM answered ${res.status}: its rate limit`, { context: ctx, retryAfterMs: retryAfterMs(res.headers['retry-after'], this.now()) });
+    }
     if (truthy(await readers.retryable?.evaluate(res, context))) {
-      throw new RetryableError(res.status === 429 ? 'ERR_RATE_LIMITED' : 'ERR_CRM_UNAVAILABLE', `the CRM answered ${res.status}`,
+      throw new RetryableError('ERR_CRM_UNAVAILABLE', `the CRM answered ${res.status}`,
         { context: ctx, retryAfterMs: retryAfterMs(res.headers['retry-after'], this.now()) });
     }
     const refused = res.status === 401 || res.status === 403 || (await this.credentialRefused(res, readers, context));

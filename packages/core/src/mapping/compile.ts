@@ -17,6 +17,7 @@ export const DEFAULT_READERS: Required<Omit<ReaderDefinitions, 'conflictLeadId'>
   stale: 'status = 404 or status = 410',
   leadFields: 'body.lead_fields',
   credentialRejected: 'status = 401',
+  rateLimited: 'status = 429',
 };
 
 export interface CompiledEndpoint {
@@ -47,7 +48,7 @@ export interface CompiledMapping {
 
 const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
 const ENDPOINTS: EndpointName[] = ['fetch', 'create', 'update', 'upsert'];
-const READERS: ReaderName[] = ['leadId', 'notFound', 'failed', 'retryable', 'reason', 'conflictLeadId', 'stale', 'leadFields', 'credentialRejected'];
+const READERS: ReaderName[] = ['leadId', 'notFound', 'failed', 'retryable', 'reason', 'conflictLeadId', 'stale', 'leadFields', 'credentialRejected', 'rateLimited'];
 /** Readers only one endpoint's answers are read with (the others never evaluate them, so they are not compiled there). */
 const ONLY_FOR: Partial<Record<ReaderName, EndpointName>> = { leadFields: 'fetch' };
 

@@ -36,7 +36,7 @@ export interface EndpointDefinition {
   responses?: ReaderDefinitions;
 }
 
-export type ReaderName = 'leadId' | 'notFound' | 'failed' | 'retryable' | 'reason' | 'conflictLeadId' | 'stale' | 'leadFields' | 'credentialRejected';
+export type ReaderName = 'leadId' | 'notFound' | 'failed' | 'retryable' | 'reason' | 'conflictLeadId' | 'stale' | 'leadFields' | 'credentialRejected' | 'rateLimited';
 export type ReaderDefinitions = Partial<Record<ReaderName, string>>;
 
 export interface CannedResponse {
