@@ -103,6 +103,8 @@ test('crm-sync status and dead-letters list / replay, through the daemon\'s API'
   await daemon.runner.whenIdle();
   const after = await cli(['status', TENANT, 'c1', '--url', daemon.url]);
   expect(after.out).toContain(`lead id:      ${fixture.env.crm.leads()[0]!.lead_id}`);
+  // Two syncs, the dead-lettered one and the replay: counted as what they are, not as retries of the last.
+  expect(after.out).toContain('last outcome: created (2 attempts in all, every sync counted)');
   expect(after.out).toMatch(/create +POST http:\/\/127\.0\.0\.1:\d+\/crm\/create → 200/);
   expect((await cli(['status', '--url', daemon.url])).out).toBe('pending 0 · in flight 0 · retrying 0 · dead letters 0 · leads 1');
   expect((await cli(['status', TENANT, 'nobody', '--url', daemon.url])).code).toBe(1);

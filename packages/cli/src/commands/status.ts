@@ -17,7 +17,7 @@ export function describeContact(c: ContactStatus): string {
     `${c.tenant} / ${c.contactId}`,
     `  lead id:      ${c.leadId ?? '(none yet)'}`,
     `  state:        ${c.state}${c.dueAt ? ` (next sync due ${c.dueAt})` : ''}`,
-    `  last outcome: ${c.lastOutcome ?? '(never synced)'} after ${c.attempts} attempt(s)`,
+    `  last outcome: ${c.lastOutcome ?? '(never synced)'} (${c.attempts} ${c.attempts === 1 ? 'attempt' : 'attempts'} in all, every sync counted)`,
     ...(c.resyncAt ? [`  resync:       asked for at ${c.resyncAt}; sent at its next sync even if unchanged`] : []),
     c.history.length > 0 ? 'history (newest first):' : 'history: none',
     ...c.history.flatMap(describeAttempt),
