@@ -79,7 +79,7 @@ test('crm-sync ingest stopped by a batch the daemon refuses still reports what t
   writeFileSync(file, [JSON.stringify(event(1, { eventId: 'bad', phone: 'x' })), JSON.stringify(event(2)), JSON.stringify(event(3, { name: 'n'.repeat(1000), attributes: { note: 'y'.repeat(5000) } }))].join('\n'));
   const r = await cli(['ingest', file, '--url', daemon.url, '--batch', '2']);
   expect(r.code).toBe(1);
-  expect(r.out).toBe('read 2 events, sent 2: accepted 1 (0 changed nothing), rejected 1');
+  expect(r.out).toBe('read 3 events, sent 2: accepted 1 (0 changed nothing), rejected 1; 1 in a batch the daemon did not take (below)');
   const err = r.err.split('\n');
   expect(err[0]).toMatch(/^line 1 \(eventId bad\): phone: /);
   expect(err[1]).toMatch(/^stopped at line 3: the batch of line 3 was not accepted/);

@@ -87,10 +87,10 @@ function describeRejection(r: Rejection): string {
 }
 
 /** The rejections (by line) on stderr and the counts on stdout. Lines that are not JSON were not sent. */
-function report(totals: Totals, io: CommandIO): void {
+function report(totals: Totals, io: CommandIO, notAccepted = 0): void {
   for (const r of totals.rejected.sort((a, b) => a.line - b.line)) io.err(describeRejection(r));
   const unsent = totals.rejected.length - totals.rejectedByDaemon;
-  io.out(`read ${totals.sent + unsent} events, sent ${totals.sent}: accepted ${totals.accepted} (${totals.ignored} changed nothing), rejected ${totals.rejected.length}${unsent > 0 ? ` (${unsent} unreadable: not JSON or not UTF-8, not sent)` : ''}`);
+  io.out(`read ${totals.sent + unsent + notAccepted} events, sent ${totals.sent}: accepted ${totals.accepted} (${totals.ignored} changed nothing), rejected ${totals.rejected.length}${unsent > 0 ? ` (${unsent} unreadable: not JSON or not UTF-8, not sent)` : ''}${notAccepted > 0 ? `; ${notAccepted} in a batch the daemon did not take (below)` : ''}`);
 }
 
 /**
@@ -104,7 +104,7 @@ async function ingestFile(source: string, client: DaemonClient, opts: { batchSiz
     try {
       await sendBatch(client, batch, opts.tenant, totals);
     } catch (err) {
-      report(totals, io);
+      report(totals, io, batch.length);
       const [first, last] = [batch[0]!.line, batch.at(-1)!.line];
       io.err(`stopped at line ${first}: the batch of ${first === last ? `line ${first}` : `lines ${first}–${last}`} was not accepted; the lines before it were sent as counted above. Send the file again once the cause is fixed (redelivered eventIds change nothing).`);
       throw err;
