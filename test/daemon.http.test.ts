@@ -107,6 +107,8 @@ describe('POST /v1/events', () => {
     expect(wrong.status).toBe(401);
     expect(JSON.stringify(wrong.body)).not.toContain('s3cret');
     expect((await get(`${d.url}/v1/status`)).status).toBe(401);
+    // RFC 9110: a 401 says which scheme it wants.
+    expect((await fetch(`${d.url}/v1/status`)).headers.get('www-authenticate')).toBe('Bearer realm="crm-sync"');
     expect((await post(`${d.url}/v1/events`, event(1), { authorization: 'Bearer s3cret-token' })).status).toBe(202);
     expect((await get(`${d.url}/healthz`)).status).toBe(200);
     expect((await get(`${d.url}/readyz`)).status).toBe(200);

@@ -106,6 +106,7 @@ Options:
   --limit <n>             Check at most this many contacts.
   --repair                Mark the contacts that differ or are missing to be sent again.
   --json                  A JSON line per contact checked, then {"report": ...}.
+
 ${DAEMON_CONFIG_HELP}
   -h, --help              Show this help.
 

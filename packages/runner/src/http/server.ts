@@ -156,7 +156,7 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
     const tokens = typeof opts.ingestToken === 'function' ? opts.ingestToken() : opts.ingestToken === undefined ? [] : [opts.ingestToken];
     // Every token is compared (no early exit), so the time taken does not tell which one nearly matched.
     if (hit.r.authenticated && tokens.length > 0 && !tokens.map((t) => bearerMatches(req.headers.authorization, t)).some(Boolean)) {
-      throw new HttpError(401, 'ERR_UNAUTHORIZED', 'missing or wrong Authorization: Bearer <ingest token>');
+      throw new HttpError(401, 'ERR_UNAUTHORIZED', 'missing or wrong Authorization: Bearer <ingest token>', undefined, { 'www-authenticate': 'Bearer realm="crm-sync"' });
     }
     let params: string[];
     try {
