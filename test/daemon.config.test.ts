@@ -93,6 +93,23 @@ test('a CRM_SYNC_ variable a typo away from one crm-sync reads is named at start
   ]);
 });
 
+test('a mapping whose golden examples fail is named in a warning at start-up; one whose examples pass is not', async () => {
+  const drifted = write('drifted.yaml', readFileSync(SEED_MAPPING, 'utf8').replace('- { method: POST, url: /crm/update/L-77,', '- { method: POST, url: /crm/update/L-78,'));
+  const start = async (mapping: string) => {
+    const lines: string[] = [];
+    const daemon = await startDaemon(configFromFlags({ mapping, listen: '127.0.0.1:0', data: dir }, {}),
+      { env: {}, logger: createLogger({ level: 'warn', destination: { write: (l: string) => { lines.push(l); } } }) });
+    await daemon.stop();
+    return lines.map((l) => JSON.parse(l)).filter((l) => l.mapping);
+  };
+  expect(await start(drifted)).toEqual([expect.objectContaining({
+    level: 'warn', tenants: ['default'], mapping: drifted, failed: ['examples[1] (fetch finds the lead → update it by the fetched id)'],
+    first: expect.stringContaining('/crm/update/L-78'),
+    msg: `1 of the 5 golden examples of ${drifted} fail: its requests are not the ones written down (crm-sync validate ${drifted} shows them)`,
+  })]);
+  expect(await start(SEED_MAPPING)).toEqual([]);
+});
+
 test('a lease under 1s, a zero first retry, and a retry.max below retry.base are refused by name', () => {
   // lease: 0s was taken, and one contact was synced again and again: each claim lapsed before its sync could settle.
   expect(errorOf(() => loadConfigFile(write('l.yaml', `lease: 0s\n${tenant()}`), {})).message).toContain('lease: must be at least 1s (a runner renews its claim every third of it), got 0s');

@@ -1,8 +1,9 @@
 import type { AddressInfo } from 'node:net';
-import { closestName, ConfigError, GotHttpClient, SyncEngine } from '@crm-sync/core';
+import { checkExamples, closestName, ConfigError, GotHttpClient, SyncEngine } from '@crm-sync/core';
 import { prepareTenants } from '../config/tenants';
 import { describeStore } from '../config/store-url';
 import { KNOWN_ENV, type DaemonConfig } from '../config/types';
+import type { TenantSettings } from '../api';
 import { createApiServer } from '../http/server';
 import { createLogger, type Logger } from '../log';
 import { Metrics } from '../metrics';
@@ -70,6 +71,27 @@ export function misspeltEnv(env: NodeJS.ProcessEnv): Array<{ name: string; meant
     });
 }
 
+/**
+ * A mapping whose golden examples fail sends requests other than the ones its author wrote down: worth a warning at
+ * start-up (not a refusal: examples can lag behind a mapping that is right). Each mapping file is run once.
+ */
+async function warnOfFailingExamples(tenants: readonly TenantSettings[], logger: Logger): Promise<void> {
+  const byMapping = new Map<string, { mapping: TenantSettings['mapping']; tenants: string[] }>();
+  for (const t of tenants) {
+    const key = `${t.mapping.hash}\u0000${t.mapping.file ?? ''}`;
+    const entry = byMapping.get(key) ?? { mapping: t.mapping, tenants: [] };
+    entry.tenants.push(t.name);
+    byMapping.set(key, entry);
+  }
+  for (const { mapping, tenants: names } of byMapping.values()) {
+    const failures = await checkExamples(mapping).catch((err: unknown) => [{ example: '(all)', problems: [String((err as Error)?.message ?? err)] }]);
+    if (failures.length === 0) continue;
+    const count = mapping.definition.examples?.length ?? 0;
+    logger.warn({ tenants: names, mapping: mapping.file, failed: failures.map((f) => f.example), first: failures[0]!.problems[0] },
+      `${failures.length} of the ${count} golden examples of ${mapping.file ?? mapping.name} fail: its requests are not the ones written down (crm-sync validate ${mapping.file ?? '<file>'} shows them)`);
+  }
+}
+
 function listen(server: ReturnType<typeof createApiServer>, host: string, port: number): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -90,6 +112,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     logger.warn({ variable: name, meant }, `${name} is set, and crm-sync reads no such variable: did you mean ${meant}?`);
   }
   const tenants = prepareTenants(config);
+  await warnOfFailingExamples(tenants, logger);
   const opened = await openStore(config.store);
   const { rateLimits, warning } = opened;
   if (warning) logger.warn({ store: describeStore(config.store) }, warning);
