@@ -86,6 +86,11 @@ export interface CredentialContext {
   http: HttpClient;
   /** Resolves another secret reference among the adapter's options (`env:NAME`, `file:PATH`); its value is masked too. */
   resolveSecret(ref: string): string;
+  /**
+   * Masks a value the adapter came by itself, in everything this sync records from now on, as its secrets are: a
+   * session id or a refresh token a login answer holds, before it becomes the credential or when it never does.
+   */
+  maskAlso(value: string): void;
   /** Milliseconds since the epoch, from the engine's clock. */
   now(): number;
   /**

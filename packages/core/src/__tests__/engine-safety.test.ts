@@ -223,3 +223,22 @@ describe('the rateLimited reader', () => {
     expect(await failure(seedWith((t) => t), { status: 503, body: { error: 'QUERY_LIMIT_EXCEEDED' } })).toMatchObject({ code: 'ERR_CRM_UNAVAILABLE' });
   });
 });
+
+describe('CredentialContext.maskAlso', () => {
+  it('masks a value an auth adapter came by itself (a session id from a login answer) in what the sync records', async () => {
+    const session: AuthAdapter = {
+      kind: 'auth', name: 'session-login',
+      apply: (req, credential) => { req.headers['X-Session'] = credential; },
+      credential: async (_secret, _options, ctx) => {
+        ctx.maskAlso('refresh-91d2e'); // the login answer's refresh token, which never becomes the credential
+        ctx.maskAlso(''); // nothing to mask: ignored, not every string masked
+        return 'sess-7f3a9c';
+      },
+    };
+    const mapping = seedWith((t) => t.replace(/^auth: .*$/m, 'auth: { adapter: session-login, secret: "env:SEED_CRM_AUTH_KEY" }'), session);
+    const http = new CannedHttpClient({ fetch: [{ status: 400, body: { status: 'Failed', reason: 'session sess-7f3a9c (refresh-91d2e) cannot search' } }] });
+    const err = await new SyncEngine({ http, secrets: () => SECRET }).sync(mapping, contact).then(() => undefined, (e: unknown) => e as SyncError);
+    expect(err).toMatchObject({ code: 'ERR_CRM_REJECTED', context: { reason: 'session *** (***) cannot search' } });
+    expect(http.requests[0]!.headers['X-Session']).toBe('sess-7f3a9c');
+  });
+});

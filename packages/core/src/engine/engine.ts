@@ -476,6 +476,7 @@ class SyncRun {
     const ctx: CredentialContext = {
       http: { send: (req) => this.authRequest(req) },
       resolveSecret: (ref) => this.useSecret(this.resolveSecret(ref)),
+      maskAlso: (value) => { if (typeof value === 'string' && value.length > 0) this.useSecret(value); },
       now: this.now,
       ...(rejected === undefined ? {} : { rejected }),
       timeoutMs: requestTimeoutMs(this.mapping),

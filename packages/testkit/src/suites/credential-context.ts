@@ -16,6 +16,8 @@ export interface CredentialContextOptions {
 export interface TestCredentialContext extends CredentialContext {
   /** The adapter's requests (step `auth`), in order. */
   readonly requests: HttpRequest[];
+  /** What the adapter asked to have masked (maskAlso), in order. */
+  readonly masked: string[];
   /** The same context with `rejected` set: what the engine passes after the CRM refused that credential. */
   rejecting(credential: string): TestCredentialContext;
   /** Closes the HTTP client's connections. */
@@ -30,14 +32,17 @@ export interface TestCredentialContext extends CredentialContext {
 export function credentialContext(opts: CredentialContextOptions = {}): TestCredentialContext {
   const client = new GotHttpClient({ allowHosts: opts.allowHosts ?? ['127.0.0.1', 'localhost'] });
   const requests: HttpRequest[] = [];
+  const masked: string[] = [];
   const make = (rejected: string | undefined): TestCredentialContext => ({
     http: { send: (req) => { requests.push({ ...req, step: 'auth' }); return client.send({ ...req, step: 'auth' }); } },
     resolveSecret: (ref) => opts.secrets?.[ref] ?? resolveSecretRef(ref),
+    maskAlso: (value) => { masked.push(value); },
     now: opts.now ?? Date.now,
     ...(rejected === undefined ? {} : { rejected }),
     timeoutMs: opts.timeoutMs ?? 10_000,
     errorContext: { tenant: 'test', contactId: 'test-contact', step: 'auth' },
     requests,
+    masked,
     rejecting: (credential) => make(credential),
     close: () => client.close(),
   });
