@@ -242,3 +242,14 @@ describe('CredentialContext.maskAlso', () => {
     expect(http.requests[0]!.headers['X-Session']).toBe('sess-7f3a9c');
   });
 });
+
+describe('a failure of the operations themselves, through a flow', () => {
+  it('keeps its own class: a create intent the store could not record is not the flow\'s failure (it is retried as before)', async () => {
+    const http = new CannedHttpClient({ fetch: [notFound] });
+    const diskFull = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    const err = await new SyncEngine({ http, secrets: () => SECRET })
+      .sync(seedWith((t) => t), contact, { onCreateIntent: async () => { throw diskFull; } }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBe(diskFull);
+    expect(http.requests.map((r) => r.step)).toEqual(['fetch']);
+  });
+});

@@ -304,15 +304,26 @@ class SyncRun {
   private async runFlow(knownLeadId: string | undefined): Promise<FlowOutcome> {
     const flow = this.mapping.flow;
     const produced = new Set<FlowOutcome>();
-    const op = async (write: () => Promise<FlowOutcome>) => {
+    // What the operations themselves throw (the engine's errors, a store that failed to record a create intent) is
+    // passed on as it is: only the flow's own failures are the flow's.
+    const fromOps = new WeakSet<object>();
+    const pass = async <T>(work: () => Promise<T>): Promise<T> => {
+      try {
+        return await work();
+      } catch (err) {
+        if (typeof err === 'object' && err !== null) fromOps.add(err);
+        throw err;
+      }
+    };
+    const op = (write: () => Promise<FlowOutcome>) => pass(async () => {
       const outcome = await write();
       produced.add(outcome);
       return outcome;
-    };
+    });
     const ops: FlowOperations = {
       knownLeadId,
       has: (e) => this.mapping.endpoints[e] !== undefined,
-      find: () => this.find(knownLeadId),
+      find: () => pass(() => this.find(knownLeadId)),
       create: () => op(() => this.create()),
       update: (id) => {
         if (typeof id !== 'string' || id === '') {
@@ -326,7 +337,7 @@ class SyncRun {
     try {
       outcome = await flow.run(ops);
     } catch (err) {
-      if (err instanceof SyncError) throw err;
+      if (err instanceof SyncError || (typeof err === 'object' && err !== null && fromOps.has(err))) throw err;
       throw new PermanentError('ERR_FLOW_ADAPTER', `the ${flow.name} flow adapter failed: ${this.mask(String((err as Error)?.message ?? err))}`, { context: this.ctx(), cause: err });
     }
     if (!produced.has(outcome as FlowOutcome)) {
