@@ -86,7 +86,8 @@ describeWithRedis('Runners on Redis lose nothing', () => {
     // Accepted (202) by either runner, then Redis dies before any of them is due.
     await Promise.all(Array.from({ length: 30 }, (_, n) => (n % 2 ? a : b).ingest([event(n, { name: `Before ${n}` })])));
     await redis.kill();
-    // Sent while Redis is down: answered once it is back (the runner waits rather than failing or lying).
+    // Sent while Redis is down: refused at once (503, Retry-After, nothing stored), and the client sends it again
+    // as told, so it is accepted once Redis is back.
     const duringOutage = a.ingest(Array.from({ length: 5 }, (_, i) => event(100 + i, { name: `During ${i}` })));
     await sleep(300);
     await redis.restart();

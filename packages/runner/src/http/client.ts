@@ -3,6 +3,8 @@ import type { ContactStatus, DeadLetter, IngestResult, StatusCounts } from '../a
 
 export const DEFAULT_DAEMON_URL = 'http://127.0.0.1:8080';
 const RATE_LIMIT_ATTEMPTS = 5;
+/** A store outage (503 with Retry-After: 5, a Redis whose connection is lost) is waited through for about a minute. */
+const STORE_OUTAGE_ATTEMPTS = 12;
 
 /** The daemon could not be reached, or answered with an error. `status` 0: no answer at all. */
 export class DaemonRequestError extends SyncError {
@@ -22,7 +24,7 @@ export class DaemonClient {
   /** Posts events (a JSON array); resolves with the answer for 202 and for 400 (all rejected) alike. */
   async ingest(events: unknown[], tenant?: string): Promise<IngestResult> {
     const path = tenant ? `/v1/tenants/${encodeURIComponent(tenant)}/events` : '/v1/events';
-    return this.request<IngestResult>('POST', path, events, (status, body) => status === 400 && isIngestResult(body));
+    return this.request<IngestResult>('POST', path, events, (status, body) => status === 400 && isIngestResult(body), true);
   }
 
   status(): Promise<StatusCounts> {
@@ -72,7 +74,8 @@ export class DaemonClient {
     }
   }
 
-  private async request<T>(method: string, path: string, body?: unknown, acceptError?: (status: number, body: unknown) => boolean): Promise<T> {
+  /** `waitOutage`: a 503 with Retry-After (nothing stored, the store unreachable) is sent again as told (ingest). */
+  private async request<T>(method: string, path: string, body?: unknown, acceptError?: (status: number, body: unknown) => boolean, waitOutage = false): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.token) headers.authorization = `Bearer ${this.token}`;
@@ -85,8 +88,10 @@ export class DaemonClient {
         const cause = (err as { cause?: { code?: string; message?: string } }).cause;
         throw new DaemonRequestError('ERR_DAEMON_UNREACHABLE', `cannot reach the daemon at ${this.base} (${cause?.code ?? cause?.message ?? (err as Error).message}); is \`crm-sync run\` running there?`, 0);
       }
-      // The daemon limits requests per client (429 with Retry-After): wait as asked, a few times, before giving up.
-      if (res.status !== 429 || attempt >= RATE_LIMIT_ATTEMPTS) break;
+      // The daemon limits requests per client (429 with Retry-After), and refuses what it cannot store while its store
+      // is unreachable (503 with Retry-After: nothing was stored): wait as asked, a few times, before giving up.
+      const waitable = res.status === 429 ? attempt < RATE_LIMIT_ATTEMPTS : waitOutage && res.status === 503 && res.headers.has('retry-after') && attempt < STORE_OUTAGE_ATTEMPTS;
+      if (!waitable) break;
       await res.arrayBuffer();
       await new Promise((r) => setTimeout(r, Math.min(Number(res.headers.get('retry-after')) || 1, 10) * 1000));
     }
