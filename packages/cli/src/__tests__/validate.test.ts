@@ -24,7 +24,7 @@ describe('crm-sync validate', () => {
     expect(r.err.split('\n')).toEqual([
       `FAIL ${file} (ERR_MAPPING_EXPRESSION)`,
       expect.stringMatching(/^ {2}payload: \$titleCase at position \d+: no function of that name \(line 13\)$/),
-      expect.stringMatching(/^ {2}endpoints\.update\.url: \{\{lead_id\}\} \(at 1:15\): there is no "lead_id"; a template can use contact, leadId, tenant, match, payload, secrets \(line 20\)$/),
+      expect.stringMatching(/^ {2}endpoints\.update\.url: \{\{lead_id\}\} \(at 1:15\): there is no "lead_id"; a template can use contact, leadId, tenant, match, payload, vars, secrets \(line 20\)$/),
     ]);
   });
 

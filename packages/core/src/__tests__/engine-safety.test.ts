@@ -253,3 +253,49 @@ describe('a failure of the operations themselves, through a flow', () => {
     expect(http.requests.map((r) => r.step)).toEqual(['fetch']);
   });
 });
+
+describe('shared query and headers, and vars', () => {
+  const shared = (t: string) => t
+    .replace(/^auth: .*$/m, '$&\nsecrets: { accessKey: "env:ACCESS" }\nquery: { accessKey: "{{secrets.accessKey}}", v: "2" }\nheaders: { X-Api-Version: "2024-01", X-Tenant: "{{tenant}}" }')
+    .replace('  create: { method: POST, url: /crm/create }', '  create: { method: POST, url: /crm/create, query: { v: "3" }, headers: { x-api-version: "2025-06" } }');
+
+  it('every endpoint sends the mapping\'s query parameters and headers; its own of the same name (headers in any case) win', async () => {
+    const http = new CannedHttpClient({ fetch: [notFound] });
+    const result = await new SyncEngine({ http, secrets: (ref) => (ref === 'env:ACCESS' ? 'acc-55' : SECRET) }).sync(seedWith(shared), contact);
+    const [fetch, create] = http.requests;
+    expect(fetch!.url).toBe('https://crm.example.com/crm/fetch?accessKey=acc-55&v=2&phone=%2B919876543210&email=priya%40example.com');
+    expect(fetch!.headers).toMatchObject({ 'X-Api-Version': '2024-01', 'X-Tenant': 'acme' });
+    expect(create!.url).toBe('https://crm.example.com/crm/create?accessKey=acc-55&v=3');
+    expect(create!.headers).toMatchObject({ 'x-api-version': '2025-06', 'X-Tenant': 'acme' });
+    expect(create!.headers['X-Api-Version']).toBeUndefined();
+    expect(result.calls[0]!.url).toContain('accessKey=***');
+  });
+
+  it('a shared template is checked for every endpoint, and named as the shared field', () => {
+    expect(() => seedWith((t) => t.replace(/^auth: .*$/m, '$&\nheaders: { X-Lead: "{{leadId}}" }')))
+      .toThrow(/headers\.X-Lead: \{\{leadId\}\} \(at 1:\d+\): leadId is never set here \(create is sent when there is no lead id yet\)/);
+  });
+
+  const withVars = (vars: string) => (t: string) => t
+    .replace(/^payload: \|/m, `vars: '${vars}'\npayload: |`)
+    .replace(/^  fetch: .*$/m, '  fetch: { method: GET, url: /crm/search, query: { mobile: "{{vars.searchPhone}}" } }');
+
+  it('vars: values the requests use, made from the contact, that are not the payload (not sent as it, not hashed)', async () => {
+    const http = new CannedHttpClient({ fetch: [notFound] });
+    const mapping = seedWith(withVars('{"searchPhone": $substring($digits(contact.phone), 2)}'));
+    const result = await new SyncEngine({ http, secrets: () => SECRET }).sync(mapping, contact);
+    expect(http.requests[0]!.url).toBe('https://crm.example.com/crm/search?mobile=9876543210');
+    expect(JSON.parse(http.requests[1]!.body!)).not.toHaveProperty('searchPhone');
+    const plain = await new SyncEngine({ http: new CannedHttpClient({ fetch: [notFound] }), secrets: () => SECRET }).sync(seedWith((t) => t), contact);
+    expect(result.payloadHash).toBe(plain.payloadHash);
+  });
+
+  it('vars that are not an object: a permanent error saying what they gave; a misspelt one leaves the fetch without a criterion', async () => {
+    const notObject = await run(seedWith(withVars('$digits(contact.phone)')));
+    expect(notObject.result).toMatchObject({ code: 'ERR_VARS_INVALID', context: { step: 'map' } });
+    expect((notObject.result as Error).message).toBe('the mapping\'s vars must be an object, got 919876543210');
+    const misspelt = await run(seedWith(withVars('{"searchPhon": $digits(contact.phone)}')));
+    expect(misspelt.result).toMatchObject({ code: 'ERR_FETCH_NO_CRITERION' });
+    expect(misspelt.http.requests).toEqual([]);
+  });
+});

@@ -148,7 +148,7 @@ describe('mistakes found when compiled, not when a contact first meets them', ()
 
   it.each<[string, string, string, string, RegExp]>([
     ['a name the data does not have', '"/crm/update/{{leadId}}"', '"/crm/update/{{lead_id}}"', 'endpoints.update.url',
-      /^\{\{lead_id\}\} \(at 1:15\): there is no "lead_id"; a template can use contact, leadId, tenant, match, payload, secrets \(line 20\)$/],
+      /^\{\{lead_id\}\} \(at 1:15\): there is no "lead_id"; a template can use contact, leadId, tenant, match, payload, vars, secrets \(line 20\)$/],
     ['a contact field misspelt in a query', 'email: "{{contact.email}}"', 'email: "{{contact.emial}}"', 'endpoints.fetch.query.email',
       /^\{\{contact.emial\}\} \(at 1:3\): contact has no "emial"; it has tenant, contactId, phone, email, name, tags, attributes, eventId, ts \(line 18\)$/],
     ['a match part misspelt', 'url: /crm/fetch,', 'url: "/crm/fetch/{{match.kee}}",', 'endpoints.fetch.url', /match has no "kee"; it has key, value/],

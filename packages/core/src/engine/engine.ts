@@ -228,6 +228,8 @@ class SyncRun {
   private clearedPayload: unknown;
   /** The mapping's named secrets (`secrets:`), resolved: what templates and bodies see as `secrets`. */
   private namedSecrets: Record<string, string> = {};
+  /** The mapping's `vars` for this contact (an empty object without them). */
+  private contactVars: Record<string, unknown> = {};
   private searchedNothingFound = false;
   private readonly base: string;
 
@@ -259,6 +261,19 @@ class SyncRun {
       throw new PermanentError('ERR_PAYLOAD_INVALID', `the mapping's payload must be an object, got ${excerpt(this.payload) ?? 'nothing'}`, { context: this.ctx({ step: 'map' }) });
     }
     this.clearedPayload = applyClearedFields(this.payload, this.options.previousPayload, mapping.definition.clearedFields ?? 'null');
+    this.contactVars = await this.varsOf(contact);
+  }
+
+  /** The mapping's `vars` for a contact: an object, or a permanent error saying what it gave. */
+  private async varsOf(contact: Contact, leadId = this.options.knownLeadId): Promise<Record<string, unknown>> {
+    const expression = this.mapping.vars;
+    if (!expression) return {};
+    const value = await expression.evaluate({ contact, leadId, tenant: contact.tenant }, this.ctx({ step: 'map' }));
+    if (value === undefined) return {};
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new PermanentError('ERR_VARS_INVALID', `the mapping's vars must be an object, got ${excerpt(value) ?? 'nothing'}`, { context: this.ctx({ step: 'map' }) });
+    }
+    return value as Record<string, unknown>;
   }
 
   /** The fetch alone, with the stored lead id, and the found lead's fields (SyncEngine.readLead). */
@@ -629,7 +644,10 @@ class SyncRun {
 
   /** An endpoint's request before auth: URL template, query, headers and body, over `payload`. */
   private async renderRequest(endpoint: CompiledEndpoint, step: EndpointName, vars: RequestVars, payload: unknown, context: ErrorContext): Promise<OutgoingRequest> {
-    const data = { contact: vars.contact ?? this.contact, leadId: vars.leadId, tenant: this.contact.tenant, match: vars.match, payload, secrets: this.namedSecrets };
+    // Another contact than the sync's own (a fetch under the phone a lost create had, the fetch check's other person)
+    // gets its own vars: they are made from the contact.
+    const contactVars = vars.contact === undefined || vars.contact === this.contact ? this.contactVars : await this.varsOf(vars.contact, vars.leadId);
+    const data = { contact: vars.contact ?? this.contact, leadId: vars.leadId, tenant: this.contact.tenant, match: vars.match, payload, vars: contactVars, secrets: this.namedSecrets };
     const path = endpoint.url.render(data, context);
     let url: URL;
     try {

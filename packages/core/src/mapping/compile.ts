@@ -42,6 +42,8 @@ export interface CompiledMapping {
   readonly auth: AuthAdapter | undefined;
   readonly authOptions: Record<string, unknown>;
   readonly payload: CompiledExpression;
+  /** The mapping's `vars`: values for the requests, evaluated with the payload, never sent as it. */
+  readonly vars?: CompiledExpression;
   readonly endpoints: Partial<Record<EndpointName, CompiledEndpoint>>;
   readonly rateLimit: { requestsPerSecond?: number; remaining?: CompiledExpression; resetMs?: CompiledExpression };
 }
@@ -70,6 +72,7 @@ const TEMPLATE_NAMES: TemplateScope['names'] = {
   tenant: [],
   match: ['key', 'value'],
   payload: 'any',
+  vars: 'any',
   secrets: [],
 };
 /** The names an endpoint is never given: the engine sends create before a lead id exists, and matches only by fetch. */
@@ -115,12 +118,24 @@ function compileEndpoint(name: EndpointName, def: EndpointDefinition, mapping: M
     name,
     method: def.method,
     url: problems.collect(() => compileTemplate(def.url, `${at}.url`, { strict: true, encode: true, file, scope })),
-    query: Object.entries(def.query ?? {}).map(([k, v]) => [k, problems.collect(() => compileTemplate(v, `${at}.query.${k}`, { strict: false, encode: false, file, scope }))]),
-    headers: Object.entries(def.headers ?? {}).map(([k, v]) => [k, problems.collect(() => compileTemplate(v, `${at}.headers.${k}`, { strict: false, encode: false, file, scope }))]),
+    query: withShared(mapping.query, def.query, (k) => k).map(([k, v, shared]) => [k, problems.collect(() => compileTemplate(v, `${shared ? '' : `${at}.`}query.${k}`, { strict: false, encode: false, file, scope }))]),
+    headers: withShared(mapping.headers, def.headers, (k) => k.toLowerCase()).map(([k, v, shared]) => [k, problems.collect(() => compileTemplate(v, `${shared ? '' : `${at}.`}headers.${k}`, { strict: false, encode: false, file, scope }))]),
     body: def.body === null ? null : def.body === undefined ? undefined : problems.collect(() => compileExpression(def.body!, `${at}.body`, file)),
     encoding: def.encoding ?? mapping.encoding ?? 'json',
     readers: compileReaders(name, def.responses, mapping.responses, at, problems, file),
   };
+}
+
+/**
+ * The mapping's shared entries (query parameters, headers) that the endpoint does not set itself (names compared as
+ * `key` says: headers in any case), then the endpoint's own; each with whether it is the shared one.
+ */
+function withShared(shared: Record<string, string> | undefined, own: Record<string, string> | undefined, key: (name: string) => string): Array<[string, string, boolean]> {
+  const mine = new Set(Object.keys(own ?? {}).map(key));
+  return [
+    ...Object.entries(shared ?? {}).filter(([k]) => !mine.has(key(k))).map(([k, v]): [string, string, boolean] => [k, v, true]),
+    ...Object.entries(own ?? {}).map(([k, v]): [string, string, boolean] => [k, v, false]),
+  ];
 }
 
 /** Compiles a validated definition: resolves adapters, compiles every JSONata expression and URL template once. */
@@ -146,6 +161,7 @@ export function compileDefinition(definition: MappingDefinition, opts: { hash: s
   }
   const problems = new Problems();
   const payload = problems.collect(() => compileExpression(definition.payload, 'payload', file));
+  const vars = definition.vars === undefined ? undefined : problems.collect(() => compileExpression(definition.vars!, 'vars', file));
   const endpoints: Partial<Record<EndpointName, CompiledEndpoint>> = {};
   for (const e of ENDPOINTS) {
     const def = definition.endpoints[e];
@@ -158,7 +174,7 @@ export function compileDefinition(definition: MappingDefinition, opts: { hash: s
     resetMs: rl.resetMs ? problems.collect(() => compileExpression(rl.resetMs!, 'rateLimit.resetMs', file)) : undefined,
   };
   problems.throwIfAny(file);
-  return { name: definition.name, file, hash: opts.hash, definition, flow, auth, authOptions, payload, endpoints, rateLimit };
+  return { name: definition.name, file, hash: opts.hash, definition, flow, auth, authOptions, payload, ...(vars ? { vars } : {}), endpoints, rateLimit };
 }
 
 const cache = new LRUCache<string, CompiledMapping>({ max: 1000 });

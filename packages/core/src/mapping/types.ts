@@ -14,6 +14,11 @@ export interface MappingDefinition {
   timeoutMs?: number;
   maxResponseBytes?: number;
   payload: string;
+  /** JSONata over {contact, leadId, tenant}: values the requests may use (`vars.x`) that are not sent as the payload. */
+  vars?: string;
+  /** Query parameters and headers of every endpoint (an endpoint's own of the same name win). */
+  query?: Record<string, string>;
+  headers?: Record<string, string>;
   match?: MatchKey[];
   clearedFields?: 'null' | 'empty-string' | 'omit';
   rateLimit?: { requestsPerSecond?: number; remaining?: string; resetMs?: string };
