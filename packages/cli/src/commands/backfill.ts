@@ -160,22 +160,31 @@ function formatSeconds(s: number): string {
   return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`;
 }
 
+/** How long a run must have gone before its rate (and ETA) is shown. */
+const MIN_RATE_SECONDS = 2;
+
 /** Count, rate and ETA on stderr: redrawn in place on a terminal, a line every few seconds otherwise. */
-class ProgressLine {
-  private readonly started = Date.now();
+export class ProgressLine {
+  private readonly started: number;
   private lastPlain = 0;
   private lastPlainLine = -1;
-  constructor(private readonly total: number, private readonly startLine: number, private readonly tty: boolean, private readonly io: CommandIO) {}
+  constructor(private readonly total: number, private readonly startLine: number, private readonly tty: boolean, private readonly io: CommandIO, private readonly now: () => number = Date.now) {
+    this.started = now();
+  }
+
   update(line: number, rejected: number, final = false): void {
     const done = line - this.startLine;
-    const elapsed = (Date.now() - this.started) / 1000;
+    const elapsed = (this.now() - this.started) / 1000;
+    // A rate over the first moments (a resumed run's first batch, lines skipped in a blink) says nothing yet.
+    const measured = elapsed >= MIN_RATE_SECONDS || final;
     const rate = elapsed > 0 ? done / elapsed : 0;
     const eta = rate > 0 ? (this.total - line) / rate : Infinity;
-    const text = `backfill: ${line}/${this.total} lines (${Math.floor((line / Math.max(1, this.total)) * 100)}%) · ${rate.toFixed(1)} lines/s · ETA ${formatSeconds(eta)} · rejected ${rejected}`;
+    const speed = measured ? `${rate.toFixed(1)} lines/s · ETA ${formatSeconds(eta)}` : 'measuring the rate…';
+    const text = `backfill: ${line}/${this.total} lines (${Math.floor((line / Math.max(1, this.total)) * 100)}%) · ${speed} · rejected ${rejected}`;
     if (this.tty) {
       process.stderr.write(`\r\x1b[2K${text}${final ? '\n' : ''}`);
-    } else if (line !== this.lastPlainLine && (final || Date.now() - this.lastPlain >= PLAIN_PROGRESS_EVERY_MS)) {
-      this.lastPlain = Date.now();
+    } else if (line !== this.lastPlainLine && (final || this.now() - this.lastPlain >= PLAIN_PROGRESS_EVERY_MS)) {
+      this.lastPlain = this.now();
       this.lastPlainLine = line;
       this.io.err(text);
     }
