@@ -34,8 +34,21 @@ describe('a fetch must search for the contact', () => {
     expect(result).toBeInstanceOf(PermanentError);
     expect(result).toMatchObject({
       code: 'ERR_FETCH_NO_CRITERION', context: { step: 'fetch', contactId: 'c1' },
-      message: "the fetch request is the same whoever it searches for (GET https://crm.example.com/crm/fetch), so it could match anyone's lead: check what endpoints.fetch's url, query and body search by (a misspelled field gives nothing, and is left out)",
+      message: "the fetch request is the same whoever it searches for (GET https://crm.example.com/crm/fetch), so it could match anyone's lead: check what endpoints.fetch's url, query and body search by (a misspelled field gives nothing, and is left out), or this contact has none of the values it searches by (a match chain, match: [email, phone], skips the keys a contact lacks)",
     });
+  });
+
+  it('a fetch by email alone, for a contact without one, is no search either; with a match chain the key is skipped and the contact created', async () => {
+    const byEmail = (t: string) => t.replace(fetchLine, '  fetch: { method: GET, url: /crm/fetch, query: { email: "{{contact.email}}" } }');
+    const noEmail = toContact({ contactId: 'c2', phone: '+919876543211', name: 'Ravi' }, { defaultTenant: 'acme' });
+    const http = new CannedHttpClient({ fetch: [{ status: 200, body: { lead_id: 'someone-else' } }] });
+    const err = await new SyncEngine({ http, secrets: () => SECRET }).sync(seedWith(byEmail), noEmail).then(() => undefined, (e: unknown) => e as SyncError);
+    expect(err).toMatchObject({ code: 'ERR_FETCH_NO_CRITERION' });
+    expect(http.requests).toEqual([]);
+    const chained = (t: string) => byEmail(t).replace('query: { email: "{{contact.email}}" }', 'query: { email: "{{match.value}}" }').replace(/^flow: .*$/m, '$&\nmatch: [email]');
+    const http2 = new CannedHttpClient();
+    expect(await new SyncEngine({ http: http2, secrets: () => SECRET }).sync(seedWith(chained), noEmail)).toMatchObject({ action: 'created' });
+    expect(http2.requests.map((r) => r.step)).toEqual(['create']);
   });
 
   it('the same for a search body that names a field the payload does not have', async () => {

@@ -639,7 +639,8 @@ class SyncRun {
     if (spelled(other) !== spelled(request)) return;
     throw new PermanentError('ERR_FETCH_NO_CRITERION',
       `the fetch request is the same whoever it searches for (${request.method} ${this.mask(request.url.toString())}), so it could match anyone's lead: `
-      + "check what endpoints.fetch's url, query and body search by (a misspelled field gives nothing, and is left out)", { context });
+      + "check what endpoints.fetch's url, query and body search by (a misspelled field gives nothing, and is left out), "
+      + 'or this contact has none of the values it searches by (a match chain, match: [email, phone], skips the keys a contact lacks)', { context });
   }
 
   /** An endpoint's request before auth: URL template, query, headers and body, over `payload`. */
