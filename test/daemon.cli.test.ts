@@ -1,6 +1,7 @@
 /** The daemon's CLI commands in-process: demo, ingest, status, dead-letters, resync, backfill (resumable), reconcile. */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { main } from '@crm-sync/cli';
 import { checkLeads, planStream } from '@crm-sync/testkit';
@@ -84,6 +85,29 @@ test('crm-sync ingest stopped by a batch the daemon refuses still reports what t
   expect(err[0]).toMatch(/^line 1 \(eventId bad\): phone: /);
   expect(err[1]).toMatch(/^stopped at line 3: the batch of line 3 was not accepted/);
   expect(err[2]).toMatch(/^crm-sync ingest: .*413/);
+});
+
+test('the commands that talk to the daemon take its address and token from its config file (--config)', async () => {
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => { const p = (probe.address() as AddressInfo).port; probe.close(() => resolve(p)); });
+  });
+  process.env.CLI_CONFIG_TEST_TOKEN = 'cfg-token-1';
+  const file = join(fixture.env.dataDir, 'crm-sync.yaml');
+  writeFileSync(file, [
+    `listen: 0.0.0.0:${port}`, 'ingestToken: env:CLI_CONFIG_TEST_TOKEN', `dataDir: ${fixture.env.dataDir}`, 'allowHosts: [127.0.0.1]',
+    `tenants: { ${TENANT}: { mapping: ${JSON.stringify(SEED_MAPPING)}, baseUrl: ${JSON.stringify(fixture.env.crm.url)} } }`,
+  ].join('\n'));
+  await fixture.start(fixture.env.config({ listen: `127.0.0.1:${port}`, ingestToken: 'env:CLI_CONFIG_TEST_TOKEN' }));
+  const saved = process.env.CRM_SYNC_INGEST_TOKEN;
+  delete process.env.CRM_SYNC_INGEST_TOKEN;
+  try {
+    expect(await cli(['status', '--url', `http://127.0.0.1:${port}`])).toMatchObject({ code: 1, err: expect.stringContaining('401') });
+    expect(await cli(['status', '--config', file])).toMatchObject({ code: 0, out: 'pending 0 · in flight 0 · retrying 0 · dead letters 0 · leads 0' });
+    expect((await cli(['dead-letters', 'list', '--config', file])).code).toBe(0);
+  } finally {
+    if (saved !== undefined) process.env.CRM_SYNC_INGEST_TOKEN = saved;
+    delete process.env.CLI_CONFIG_TEST_TOKEN;
+  }
 });
 
 test('crm-sync status and dead-letters list / replay, through the daemon\'s API', async () => {

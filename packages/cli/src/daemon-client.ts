@@ -1,19 +1,26 @@
-import { DaemonClient, DEFAULT_DAEMON_URL } from '@crm-sync/runner';
+import { DaemonClient, DEFAULT_DAEMON_URL, loadConfigFile } from '@crm-sync/runner';
 import { stringOption, type Values } from './args';
 import { UsageError } from './command';
 
 /** The commands that talk to a running daemon (ingest, status, dead-letters) share these options. */
-export const DAEMON_CLIENT_OPTIONS = { url: { type: 'string' }, 'token-env': { type: 'string' } } as const;
+export const DAEMON_CLIENT_OPTIONS = { url: { type: 'string' }, 'token-env': { type: 'string' }, config: { type: 'string' } } as const;
 
-export const DAEMON_CLIENT_HELP = `  --url <url>             The daemon's API. Default: $CRM_SYNC_URL, else ${DEFAULT_DAEMON_URL}.
+export const DAEMON_CLIENT_HELP = `  --url <url>             The daemon's API. Default: the --config file's listen address, else
+                          $CRM_SYNC_URL, else ${DEFAULT_DAEMON_URL}.
   --token-env <NAME>      Send Authorization: Bearer <value of env var NAME>.
-                          Default: CRM_SYNC_INGEST_TOKEN, when it is set.`;
+                          Default: the --config file's ingestToken, else CRM_SYNC_INGEST_TOKEN when set.
+  --config <file>         The daemon's crm-sync.yaml: its listen address and ingest token (with the
+                          environment's overrides, as the daemon reads them).`;
 
 export function daemonClientFromArgs(values: Values, env: NodeJS.ProcessEnv = process.env): DaemonClient {
-  const url = stringOption(values, 'url') ?? env.CRM_SYNC_URL ?? DEFAULT_DAEMON_URL;
+  const configFile = stringOption(values, 'config');
+  const config = configFile === undefined ? undefined : loadConfigFile(configFile, env);
+  // A daemon listening on every address is reached on this machine's loopback.
+  const host = config && (['0.0.0.0', '::', '[::]', ''].includes(config.listen.host) ? '127.0.0.1' : config.listen.host.includes(':') && !config.listen.host.startsWith('[') ? `[${config.listen.host}]` : config.listen.host);
+  const url = stringOption(values, 'url') ?? (config ? `http://${host}:${config.listen.port}` : undefined) ?? env.CRM_SYNC_URL ?? DEFAULT_DAEMON_URL;
   if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`--url must be an http(s) URL, got ${JSON.stringify(url)}`);
   const tokenEnv = stringOption(values, 'token-env');
-  const token = env[tokenEnv ?? 'CRM_SYNC_INGEST_TOKEN'];
+  const token = tokenEnv !== undefined ? env[tokenEnv] : config?.ingestToken ?? env.CRM_SYNC_INGEST_TOKEN;
   if (tokenEnv !== undefined && !token) throw new UsageError(`--token-env ${tokenEnv}: the environment variable is not set`);
   return new DaemonClient(url, token || undefined);
 }
