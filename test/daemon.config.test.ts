@@ -44,13 +44,16 @@ test('a full config: durations, paths relative to the file, defaults', () => {
 test('schema errors name every bad path and say what is expected', () => {
   const file = write('bad.yaml', [
     'listen: localhost', 'colour: blue', 'ingestToken: hunter2', 'store: postgres://db',
-    'tenants:', '  acme:', '    mapping: m.yaml', '    quiet: 5 minutes', '    concurrency: 0', '  "bad name": { mapping: x.yaml }',
+    'tenants:', '  acme:', '    mapping: m.yaml', '    quiet: 5 minutes', '    concurrency: 0', '    maxWiat: 1h', '  "bad name": { mapping: x.yaml }',
+    'drian: 5s',
   ].join('\n'));
   const err = errorOf(() => loadConfigFile(file, {}));
   expect(err).toBeInstanceOf(InvalidConfigError);
   expect((err as InvalidConfigError).errors).toEqual(expect.arrayContaining([
     { field: 'listen', message: 'must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080' },
     { field: 'colour', message: 'is not a known field' },
+    { field: 'drian', message: 'is not a known field; did you mean drain?' },
+    { field: 'tenants.acme.maxWiat', message: 'is not a known field; did you mean maxWait?' },
     { field: 'ingestToken', message: 'must be a secret reference env:NAME or file:PATH, never the secret itself' },
     { field: 'store', message: 'must be sqlite:<path> or redis://host:port' },
     { field: 'tenants.acme.quiet', message: 'must be a duration such as 300ms, 5m or 1h' },

@@ -175,7 +175,7 @@ const schemaChecker = new Ajv({ allErrors: true, strict: false });
 function checkAdapter(adapter: Adapter): void {
   const problems: string[] = [];
   const name = adapter.name;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) problems.push('its name must be letters, digits, ".", "_" and "-", starting with a letter or digit');
+  if (typeof name !== 'string' || name.trim() === '' || name !== name.trim()) problems.push('its name must be a non-empty text without leading or trailing spaces');
   if (adapter.kind === 'auth') {
     if (name === 'none') problems.push('"none" is the name of no auth adapter at all; choose another');
     if (typeof adapter.apply !== 'function') problems.push('it has no apply(request, credential, options) function');

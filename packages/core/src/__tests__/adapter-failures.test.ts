@@ -99,7 +99,7 @@ describe('the adapter registry', () => {
   it.each<[string, unknown, string]>([
     ['an auth adapter without apply', { kind: 'auth', name: 'no-apply' }, 'the auth adapter "no-apply" cannot be used: it has no apply(request, credential, options) function'],
     ['an auth adapter named none', { kind: 'auth', name: 'none', apply: () => undefined }, 'the auth adapter "none" cannot be used: "none" is the name of no auth adapter at all; choose another'],
-    ['a name no mapping can spell', { kind: 'auth', name: 'my adapter!', apply: () => undefined }, 'the auth adapter "my adapter!" cannot be used: its name must be letters, digits, ".", "_" and "-", starting with a letter or digit'],
+    ['an empty name', { kind: 'auth', name: ' ', apply: () => undefined }, 'the auth adapter " " cannot be used: its name must be a non-empty text without leading or trailing spaces'],
     ['a credential that is not a function', { kind: 'auth', name: 'half', apply: () => undefined, credential: 'token' }, 'the auth adapter "half" cannot be used: its credential is not a function'],
     ['options that are not a JSON Schema', { kind: 'auth', name: 'bad-schema', apply: () => undefined, optionsSchema: { type: 'objekt' } },
       'the auth adapter "bad-schema" cannot be used: its optionsSchema is not a valid JSON Schema: schema is invalid: data/type must be equal to one of the allowed values'],
@@ -109,6 +109,12 @@ describe('the adapter registry', () => {
   ])('refuses %s when it is registered, naming it', (_what, adapter, message) => {
     const container = rootContainer.createChildContainer();
     expect(() => registerAdapter(adapter as AuthAdapter, container)).toThrow(expect.objectContaining({ code: 'ERR_ADAPTER_INVALID', message: expect.stringContaining(message) }));
+  });
+
+  it('takes a plug-in named like its package (a mapping can name it: adapter: "@acme/oauth")', () => {
+    const container = rootContainer.createChildContainer();
+    expect(() => registerAdapter({ kind: 'auth', name: '@acme/oauth', apply: () => undefined }, container)).not.toThrow();
+    expect(resolveAdapter('auth', '@acme/oauth', container).name).toBe('@acme/oauth');
   });
 
   it('names the adapters there are when one is unknown', () => {

@@ -88,19 +88,32 @@ describe('a flow adapter is held to its contract', () => {
   const flowNamed = (name: string, run: FlowAdapter['run']): FlowAdapter => ({ kind: 'flow', name, requires: ['fetch', 'create', 'update'], run });
   const useFlow = (flow: FlowAdapter) => seedWith((t) => t.replace(/^flow: .*$/m, `flow: ${flow.name}`), flow);
 
-  it('a plain error after a create it made: a permanent ERR_FLOW_ADAPTER (a retry would create again), the calls kept', async () => {
+  it('a plain error before any write: a permanent ERR_FLOW_ADAPTER naming the flow, its message masked', async () => {
+    const flow = flowNamed('throws-first', async () => { throw new TypeError(`cannot read ${SECRET}`); });
+    const { result, http } = await run(useFlow(flow));
+    expect(http.requests).toEqual([]);
+    expect(result).toBeInstanceOf(PermanentError);
+    expect(result).toMatchObject({ code: 'ERR_FLOW_ADAPTER', retryable: false, message: 'the throws-first flow adapter failed: cannot read ***', context: { tenant: 'acme', contactId: 'c1' } });
+  });
+
+  it('a plain error after a create it made: the create\'s outcome is kept (a retry would create again), the failure a warning', async () => {
     const flow = flowNamed('creates-then-throws', async (ops) => {
       await ops.create();
       throw new TypeError(`cannot read ${SECRET}`);
     });
     const { result, http } = await run(useFlow(flow));
     expect(http.requests.map((r) => r.step)).toEqual(['create']);
-    expect(result).toBeInstanceOf(PermanentError);
-    expect(result).toMatchObject({ code: 'ERR_FLOW_ADAPTER', retryable: false, message: 'the creates-then-throws flow adapter failed: cannot read ***', context: { tenant: 'acme', contactId: 'c1' } });
-    expect((result as unknown as { syncDetails: { calls: unknown[] } }).syncDetails.calls).toEqual([expect.objectContaining({ step: 'create', status: 200 })]);
+    expect(result).toMatchObject({
+      action: 'created', leadId: expect.any(String),
+      warnings: ['the creates-then-throws flow adapter failed after its write (cannot read ***); the write\'s outcome is kept'],
+    });
   });
 
-  it('an outcome no operation produced (nothing written, a made-up id, an id that is not a string) is refused', async () => {
+  it('a copy of a write\'s outcome is that outcome; another value after a write keeps the write\'s, with a warning; none without a write is refused', async () => {
+    const copying = flowNamed('copies', async (ops) => ({ ...(await ops.create()) }));
+    const r0 = await run(useFlow(copying));
+    expect(r0.result).toMatchObject({ action: 'created', leadId: expect.any(String), warnings: [] });
+
     const nothing = flowNamed('claims-a-write', async () => ({ action: 'updated', leadId: 'NEVER-WRITTEN' }));
     const r1 = await run(useFlow(nothing));
     expect(r1.http.requests).toEqual([]);
@@ -109,10 +122,11 @@ describe('a flow adapter is held to its contract', () => {
     const rewritten = flowNamed('rewrites-the-outcome', async (ops) => ({ ...(await ops.create()), leadId: 42 as unknown as string }));
     const r2 = await run(useFlow(rewritten));
     expect(r2.http.requests.map((r) => r.step)).toEqual(['create']);
-    expect(r2.result).toMatchObject({ code: 'ERR_FLOW_ADAPTER', message: expect.stringContaining('returned {"action":"created","leadId":42}, not the outcome of a write it made') });
+    expect(r2.result).toMatchObject({ action: 'created', leadId: expect.any(String), warnings: [expect.stringContaining('returned {"action":"created","leadId":42}, not the outcome of its write; the write\'s outcome is kept')] });
+    expect((r2.result as { leadId: unknown }).leadId).not.toBe(42);
 
     const undef = flowNamed('returns-nothing', async (ops) => { await ops.create(); return undefined as never; });
-    expect((await run(useFlow(undef))).result).toMatchObject({ code: 'ERR_FLOW_ADAPTER', message: expect.stringContaining('returned nothing, not the outcome') });
+    expect((await run(useFlow(undef))).result).toMatchObject({ action: 'created', warnings: [expect.stringContaining('returned nothing, not the outcome of its write')] });
   });
 
   it('an update of a lead id that is not a non-empty string is refused before it is sent', async () => {
@@ -141,14 +155,23 @@ describe('headers', () => {
 
   it.each([
     ['a line break', (v: string) => `${v}\r\nX-Injected: 1`, 'the bad-headers auth adapter set header Auth-Key with a line break or control character'],
-    ['an object', () => ({ key: 1 }), 'the bad-headers auth adapter set header Auth-Key as a object (a header value is a string)'],
-    ['undefined', () => undefined, 'the bad-headers auth adapter set header Auth-Key as undefined (a header value is a string)'],
+    ['an object', () => ({ key: 1 }), 'the bad-headers auth adapter set header Auth-Key as an object (a header value is a string)'],
+    ['null', () => null, 'the bad-headers auth adapter set header Auth-Key as null (a header value is a string)'],
   ])('an auth adapter that sets a header value with %s: a permanent ERR_AUTH_ADAPTER, nothing sent', async (_what, value, message) => {
     const adapter: AuthAdapter = { kind: 'auth', name: 'bad-headers', apply: (req, secret) => { (req.headers as Record<string, unknown>)['Auth-Key'] = value(secret); } };
     const mapping = seedWith((t) => t.replace(/^auth: .*$/m, 'auth: { adapter: bad-headers, secret: "env:SEED_CRM_AUTH_KEY" }'), adapter);
     const { result, http } = await run(mapping);
     expect(http.requests).toEqual([]);
     expect(result).toMatchObject({ code: 'ERR_AUTH_ADAPTER', retryable: false, message, context: { step: 'fetch' } });
+  });
+
+  it('a header an auth adapter sets to undefined is left out, and a number is sent as its text', async () => {
+    const adapter: AuthAdapter = { kind: 'auth', name: 'loose-headers', apply: (req, secret) => { const h = req.headers as Record<string, unknown>; h.accept = undefined; h['X-Key'] = secret; h['X-Version'] = 3; } };
+    const mapping = seedWith((t) => t.replace(/^auth: .*$/m, 'auth: { adapter: loose-headers, secret: "env:SEED_CRM_AUTH_KEY" }'), adapter);
+    const { result, http } = await run(mapping, { fetch: [notFound] });
+    expect(result).toMatchObject({ action: 'created' });
+    expect(http.requests[0]!.headers).not.toHaveProperty('accept');
+    expect(http.requests[0]!.headers).toMatchObject({ 'X-Key': SECRET, 'X-Version': '3' });
   });
 
   it('an auth adapter\'s classified error has every string of its context masked (a url it tried)', async () => {
@@ -310,5 +333,34 @@ describe('shared query and headers, and vars', () => {
     const misspelt = await run(seedWith(withVars('{"searchPhon": $digits(contact.phone)}')));
     expect(misspelt.result).toMatchObject({ code: 'ERR_FETCH_NO_CRITERION' });
     expect(misspelt.http.requests).toEqual([]);
+  });
+});
+
+describe('what a failing template or body says is masked too (they see the named secrets)', () => {
+  const hooked = (create: string) => (t: string) => t.replace(/^auth: .*$/m, 'auth: { adapter: none }\nsecrets: { hook: "env:HOOK" }').replace(/^  create: .*$/m, `  create: ${create}`);
+  const attempt = async (mapping: ReturnType<typeof seedWith>, who = contact) => {
+    const http = new CannedHttpClient({ fetch: [notFound] });
+    return new SyncEngine({ http, secrets: () => 'TOPSECRETHOOK' }).sync(mapping, who).then(() => undefined, (e: unknown) => e as SyncError);
+  };
+
+  it('a URL that cannot be formed, quoted with the secret in it', async () => {
+    const portal = toContact({ contactId: 'c1', phone: '+919876543210', attributes: { portal: 'a b' } }, { defaultTenant: 'acme' });
+    const err = await attempt(seedWith(hooked('{ method: POST, url: "https://{{contact.attributes.portal}}.bitrix24.com/rest/1/{{secrets.hook}}/crm.lead.add" }')), portal);
+    expect(err).toMatchObject({ code: 'ERR_URL_INVALID' });
+    expect(err!.message).toContain('/rest/1/***/crm.lead.add');
+    expect(JSON.stringify({ message: err!.message, ...err })).not.toContain('TOPSECRETHOOK');
+  });
+
+  it('a body whose JSONata fails on the secret\'s value', async () => {
+    const err = await attempt(seedWith(hooked(`{ method: POST, url: /crm/create, body: '{"n": $number(secrets.hook)}' }`)));
+    expect(err).toMatchObject({ code: expect.stringMatching(/^ERR_MAPPING/) });
+    expect(JSON.stringify({ message: err!.message, ...err })).not.toContain('TOPSECRETHOOK');
+  });
+
+  it('the fetch check compares URL and body, not headers (a request id made from the contact is no criterion)', async () => {
+    const traced = seedWith((t) => t.replace(/^  fetch: .*$/m, '  fetch: { method: GET, url: /crm/fetch, query: { phone: "{{payload.phoen}}" }, headers: { X-Request-Id: "{{contact.contactId}}" } }'));
+    const { result, http } = await run(traced, { fetch: [{ status: 200, body: { lead_id: 'someone-else' } }] });
+    expect(result).toMatchObject({ code: 'ERR_FETCH_NO_CRITERION' });
+    expect(http.requests).toEqual([]);
   });
 });

@@ -230,6 +230,8 @@ class SyncRun {
   private namedSecrets: Record<string, string> = {};
   /** The mapping's `vars` for this contact (an empty object without them). */
   private contactVars: Record<string, unknown> = {};
+  /** The payloads of the other person checkSearchesFor renders fetches for, by the contact they stand beside. */
+  private readonly otherPayloads = new Map<string, unknown>();
   private searchedNothingFound = false;
   private readonly base: string;
 
@@ -348,20 +350,34 @@ class SyncRun {
       },
       upsert: () => op(() => this.upsert(knownLeadId)),
     };
+    const writes = () => [...produced];
     let outcome: unknown;
     try {
       outcome = await flow.run(ops);
     } catch (err) {
       if (err instanceof SyncError || (typeof err === 'object' && err !== null && fromOps.has(err))) throw err;
-      throw new PermanentError('ERR_FLOW_ADAPTER', `the ${flow.name} flow adapter failed: ${this.mask(String((err as Error)?.message ?? err))}`, { context: this.ctx(), cause: err });
+      const message = this.mask(String((err as Error)?.message ?? err));
+      // After a write that succeeded, the CRM has the lead: its outcome is kept (a retry would write again, a second
+      // lead from a second create), and the flow's failure said as a warning.
+      const last = writes().at(-1);
+      if (last) {
+        this.warnings.push(`the ${flow.name} flow adapter failed after its write (${message}); the write's outcome is kept`);
+        return last;
+      }
+      throw new PermanentError('ERR_FLOW_ADAPTER', `the ${flow.name} flow adapter failed: ${message}`, { context: this.ctx(), cause: err });
     }
-    if (!produced.has(outcome as FlowOutcome)) {
-      const what = this.maskedExcerpt(outcome) ?? 'nothing';
-      throw new PermanentError('ERR_FLOW_ADAPTER', produced.size === 0
-        ? `the ${flow.name} flow adapter returned ${what} without writing: a flow returns what ops.create(), ops.update() or ops.upsert() returned`
-        : `the ${flow.name} flow adapter returned ${what}, not the outcome of a write it made: return what ops.create(), ops.update() or ops.upsert() returned`, { context: this.ctx() });
+    if (produced.has(outcome as FlowOutcome)) return outcome as FlowOutcome;
+    // A copy of a write's outcome (`{...await ops.update(id)}`) is that outcome.
+    const same = writes().find((o) => isOutcomeLike(outcome) && outcome.action === o.action && outcome.leadId === o.leadId);
+    if (same) return same;
+    const what = this.maskedExcerpt(outcome) ?? 'nothing';
+    const last = writes().at(-1);
+    if (last) {
+      this.warnings.push(`the ${flow.name} flow adapter returned ${what}, not the outcome of its write; the write's outcome is kept`);
+      return last;
     }
-    return outcome as FlowOutcome;
+    throw new PermanentError('ERR_FLOW_ADAPTER',
+      `the ${flow.name} flow adapter returned ${what} without writing: a flow returns what ops.create(), ops.update() or ops.upsert() returned`, { context: this.ctx() });
   }
 
   private endpoint(step: EndpointName): CompiledEndpoint {
@@ -556,6 +572,19 @@ class SyncRun {
     return new PermanentError('ERR_AUTH_ADAPTER', `the ${auth.name} auth adapter ${what}: ${this.mask(String((err as Error)?.message ?? err))}`, { context: errorContext });
   }
 
+  /** A classified error with every text it carries masked with this sync's secrets (a copy: the original is left). */
+  private maskedError(err: unknown): unknown {
+    if (!(err instanceof SyncError) || this.secretValues.length === 0) return err;
+    const context: ErrorContext = { ...err.context };
+    for (const [k, v] of Object.entries(context)) if (typeof v === 'string') (context as Record<string, unknown>)[k] = this.mask(v);
+    if (err instanceof MappingError) {
+      return new MappingError(err.errors.map((e) => ({ field: e.field, message: this.mask(e.message) })), { file: err.file, code: err.code, context, cause: err });
+    }
+    return err.retryable
+      ? new RetryableError(err.code, this.mask(err.message), { context, cause: err, retryAfterMs: (err as RetryableError).retryAfterMs })
+      : new PermanentError(err.code, this.mask(err.message), { context, cause: err });
+  }
+
   /** The CRM's words cut to an excerpt, masked before the cut: a secret cut in half would escape the mask. */
   private maskedExcerpt(v: unknown, max?: number): string | undefined {
     if (v === undefined || v === null || v === '') return undefined;
@@ -566,7 +595,14 @@ class SyncRun {
   async buildRequest(step: EndpointName, vars: RequestVars): Promise<{ request: OutgoingRequest; encoded?: string; endpoint: CompiledEndpoint }> {
     const endpoint = this.endpoint(step);
     const context = this.ctx({ step });
-    const request = await this.renderRequest(endpoint, step, vars, step === 'create' ? this.payload : this.clearedPayload, context);
+    let request: OutgoingRequest;
+    try {
+      request = await this.renderRequest(endpoint, step, vars, step === 'create' ? this.payload : this.clearedPayload, context);
+    } catch (err) {
+      // Templates and bodies see the named secrets: what a failing one says (a URL it rendered, a value JSONata could
+      // not cast) may quote them.
+      throw this.maskedError(err);
+    }
     if (step === 'fetch') await this.checkSearchesFor(request, endpoint, vars, context);
     const auth = this.mapping.auth;
     const credential = auth ? (await this.credentialFor(step, false))! : undefined;
@@ -609,9 +645,13 @@ class SyncRun {
    */
   private checkAdapterHeaders(headers: Record<string, unknown>, adapter: string, context: ErrorContext): void {
     for (const [name, value] of Object.entries(headers)) {
+      // Set to undefined: removed, as node's client would leave it out. A number or boolean: its text, as node sends it.
+      if (value === undefined) { delete headers[name]; continue; }
+      if (typeof value === 'number' || typeof value === 'boolean') headers[name] = String(value);
+      const text = headers[name];
       const problem = !HEADER_NAME.test(name) ? `a header name node cannot send, ${JSON.stringify(name.slice(0, 60))}`
-        : typeof value !== 'string' ? `header ${name} as ${value === undefined ? 'undefined' : `a ${typeof value}`} (a header value is a string)`
-          : !HEADER_VALUE.test(value) ? `header ${name} with a line break or control character` : undefined;
+        : typeof text !== 'string' ? `header ${name} as ${text === null ? 'null' : typeof text === 'object' ? 'an object' : `a ${typeof text}`} (a header value is a string)`
+          : !HEADER_VALUE.test(text) ? `header ${name} with a line break or control character` : undefined;
       if (problem) throw new PermanentError('ERR_AUTH_ADAPTER', `the ${adapter} auth adapter set ${problem}`, { context });
     }
   }
@@ -629,13 +669,20 @@ class SyncRun {
     const match = vars.match && { key: vars.match.key, value: vars.match.key === 'leadId' ? leadId! : contact[vars.match.key]! };
     let other: OutgoingRequest;
     try {
-      const payload = await this.mapping.payload.evaluate({ contact, leadId, tenant: contact.tenant }, this.ctx({ step: 'map' }));
-      const cleared = applyClearedFields(payload, this.options.previousPayload, this.mapping.definition.clearedFields ?? 'null');
+      // Once per contact and lead id a sync fetches for (a match chain fetches up to three times).
+      const key = `${leadId ?? ''}\u0000${contact.phone}\u0000${contact.email ?? ''}`;
+      let cleared = this.otherPayloads.get(key);
+      if (cleared === undefined) {
+        const payload = await this.mapping.payload.evaluate({ contact, leadId, tenant: contact.tenant }, this.ctx({ step: 'map' }));
+        cleared = applyClearedFields(payload, this.options.previousPayload, this.mapping.definition.clearedFields ?? 'null');
+        this.otherPayloads.set(key, cleared);
+      }
       other = await this.renderRequest(endpoint, 'fetch', { contact, leadId, match }, cleared, context);
     } catch {
       return; // Another person's values take another path through the mapping: the request depends on them.
     }
-    const spelled = (r: OutgoingRequest) => JSON.stringify([r.url.toString(), r.headers, r.body]);
+    // Headers are no criterion (a request id made from the contact would tell the two apart): the URL and the body.
+    const spelled = (r: OutgoingRequest) => JSON.stringify([r.url.toString(), r.body]);
     if (spelled(other) !== spelled(request)) return;
     throw new PermanentError('ERR_FETCH_NO_CRITERION',
       `the fetch request is the same whoever it searches for (${request.method} ${this.mask(request.url.toString())}), so it could match anyone's lead: `
@@ -767,3 +814,7 @@ function otherPerson(c: Contact): Contact {
 /** What node's HTTP client accepts as a header name (an RFC 9110 token) and value (no line break or control byte). */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+function isOutcomeLike(v: unknown): v is FlowOutcome {
+  return typeof v === 'object' && v !== null && typeof (v as FlowOutcome).action === 'string';
+}

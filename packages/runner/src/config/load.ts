@@ -42,7 +42,8 @@ export class InvalidConfigError extends ConfigError {
   }
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+// verbose: errors carry their schema, so an unknown field can be told the one it most likely meant.
+const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
 const validate = ajv.compile<ConfigFile>(schema);
 
 // ajv's "must match pattern ..." tells nobody what to write; say it in words.

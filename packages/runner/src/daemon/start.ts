@@ -138,6 +138,7 @@ export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}
     logger,
     isReady: () => !draining,
     storeHealth: () => health.check(),
+    storeReachable: () => health.reachable,
   });
 
   // Listen before the runner starts: a daemon that cannot bind its port must not have claimed a contact, or taken
