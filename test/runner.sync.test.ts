@@ -272,6 +272,8 @@ describe('Runner against the reference CRM: a stale lead id', () => {
       await runner.whenIdle();
       expect(fresh.requests().map((r) => [r.route, r.status])).toEqual([['update', 404], ['fetch', 404], ['create', 200]]);
       expect(await runner.contact('acme', 'c1')).toMatchObject({ leadId: 'N000001', lastOutcome: 'created' });
+      // What the engine noticed is in the attempt's history (status, the contact API), not dropped.
+      expect((await runner.contact('acme', 'c1'))!.history[0]).toMatchObject({ outcome: 'created', warnings: ['lead "L000001" no longer exists in the CRM; matched again'] });
       await runner.ingest([event('c1', { name: 'Moved again' })]);
       await runner.whenIdle();
       expect(fresh.requests().at(-1)).toMatchObject({ route: 'update', path: '/crm/update/N000001', status: 200 });

@@ -66,6 +66,8 @@ export interface AttemptRecord {
   leadId?: string;
   calls: CallRecord[];
   error?: { code: string; message: string; retryable: boolean; status?: number; reason?: string; step?: string };
+  /** What the engine noticed in a sync that succeeded: several leads matched, a stale id replaced, a flow's slip. */
+  warnings?: string[];
 }
 
 export interface ContactStatus {
@@ -103,6 +105,7 @@ export interface SyncAttemptEvent {
   durationMs: number;
   leadId?: string;
   error?: AttemptRecord['error'];
+  warnings?: string[];
 }
 
 /**

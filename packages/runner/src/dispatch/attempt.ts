@@ -157,6 +157,7 @@ async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps,
   await identity?.release(result.action === 'created');
   // A stale stored id (a merged or deleted lead, result.forgotLeadId) is simply replaced by the id the sync matched.
   const attempt: AttemptRecord = { at, outcome: result.action, leadId: result.leadId, calls: result.calls };
+  if (result.warnings.length > 0) attempt.warnings = result.warnings;
   return { outcome: result.action, leadId: result.leadId, payloadHash: result.payloadHash, payload: result.payload, attempt };
 }
 

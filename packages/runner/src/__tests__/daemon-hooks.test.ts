@@ -1,0 +1,20 @@
+import { daemonHooks } from '../daemon/hooks';
+import { createLogger } from '../log';
+import { Metrics } from '../metrics';
+
+describe('the daemon\'s log lines for syncs', () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const hooks = daemonHooks(new Metrics(() => ({ pending: 0, inFlight: 0, retrying: 0, deadLetters: 0, leads: 0 })),
+    createLogger({ level: 'info', destination: { write: (l: string) => { lines.push(JSON.parse(l)); } } }));
+  beforeEach(() => { lines.length = 0; });
+  const sync = { tenant: 'acme', contactId: 'c1', outcome: 'updated' as const, calls: [], durationMs: 12, leadId: 'L1' };
+
+  it('a sync that succeeded is an info line; one with the engine\'s warnings is a warning carrying them', () => {
+    hooks.onSync!(sync);
+    hooks.onSync!({ ...sync, warnings: ['fetch matched 2 leads; using the first ("L1")'] });
+    expect(lines.map((l) => [l.level, l.msg, l.warnings])).toEqual([
+      ['info', 'synced', undefined],
+      ['warn', 'synced, with warnings', ['fetch matched 2 leads; using the first ("L1")']],
+    ]);
+  });
+});
