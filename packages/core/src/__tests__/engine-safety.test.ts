@@ -58,6 +58,17 @@ describe('a fetch must search for the contact', () => {
     expect(result).toMatchObject({ code: 'ERR_FETCH_NO_CRITERION' });
   });
 
+  it('a clock or $random in the search body does not hide a missing criterion; with the criterion, it is sent', async () => {
+    const timed = (filter: string) => (t: string) => t.replace(fetchLine, `  fetch: { method: POST, url: /crm/search, body: '{"filter": {"PHONE": ${filter}}, "requested_at": $millis(), "day": $now("[Y]-[M01]-[D01]"), "nonce": $random()}' }`);
+    const missing = await run(seedWith(timed('payload.serch')), { fetch: [{ status: 200, body: { lead_id: 'someone-else' } }] });
+    expect(missing.result).toMatchObject({ code: 'ERR_FETCH_NO_CRITERION' });
+    expect(missing.http.requests).toEqual([]);
+    const present = await run(seedWith(timed('payload.phone')), { fetch: [notFound] });
+    expect(present.result).toMatchObject({ action: 'created' });
+    expect(JSON.parse(present.http.requests[0]!.body!)).toMatchObject({ filter: { PHONE: '+919876543210' }, requested_at: expect.any(Number) });
+    expect(JSON.parse(present.http.requests[0]!.body!).requested_at).not.toBe(946_684_800_000); // the request sent has the real clock
+  });
+
   it.each([
     ['the phone', '{ phone: "{{contact.phone}}" }'],
     ['the email only', '{ email: "{{contact.email}}" }'],
@@ -307,6 +318,15 @@ describe('shared query and headers, and vars', () => {
     expect(result.calls[0]!.url).toContain('accessKey=***');
   });
 
+  it('a header the mapping writes in another case than the defaults (Content-Type, Accept) replaces them: one header, the mapping\'s value', async () => {
+    const vendor = seedWith((t) => t.replace(/^auth: .*$/m, '$&\nheaders: { Accept: application/vnd.api+json, Content-Type: application/vnd.api+json }'));
+    const { http } = await run(vendor, { fetch: [notFound] });
+    const create = http.requests[1]!;
+    const named = (h: string) => Object.entries(create.headers).filter(([k]) => k.toLowerCase() === h);
+    expect(named('content-type')).toEqual([['Content-Type', 'application/vnd.api+json']]);
+    expect(named('accept')).toEqual([['Accept', 'application/vnd.api+json']]);
+  });
+
   it('a shared template is checked for every endpoint, and named as the shared field', () => {
     expect(() => seedWith((t) => t.replace(/^auth: .*$/m, '$&\nheaders: { X-Lead: "{{leadId}}" }')))
       .toThrow(/headers\.X-Lead: \{\{leadId\}\} \(at 1:\d+\): leadId is never set here \(create is sent when there is no lead id yet\)/);
@@ -326,13 +346,11 @@ describe('shared query and headers, and vars', () => {
     expect(result.payloadHash).toBe(plain.payloadHash);
   });
 
-  it('vars that are not an object: a permanent error saying what they gave; a misspelt one leaves the fetch without a criterion', async () => {
+  it('vars that are not an object: a permanent error saying what they gave; a misspelt one is caught at load', async () => {
     const notObject = await run(seedWith(withVars('$digits(contact.phone)')));
     expect(notObject.result).toMatchObject({ code: 'ERR_VARS_INVALID', context: { step: 'map' } });
     expect((notObject.result as Error).message).toBe('the mapping\'s vars must be an object, got 919876543210');
-    const misspelt = await run(seedWith(withVars('{"searchPhon": $digits(contact.phone)}')));
-    expect(misspelt.result).toMatchObject({ code: 'ERR_FETCH_NO_CRITERION' });
-    expect(misspelt.http.requests).toEqual([]);
+    expect(() => seedWith(withVars('{"searchPhon": $digits(contact.phone)}'))).toThrow(/vars has no "searchPhone"; it has searchPhon/);
   });
 });
 
@@ -362,5 +380,25 @@ describe('what a failing template or body says is masked too (they see the named
     const { result, http } = await run(traced, { fetch: [{ status: 200, body: { lead_id: 'someone-else' } }] });
     expect(result).toMatchObject({ code: 'ERR_FETCH_NO_CRITERION' });
     expect(http.requests).toEqual([]);
+  });
+});
+
+describe('load-time checks of secrets and vars', () => {
+  it('the payload or vars reading secrets is refused at load: only requests see them', () => {
+    const withSecret = (t: string) => t.replace(/^auth: .*$/m, '$&\nsecrets: { key: "env:KEY" }');
+    expect(() => seedWith((t) => withSecret(t).replace('"name": contact.name,', '"name": contact.name, "k": secrets.key,')))
+      .toThrow(/payload: reads secrets, which only the requests see \(the payload is stored and compared\)/);
+    expect(() => seedWith((t) => withSecret(t).replace(/^payload: \|/m, `vars: '{"k": $string(secrets.key)}'\npayload: |`)))
+      .toThrow(/vars: reads secrets, which only the requests see/);
+    // A name "secrets" inside a later step is the contact's own data: not refused.
+    expect(() => seedWith((t) => t.replace('"name": contact.name,', '"name": contact.name, "s": contact.attributes.secrets,'))).not.toThrow();
+  });
+
+  it('vars written as an object name their keys, so a misspelt {{vars.x}} is caught at load', () => {
+    const withVars = (use: string) => (t: string) => t
+      .replace(/^payload: \|/m, `vars: '{"searchPhone": $digits(contact.phone)}'\npayload: |`)
+      .replace(/^  fetch: .*$/m, `  fetch: { method: GET, url: /crm/search, query: { mobile: "{{${use}}}" } }`);
+    expect(() => seedWith(withVars('vars.serchPhone'))).toThrow(/\{\{vars\.serchPhone\}\} \(at 1:\d+\): vars has no "serchPhone"; it has searchPhone/);
+    expect(() => seedWith(withVars('vars.searchPhone'))).not.toThrow();
   });
 });

@@ -5,6 +5,7 @@ import { MappingError, PermanentError, RetryableError, StaleLeadError, SyncError
 import { encodeForm, parseResponseBody } from '../http/encode';
 import type { HttpClient, HttpRequest, HttpResponse } from '../http/client';
 import type { CompiledEndpoint, CompiledMapping } from '../mapping/compile';
+import { timelessBindings } from '../mapping/expressions';
 import type { MatchKey } from '../mapping/types';
 import { maskSecrets, resolveSecretRef, type SecretResolver } from '../secrets';
 import { applyClearedFields, setOwn } from './cleared';
@@ -267,10 +268,10 @@ class SyncRun {
   }
 
   /** The mapping's `vars` for a contact: an object, or a permanent error saying what it gave. */
-  private async varsOf(contact: Contact, leadId = this.options.knownLeadId): Promise<Record<string, unknown>> {
+  private async varsOf(contact: Contact, leadId = this.options.knownLeadId, bindings?: Record<string, unknown>): Promise<Record<string, unknown>> {
     const expression = this.mapping.vars;
     if (!expression) return {};
-    const value = await expression.evaluate({ contact, leadId, tenant: contact.tenant }, this.ctx({ step: 'map' }));
+    const value = await expression.evaluate({ contact, leadId, tenant: contact.tenant }, this.ctx({ step: 'map' }), bindings);
     if (value === undefined) return {};
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw new PermanentError('ERR_VARS_INVALID', `the mapping's vars must be an object, got ${excerpt(value) ?? 'nothing'}`, { context: this.ctx({ step: 'map' }) });
@@ -619,12 +620,14 @@ class SyncRun {
     }
     let encoded: string | undefined;
     if (request.body !== undefined) {
+      // The mapping's own Content-Type (in any case) stays: a vendor type such as application/vnd.api+json.
+      const typed = Object.keys(request.headers).some((name) => name.toLowerCase() === 'content-type');
       if (endpoint.encoding === 'form') {
         encoded = encodeForm(request.body);
-        request.headers['content-type'] ??= 'application/x-www-form-urlencoded';
+        if (!typed) request.headers['content-type'] = 'application/x-www-form-urlencoded';
       } else {
         encoded = JSON.stringify(request.body);
-        request.headers['content-type'] ??= 'application/json';
+        if (!typed) request.headers['content-type'] = 'application/json';
       }
     }
     if (auth?.sign) {
@@ -664,37 +667,52 @@ class SyncRun {
    * criterion.
    */
   private async checkSearchesFor(request: OutgoingRequest, endpoint: CompiledEndpoint, vars: RequestVars, context: ErrorContext): Promise<void> {
-    const contact = otherPerson(vars.contact ?? this.contact);
+    const own = vars.contact ?? this.contact;
+    const contact = otherPerson(own);
     const leadId = vars.leadId === undefined ? undefined : `${vars.leadId}x`;
     const match = vars.match && { key: vars.match.key, value: vars.match.key === 'leadId' ? leadId! : contact[vars.match.key]! };
+    // Both rendered with the clock and $random fixed: a `$millis()` in a search body would tell any two apart.
+    const bindings = await timelessBindings();
+    let same: OutgoingRequest;
     let other: OutgoingRequest;
     try {
-      // Once per contact and lead id a sync fetches for (a match chain fetches up to three times).
-      const key = `${leadId ?? ''}\u0000${contact.phone}\u0000${contact.email ?? ''}`;
-      let cleared = this.otherPayloads.get(key);
-      if (cleared === undefined) {
-        const payload = await this.mapping.payload.evaluate({ contact, leadId, tenant: contact.tenant }, this.ctx({ step: 'map' }));
-        cleared = applyClearedFields(payload, this.options.previousPayload, this.mapping.definition.clearedFields ?? 'null');
-        this.otherPayloads.set(key, cleared);
-      }
-      other = await this.renderRequest(endpoint, 'fetch', { contact, leadId, match }, cleared, context);
+      same = await this.renderRequest(endpoint, 'fetch', vars, await this.timelessPayload(own, vars.leadId, bindings), context, bindings);
+    } catch {
+      return; // Rendered with the clock fixed, the request fails: it is not one this check can compare.
+    }
+    try {
+      other = await this.renderRequest(endpoint, 'fetch', { contact, leadId, match }, await this.timelessPayload(contact, leadId, bindings), context, bindings);
     } catch {
       return; // Another person's values take another path through the mapping: the request depends on them.
     }
     // Headers are no criterion (a request id made from the contact would tell the two apart): the URL and the body.
     const spelled = (r: OutgoingRequest) => JSON.stringify([r.url.toString(), r.body]);
-    if (spelled(other) !== spelled(request)) return;
+    if (spelled(other) !== spelled(same)) return;
     throw new PermanentError('ERR_FETCH_NO_CRITERION',
       `the fetch request is the same whoever it searches for (${request.method} ${this.mask(request.url.toString())}), so it could match anyone's lead: `
       + "check what endpoints.fetch's url, query and body search by (a misspelled field gives nothing, and is left out), "
       + 'or this contact has none of the values it searches by (a match chain, match: [email, phone], skips the keys a contact lacks)', { context });
   }
 
-  /** An endpoint's request before auth: URL template, query, headers and body, over `payload`. */
-  private async renderRequest(endpoint: CompiledEndpoint, step: EndpointName, vars: RequestVars, payload: unknown, context: ErrorContext): Promise<OutgoingRequest> {
+  /** A contact's payload (cleared fields applied) evaluated with `bindings`, once per contact and lead id a sync checks. */
+  private async timelessPayload(contact: Contact, leadId: string | undefined, bindings: Record<string, unknown>): Promise<unknown> {
+    const key = `${contact.contactId}\u0000${leadId ?? ''}\u0000${contact.phone}\u0000${contact.email ?? ''}`;
+    if (this.otherPayloads.has(key)) return this.otherPayloads.get(key);
+    const payload = await this.mapping.payload.evaluate({ contact, leadId, tenant: contact.tenant }, this.ctx({ step: 'map' }), bindings);
+    const cleared = applyClearedFields(payload, this.options.previousPayload, this.mapping.definition.clearedFields ?? 'null');
+    this.otherPayloads.set(key, cleared);
+    return cleared;
+  }
+
+  /**
+   * An endpoint's request before auth: URL template, query, headers and body, over `payload`. `bindings`: the body
+   * and vars evaluated with them (checkSearchesFor's clock-free renderings).
+   */
+  private async renderRequest(endpoint: CompiledEndpoint, step: EndpointName, vars: RequestVars, payload: unknown, context: ErrorContext, bindings?: Record<string, unknown>): Promise<OutgoingRequest> {
     // Another contact than the sync's own (a fetch under the phone a lost create had, the fetch check's other person)
     // gets its own vars: they are made from the contact.
-    const contactVars = vars.contact === undefined || vars.contact === this.contact ? this.contactVars : await this.varsOf(vars.contact, vars.leadId);
+    const own = vars.contact === undefined || vars.contact === this.contact;
+    const contactVars = own && bindings === undefined ? this.contactVars : await this.varsOf(vars.contact ?? this.contact, vars.leadId, bindings);
     const data = { contact: vars.contact ?? this.contact, leadId: vars.leadId, tenant: this.contact.tenant, match: vars.match, payload, vars: contactVars, secrets: this.namedSecrets };
     const path = endpoint.url.render(data, context);
     let url: URL;
@@ -713,11 +731,13 @@ class SyncRun {
       const v = t.render(data, context);
       // A line break from the data (a contact's name) would be refused by node as it sends, on every attempt.
       if (!HEADER_VALUE.test(v)) throw new MappingError([{ field: t.field, message: `rendered a value with a line break or control character, which no header may hold: ${this.maskedExcerpt(v, 60)}` }], { file: this.mapping.file, code: 'ERR_MAPPING_TEMPLATE', context });
+      // Header names are case-insensitive: the mapping's `Accept` replaces the default `accept`, not a second one.
+      for (const name of Object.keys(headers)) if (name !== k && name.toLowerCase() === k.toLowerCase()) delete headers[name];
       headers[k] = v;
     }
     const body = endpoint.body === null ? undefined
       : endpoint.body === undefined ? (step === 'fetch' ? undefined : payload)
-        : await endpoint.body.evaluate(data, context);
+        : await endpoint.body.evaluate(data, context, bindings);
     return { method: endpoint.method, url, headers, body };
   }
 

@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache';
 import type { DependencyContainer } from 'tsyringe';
 import { resolveAdapter, type AuthAdapter, type EndpointName, type FlowAdapter } from '../adapters';
 import { ConfigError, MappingError, type FieldError } from '../errors';
-import { compileExpression, compileTemplate, type CompiledExpression, type CompiledTemplate, type TemplateScope } from './expressions';
+import { compileExpression, compileTemplate, constructedKeys, inputRoots, type CompiledExpression, type CompiledTemplate, type TemplateScope } from './expressions';
 import { formatAjvErrors, parseMappingText, type ParsedMapping } from './load';
 import type { Encoding, EndpointDefinition, MappingDefinition, ReaderDefinitions, ReaderName } from './types';
 
@@ -113,7 +113,9 @@ function compileEndpoint(name: EndpointName, def: EndpointDefinition, mapping: M
   const at = `endpoints.${name}`;
   // Without a match chain, fetch is sent once with the contact, and no match.
   const neverSet = name === 'fetch' && !mapping.match ? { match: 'the mapping has no match chain (match: [phone, email])' } : NEVER_SET[name];
-  const scope: TemplateScope = { names: { ...TEMPLATE_NAMES, secrets: Object.keys(mapping.secrets ?? {}) }, neverSet };
+  // vars written as an object constructor name their keys, so `{{vars.serchPhone}}` is caught as other names are.
+  const varsKeys = mapping.vars === undefined ? [] : constructedKeys(mapping.vars) ?? 'any';
+  const scope: TemplateScope = { names: { ...TEMPLATE_NAMES, secrets: Object.keys(mapping.secrets ?? {}), vars: varsKeys }, neverSet };
   return {
     name,
     method: def.method,
@@ -131,11 +133,14 @@ function compileEndpoint(name: EndpointName, def: EndpointDefinition, mapping: M
  * `key` says: headers in any case), then the endpoint's own; each with whether it is the shared one.
  */
 function withShared(shared: Record<string, string> | undefined, own: Record<string, string> | undefined, key: (name: string) => string): Array<[string, string, boolean]> {
-  const mine = new Set(Object.keys(own ?? {}).map(key));
-  return [
-    ...Object.entries(shared ?? {}).filter(([k]) => !mine.has(key(k))).map(([k, v]): [string, string, boolean] => [k, v, true]),
-    ...Object.entries(own ?? {}).map(([k, v]): [string, string, boolean] => [k, v, false]),
-  ];
+  const mine = new Map(Object.entries(own ?? {}).map(([k, v]) => [key(k), [k, v] as const]));
+  // The shared ones in their order, an endpoint's own of the same name in its place; then the endpoint's others.
+  const out = Object.entries(shared ?? {}).map(([k, v]): [string, string, boolean] => {
+    const o = mine.get(key(k));
+    return o ? [o[0], o[1], false] : [k, v, true];
+  });
+  const sharedKeys = new Set(Object.keys(shared ?? {}).map(key));
+  return [...out, ...Object.entries(own ?? {}).filter(([k]) => !sharedKeys.has(key(k))).map(([k, v]): [string, string, boolean] => [k, v, false])];
 }
 
 /** Compiles a validated definition: resolves adapters, compiles every JSONata expression and URL template once. */
@@ -162,6 +167,12 @@ export function compileDefinition(definition: MappingDefinition, opts: { hash: s
   const problems = new Problems();
   const payload = problems.collect(() => compileExpression(definition.payload, 'payload', file));
   const vars = definition.vars === undefined ? undefined : problems.collect(() => compileExpression(definition.vars!, 'vars', file));
+  // Only requests see the named secrets: the payload is stored and compared, and vars are made before them.
+  for (const [field, source] of [['payload', definition.payload], ['vars', definition.vars]] as const) {
+    if (source !== undefined && inputRoots(source).includes('secrets')) {
+      problems.collect(() => { throw new MappingError([{ field, message: 'reads secrets, which only the requests see (the payload is stored and compared): use {{secrets.<name>}} in a url, query or header template, or secrets.<name> in a body' }], { file, code: 'ERR_MAPPING_EXPRESSION' }); });
+    }
+  }
   const endpoints: Partial<Record<EndpointName, CompiledEndpoint>> = {};
   for (const e of ENDPOINTS) {
     const def = definition.endpoints[e];

@@ -66,8 +66,21 @@ export interface CompiledExpression {
   readonly source: string;
   /** Where the expression sits in the mapping file, e.g. `endpoints.create.body`. */
   readonly field: string;
-  evaluate(input: unknown, context?: ErrorContext): Promise<unknown>;
+  /** `bindings`: variables and functions bound for this evaluation (`{millis: () => 0}` fixes `$millis()`). */
+  evaluate(input: unknown, context?: ErrorContext, bindings?: Record<string, unknown>): Promise<unknown>;
 }
+
+/**
+ * Bindings that make an evaluation depend on its input alone: `$now()`, `$millis()` and `$random()` give the same
+ * every time (for comparing two renderings, which the clock would otherwise tell apart).
+ */
+export function timelessBindings(): Promise<Record<string, unknown>> {
+  // $now keeps its picture and timezone arguments: a JSONata lambda formatting one fixed instant.
+  timeless ??= jsonata('function($picture, $timezone) { $fromMillis(946684800000, $picture, $timezone) }').evaluate({})
+    .then((now) => Object.freeze({ now, millis: () => 946_684_800_000, random: () => 0.5 }));
+  return timeless;
+}
+let timeless: Promise<Record<string, unknown>> | undefined;
 
 interface JsonataError { code?: string; position?: number; token?: string; message?: string }
 
@@ -124,6 +137,43 @@ function unknownFunctions(ast: unknown): Array<{ name: string; position?: number
   return called.filter((c) => c.name !== '' && !CALLABLE.has(c.name) && !bound.has(c.name));
 }
 
+/**
+ * The names an expression reads from its input at the top (`secrets` in `secrets.key` or `$number(secrets.key)`),
+ * not inside a later step of a path, a predicate or a function body, where paths start elsewhere. Empty when the
+ * expression does not parse (compileExpression says why).
+ */
+export function inputRoots(source: string): string[] {
+  let ast: unknown;
+  try { ast = jsonata(source).ast(); } catch { return []; }
+  const roots = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (node === null || typeof node !== 'object') return;
+    if (Array.isArray(node)) { node.forEach(visit); return; }
+    const n = node as { type?: string; value?: unknown; steps?: unknown[] };
+    if (n.type === 'lambda') return; // its body reads what it is called with
+    if (n.type === 'path') {
+      const first = n.steps?.[0] as { type?: string; value?: unknown } | undefined;
+      if (first?.type === 'name') roots.add(String(first.value));
+      else visit(first);
+      return;
+    }
+    if (n.type === 'name') { roots.add(String(n.value)); return; }
+    for (const [k, v] of Object.entries(n)) if (k !== 'predicate' && k !== 'stages' && k !== 'group') visit(v);
+  };
+  visit(ast);
+  return [...roots];
+}
+
+/** The keys of an expression that is an object constructor (`{"a": …, "b": …}`, or a block ending in one); else undefined. */
+export function constructedKeys(source: string): string[] | undefined {
+  let ast: { type?: string; value?: unknown; lhs?: unknown; expressions?: unknown[] };
+  try { ast = jsonata(source).ast() as typeof ast; } catch { return undefined; }
+  while (ast?.type === 'block' && Array.isArray(ast.expressions) && ast.expressions.length > 0) ast = ast.expressions.at(-1) as typeof ast;
+  if (ast?.type !== 'unary' || ast.value !== '{' || !Array.isArray(ast.lhs)) return undefined;
+  const keys = (ast.lhs as Array<[{ type?: string; value?: unknown }, unknown]>).map(([k]) => (k?.type === 'string' ? String(k.value) : undefined));
+  return keys.every((k) => k !== undefined) ? keys as string[] : undefined;
+}
+
 export function compileExpression(source: string, field: string, file?: string): CompiledExpression {
   let expr: jsonata.Expression;
   try {
@@ -147,9 +197,9 @@ export function compileExpression(source: string, field: string, file?: string):
   return {
     source,
     field,
-    async evaluate(input, context) {
+    async evaluate(input, context, bindings) {
       try {
-        return await expr.evaluate(input);
+        return await (bindings ? expr.evaluate(input, bindings) : expr.evaluate(input));
       } catch (err) {
         const e = err as JsonataError;
         const why = e.code === 'D1012' ? `ran longer than ${EXPRESSION_LIMITS.timeoutMs} ms`
