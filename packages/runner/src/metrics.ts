@@ -34,6 +34,14 @@ export class Metrics {
     name: 'crm_sync_sync_deferrals_total', help: 'Syncs put back before sending anything because another sync held the same phone or email, by tenant.',
     labelNames: ['tenant'] as const, registers: [this.registry],
   });
+  private readonly tenantPauses = new Counter({
+    name: 'crm_sync_tenant_pauses_total', help: 'Times a tenant was paused for the CRM\'s rate limit (a 429, or what the mapping\'s rateLimited reader says), by tenant.',
+    labelNames: ['tenant'] as const, registers: [this.registry],
+  });
+  private readonly tenantPausedSeconds = new Counter({
+    name: 'crm_sync_tenant_paused_seconds_total', help: 'Seconds of pause the CRM\'s rate limit asked for, by tenant (overlapping pauses counted in full).',
+    labelNames: ['tenant'] as const, registers: [this.registry],
+  });
   private readonly deadLetters = new Counter({
     name: 'crm_sync_dead_letters_total', help: 'Contacts moved to the dead letters, by tenant.', labelNames: ['tenant'] as const, registers: [this.registry],
   });
@@ -100,6 +108,11 @@ export class Metrics {
 
   syncDeferred(tenant: string): void {
     this.deferrals.inc({ tenant });
+  }
+
+  tenantPaused(tenant: string, pauseMs: number): void {
+    this.tenantPauses.inc({ tenant });
+    this.tenantPausedSeconds.inc({ tenant }, pauseMs / 1000);
   }
 
   deadLettered(tenant: string): void {

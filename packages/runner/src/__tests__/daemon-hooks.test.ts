@@ -4,7 +4,8 @@ import { Metrics } from '../metrics';
 
 describe('the daemon\'s log lines for syncs', () => {
   const lines: Array<Record<string, unknown>> = [];
-  const hooks = daemonHooks(new Metrics(() => ({ pending: 0, inFlight: 0, retrying: 0, deadLetters: 0, leads: 0 })),
+  const metrics = new Metrics(() => ({ pending: 0, inFlight: 0, retrying: 0, deadLetters: 0, leads: 0 }));
+  const hooks = daemonHooks(metrics,
     createLogger({ level: 'info', destination: { write: (l: string) => { lines.push(JSON.parse(l)); } } }));
   beforeEach(() => { lines.length = 0; });
   const sync = { tenant: 'acme', contactId: 'c1', outcome: 'updated' as const, calls: [], durationMs: 12, leadId: 'L1' };
@@ -16,5 +17,14 @@ describe('the daemon\'s log lines for syncs', () => {
       ['info', 'synced', undefined],
       ['warn', 'synced, with warnings', ['fetch matched 2 leads; using the first ("L1")']],
     ]);
+  });
+
+  it('a pause for the CRM\'s rate limit is logged and counted, with its length', async () => {
+    hooks.onRateLimited!({ tenant: 'acme', pauseMs: 2000 });
+    hooks.onRateLimited!({ tenant: 'acme', pauseMs: 500 });
+    expect(lines.map((l) => [l.level, l.msg, l.pauseMs])).toEqual([['warn', 'CRM rate limit: tenant paused', 2000], ['warn', 'CRM rate limit: tenant paused', 500]]);
+    const text = (await metrics.render()).body;
+    expect(text).toMatch(/^crm_sync_tenant_pauses_total\{tenant="acme"\} 2$/m);
+    expect(text).toMatch(/^crm_sync_tenant_paused_seconds_total\{tenant="acme"\} 2\.5$/m);
   });
 });

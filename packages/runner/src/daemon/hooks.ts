@@ -32,7 +32,10 @@ export function daemonHooks(metrics: Metrics, logger: Logger): RunnerHooks {
       metrics.syncDeferred(tenant);
       forContact(tenant, contactId).debug({ retryInMs: delayMs }, 'another sync holds this phone or email; deferred');
     },
-    onRateLimited: ({ tenant, pauseMs }) => logger.child({ tenant }).warn({ pauseMs }, 'CRM rate limit: tenant paused'),
+    onRateLimited: ({ tenant, pauseMs }) => {
+      metrics.tenantPaused(tenant, pauseMs);
+      logger.child({ tenant }).warn({ pauseMs }, 'CRM rate limit: tenant paused');
+    },
     onError: ({ error, tenant, contactId, during }) => logger.child({ tenant, contactId }).error({ during, err: errorFields(error) }, 'runner error'),
   };
 }
