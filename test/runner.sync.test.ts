@@ -1,5 +1,7 @@
-import { Runner } from '@crm-sync/runner';
+import { compileMapping } from '@crm-sync/core';
+import { registerBuiltinAdapters, Runner } from '@crm-sync/runner';
 import { startReferenceCrm } from '@crm-sync/testkit';
+import { SEED_MAPPING, seedMappingText } from './seed-mapping';
 import { CRM_KEY, event, RunnerHarness, seedContract, sleep, waitFor } from './runner.fixtures';
 
 let h: RunnerHarness;
@@ -108,6 +110,31 @@ describe('Runner against the reference CRM: debounce and the lead store', () => 
     await h.runner.whenIdle();
     expect(h.routes()).toEqual(['fetch', 'create']);
     expect(h.hookLog.of('onAccepted')).toEqual([{ tenant: 'acme', accepted: 3, ignored: 2 }, { tenant: 'acme', accepted: 2, ignored: 2 }]);
+  });
+
+  it('the update-only flow: an unknown contact is settled as skipped (no lead, no dead letter, the reason kept); one the CRM knows is updated; a later change looks again', async () => {
+    registerBuiltinAdapters();
+    const updateOnly = compileMapping(seedMappingText().replace(/^flow: .*$/m, 'flow: update-only'), { file: SEED_MAPPING });
+    h = await RunnerHarness.start({ tenant: { quietMs: 30, mapping: updateOnly } });
+    h.runner.start();
+    await h.runner.ingest([event('c1', { phone: '+14155550101' })]);
+    await h.runner.whenIdle();
+    expect(h.crm.leads()).toEqual([]);
+    expect(h.routes()).toEqual(['fetch']);
+    const skipped = await h.runner.contact('acme', 'c1');
+    expect(skipped).toMatchObject({ state: 'synced', lastOutcome: 'skipped' });
+    expect(skipped!.leadId).toBeUndefined();
+    expect(skipped!.history[0]).toMatchObject({ outcome: 'skipped', reason: 'the CRM has no lead for this contact, and the update-only flow never creates one' });
+    expect(await h.runner.status()).toMatchObject({ deadLetters: 0, leads: 0, pending: 0 });
+    expect(h.hookLog.of('onSync').at(-1)).toMatchObject({ outcome: 'skipped' });
+
+    // The lead is made in the CRM by someone else; the contact's next change finds it and updates it.
+    const lead = await fetch(`${h.crm.url}/crm/create`, { method: 'POST', headers: { 'content-type': 'application/json', 'auth-key': CRM_KEY }, body: JSON.stringify({ phone: '+14155550101', name: 'Made in the CRM' }) });
+    const { lead_id: leadId } = (await lead.json()) as { lead_id: string };
+    await h.runner.ingest([event('c1', { phone: '+14155550101', name: 'Changed' })]);
+    await h.runner.whenIdle();
+    expect(await h.runner.contact('acme', 'c1')).toMatchObject({ leadId, lastOutcome: 'updated' });
+    expect(h.crm.leads()).toEqual([expect.objectContaining({ lead_id: leadId, name: 'Changed' })]);
   });
 
   it('an event dated more than a day ahead is refused, so the contact keeps taking its later changes', async () => {

@@ -119,13 +119,21 @@ export interface FlowOperations {
   create(): Promise<FlowOutcome>;
   update(leadId: string): Promise<FlowOutcome>;
   upsert(): Promise<FlowOutcome>;
+  /**
+   * Ends the sync without a write, for a flow that decides the CRM should not hear of this contact (an update-only
+   * flow, and a contact the CRM does not know): return what it gives. The contact is settled with no lead, its
+   * history says `skipped` and why; its next change is synced again. After a write, the write's outcome stands.
+   */
+  skip(reason: string): FlowOutcome;
 }
 
-export type SyncAction = 'created' | 'updated' | 'upserted';
+export type SyncAction = 'created' | 'updated' | 'upserted' | 'skipped';
 
 export interface FlowOutcome {
   action: SyncAction;
   leadId?: string;
+  /** skipped: why (FlowOperations.skip). */
+  reason?: string;
 }
 
 /** A flow variation: which calls a sync makes, in what order. Shapes nothing itself; the engine does the calls. */

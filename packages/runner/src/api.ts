@@ -68,6 +68,8 @@ export interface AttemptRecord {
   error?: { code: string; message: string; retryable: boolean; status?: number; reason?: string; step?: string };
   /** What the engine noticed in a sync that succeeded: several leads matched, a stale id replaced, a flow's slip. */
   warnings?: string[];
+  /** skipped: why the flow wrote nothing. */
+  reason?: string;
 }
 
 export interface ContactStatus {

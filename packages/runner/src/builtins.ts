@@ -8,8 +8,9 @@ import * as hmac from '@crm-sync/adapter-hmac';
 import * as fetchCreateUpdate from '@crm-sync/adapter-fetch-create-update';
 import * as noFetch from '@crm-sync/adapter-no-fetch';
 import * as upsert from '@crm-sync/adapter-upsert';
+import * as updateOnly from '@crm-sync/adapter-update-only';
 
-const BUILTINS = [authKey, basic, bearer, bodySecret, hmac, fetchCreateUpdate, noFetch, upsert];
+const BUILTINS = [authKey, basic, bearer, bodySecret, hmac, fetchCreateUpdate, noFetch, upsert, updateOnly];
 
 /** Registers the adapters that ship with crm-sync. Safe to call more than once. */
 export function registerBuiltinAdapters(container?: DependencyContainer): Adapter[] {

@@ -9,7 +9,7 @@ function describeCounts(s: StatusCounts): string {
 function describeAttempt(a: AttemptRecord): string[] {
   const head = `  ${a.at}  ${a.outcome}${a.leadId ? ` lead ${a.leadId}` : ''}${a.error ? `  ${a.error.code}: ${a.error.message}${a.error.reason ? ` (CRM: ${a.error.reason})` : ''}` : ''}`;
   const calls = a.calls.map((c) => `      ${c.step.padEnd(6)} ${c.method} ${c.url} → ${c.status ?? 'no answer'} in ${Math.round(c.durationMs)} ms${c.reason ? ` (${c.reason})` : ''}`);
-  return [head, ...calls, ...(a.warnings ?? []).map((w) => `      warning: ${w}`)];
+  return [head, ...(a.reason ? [`      reason: ${a.reason}`] : []), ...calls, ...(a.warnings ?? []).map((w) => `      warning: ${w}`)];
 }
 
 export function describeContact(c: ContactStatus): string {

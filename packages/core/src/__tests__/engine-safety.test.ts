@@ -402,3 +402,20 @@ describe('load-time checks of secrets and vars', () => {
     expect(() => seedWith(withVars('vars.searchPhone'))).not.toThrow();
   });
 });
+
+describe('a flow that skips (ops.skip)', () => {
+  const updateOnly = (t: string) => t.replace(/^flow: .*$/m, 'flow: update-only');
+
+  it('the built-in update-only flow: a contact the CRM does not know is skipped with the reason, nothing written', async () => {
+    const { result, http } = await run(seedWith(updateOnly), { fetch: [notFound] });
+    expect(result).toMatchObject({ action: 'skipped', reason: 'the CRM has no lead for this contact, and the update-only flow never creates one', warnings: [] });
+    expect((result as { leadId?: string }).leadId).toBeUndefined();
+    expect(http.requests.map((r) => r.step)).toEqual(['fetch']);
+  });
+
+  it('a skip after a write keeps the write\'s outcome, with a warning', async () => {
+    const flow: FlowAdapter = { kind: 'flow', name: 'writes-then-skips', requires: ['fetch', 'create', 'update'], run: async (ops) => { await ops.create(); return ops.skip('changed my mind'); } };
+    const { result } = await run(seedWith((t) => t.replace(/^flow: .*$/m, 'flow: writes-then-skips'), flow));
+    expect(result).toMatchObject({ action: 'created', leadId: expect.any(String), warnings: ['the writes-then-skips flow adapter skipped the contact after a write; the write\'s outcome is kept'] });
+  });
+});

@@ -46,7 +46,7 @@ describe('loading a mapping file', () => {
     ['an example result that is not an action', 'result: { action: created, leadId: example-lead-1 }', 'result: { action: create, leadId: example-lead-1 }', { field: 'examples[0].result.action', message: expect.stringMatching(/^must be one of "created", "updated", "upserted"/) }],
     ['a missing endpoint the flow needs', /^ {2}create:.*\n/m, '', { field: 'endpoints.create', message: expect.stringMatching(/^is required by the fetch-create-update flow \(line \d+\)$/) }],
     ['a bad auth option', 'header: Auth-Key,', 'header: "Auth Key",', { field: 'auth.header', message: expect.stringMatching(/^must be an HTTP header name: letters, digits and .* \(line 6\)$/) }],
-    ['an unknown flow adapter', 'flow: fetch-create-update', 'flow: carrier-pigeon', { field: 'flow', message: expect.stringMatching(/^no flow adapter named "carrier-pigeon" is registered; the flow adapters are fetch-create-update, no-fetch, upsert \(line \d+\)$/) }],
+    ['an unknown flow adapter', 'flow: fetch-create-update', 'flow: carrier-pigeon', { field: 'flow', message: expect.stringMatching(/^no flow adapter named "carrier-pigeon" is registered; the flow adapters are fetch-create-update, no-fetch, update-only, upsert \(line \d+\)$/) }],
   ])('names the file, the path and the expectation for %s', (_label, find, replace, expected) => {
     const err = compileBad(seedWith(find, replace));
     expect(err.file).toBe('mappings/acme.yaml');

@@ -82,6 +82,8 @@ export interface SyncResult {
   payloadHash: string;
   calls: CallRecord[];
   warnings: string[];
+  /** skipped: why the flow wrote nothing (FlowOperations.skip). */
+  reason?: string;
   /** A stored lead id the CRM no longer has; the sync matched again. */
   forgotLeadId?: string;
   rateLimit?: RateLimitInfo;
@@ -308,7 +310,8 @@ class SyncRun {
       outcome = await this.runFlow(undefined);
     }
     return {
-      action: outcome.action, leadId: outcome.leadId, payload: this.payload, payloadHash: this.options.rendered?.hash ?? hashPayload(this.payload),
+      action: outcome.action, leadId: outcome.leadId, ...(outcome.action === 'skipped' ? { reason: outcome.reason } : {}),
+      payload: this.payload, payloadHash: this.options.rendered?.hash ?? hashPayload(this.payload),
       calls: this.calls, warnings: this.warnings, forgotLeadId, rateLimit: this.rateLimit,
     };
   }
@@ -322,6 +325,7 @@ class SyncRun {
   private async runFlow(knownLeadId: string | undefined): Promise<FlowOutcome> {
     const flow = this.mapping.flow;
     const produced = new Set<FlowOutcome>();
+    const skips = new Set<FlowOutcome>();
     // What the operations themselves throw (the engine's errors, a store that failed to record a create intent) is
     // passed on as it is: only the flow's own failures are the flow's.
     const fromOps = new WeakSet<object>();
@@ -350,6 +354,11 @@ class SyncRun {
         return op(() => this.update(id));
       },
       upsert: () => op(() => this.upsert(knownLeadId)),
+      skip: (reason) => {
+        const skipped: FlowOutcome = { action: 'skipped', reason: excerpt(this.mask(String(reason ?? '')), 300) ?? '' };
+        skips.add(skipped);
+        return skipped;
+      },
     };
     const writes = () => [...produced];
     let outcome: unknown;
@@ -368,6 +377,14 @@ class SyncRun {
       throw new PermanentError('ERR_FLOW_ADAPTER', `the ${flow.name} flow adapter failed: ${message}`, { context: this.ctx(), cause: err });
     }
     if (produced.has(outcome as FlowOutcome)) return outcome as FlowOutcome;
+    // A skip (or a copy of one: `{...ops.skip(why)}`).
+    const skip = skips.has(outcome as FlowOutcome) ? outcome as FlowOutcome : isOutcomeLike(outcome) && outcome.action === 'skipped' ? [...skips].at(-1) : undefined;
+    if (skip) {
+      const wrote = writes().at(-1);
+      if (!wrote) return skip;
+      this.warnings.push(`the ${flow.name} flow adapter skipped the contact after a write; the write's outcome is kept`);
+      return wrote;
+    }
     // A copy of a write's outcome (`{...await ops.update(id)}`) is that outcome.
     const same = writes().find((o) => isOutcomeLike(outcome) && outcome.action === o.action && outcome.leadId === o.leadId);
     if (same) return same;

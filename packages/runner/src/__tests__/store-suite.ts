@@ -138,6 +138,21 @@ export function describeStore(name: string, open: () => Promise<Store>): void {
       expect(next).toMatchObject({ leadId: 'L1', payloadHash: 'h1', lastPayload: { name: 'Priya' } });
     });
 
+    it('a skipped sync settles the contact with no lead and no payload as the CRM\'s; its next change is claimed as new', async () => {
+      await store.accept([{ contact: contact(), window: WINDOW }], T0);
+      const claim = await claimOne(T0 + 50);
+      await store.complete(claim, { outcome: 'skipped', payloadHash: 'h1', payload: undefined, attempt: { ...attempt('skipped', T0 + 60), reason: 'unknown to the CRM' } }, T0 + 60);
+      expect(await store.nextDueAt('acme')).toBeUndefined();
+      expect(await store.counts(T0 + 60)).toEqual({ pending: 0, inFlight: 0, retrying: 0, deadLetters: 0, leads: 0 });
+      const status = await store.contactStatus('acme', 'c1', T0 + 60);
+      expect(status).toMatchObject({ state: 'synced', lastOutcome: 'skipped', history: [{ outcome: 'skipped', reason: 'unknown to the CRM' }] });
+      expect(status!.leadId).toBeUndefined();
+      await store.accept([{ contact: contact({ name: 'X' }), window: WINDOW }], T0 + 100);
+      const next = await claimOne(T0 + 150);
+      expect(next.leadId).toBeUndefined();
+      expect(next.lastPayload ?? null).toBeNull();
+    });
+
     it('a change during the sync makes the contact pending again after it, with that change\'s window', async () => {
       await store.accept([{ contact: contact({ name: 'A' }), window: WINDOW }], T0);
       const claim = await claimOne(T0 + 50);

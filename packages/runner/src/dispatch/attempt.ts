@@ -158,7 +158,10 @@ async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps,
   // A stale stored id (a merged or deleted lead, result.forgotLeadId) is simply replaced by the id the sync matched.
   const attempt: AttemptRecord = { at, outcome: result.action, leadId: result.leadId, calls: result.calls };
   if (result.warnings.length > 0) attempt.warnings = result.warnings;
-  return { outcome: result.action, leadId: result.leadId, payloadHash: result.payloadHash, payload: result.payload, attempt };
+  if (result.reason !== undefined) attempt.reason = result.reason;
+  // A skip wrote nothing: no payload is kept as what the CRM has (cleared fields start from none).
+  const payload = result.action === 'skipped' ? undefined : result.payload;
+  return { outcome: result.action, leadId: result.leadId, payloadHash: result.payloadHash, payload, attempt };
 }
 
 /** When a contact deferred because its person is held looks again: first after this long, */

@@ -10,7 +10,7 @@ export interface FlowSuiteOptions {
 }
 
 const ALL_ENDPOINTS: readonly EndpointName[] = ['fetch', 'create', 'update', 'upsert'];
-const ACTIONS = ['created', 'updated', 'upserted'];
+const ACTIONS = ['created', 'updated', 'upserted', 'skipped'];
 const KNOWN = 'L-known';
 const FOUND = 'L-found';
 
@@ -60,6 +60,7 @@ function trace(run: Run): string {
 
 const isWrite = (c: RecordedOperation) => c.op === 'create' || c.op === 'update' || c.op === 'upsert';
 const ENDPOINT_OF = { find: 'fetch', create: 'create', update: 'update', upsert: 'upsert' } as const;
+const isSkip = (c: RecordedOperation) => c.op === 'skip';
 
 /**
  * The behaviour every flow adapter owes the engine (CONTRACT.md), checked against a recording FlowOperations.
@@ -82,6 +83,7 @@ export function runFlowAdapterSuite(adapter: FlowAdapter, options: FlowSuiteOpti
         const confirmed = new Set<string>(adapter.requires);
         for (const c of run.ops.calls) {
           if (c.op === 'has') { if (c.result) confirmed.add(c.arg!); continue; }
+          if (c.op === 'skip') continue;
           assert.ok(confirmed.has(ENDPOINT_OF[c.op]), `${c.op}() uses ${ENDPOINT_OF[c.op]}, which is neither required nor checked with has(). ${trace(run)}`);
         }
       }
@@ -103,17 +105,18 @@ export function runFlowAdapterSuite(adapter: FlowAdapter, options: FlowSuiteOpti
       }
     });
 
-    it('with a stored lead id, tries it (update or upsert) before any create', async () => {
+    it('with a stored lead id, tries it (update or upsert) before any create, and does not skip it', async () => {
       for (const run of (await runs()).filter((r) => r.scenario.knownLeadId)) {
         const firstWrite = run.ops.performed.find(isWrite);
-        assert.ok(firstWrite, `the flow wrote nothing. ${trace(run)}`);
+        assert.ok(firstWrite, `the flow wrote nothing${run.ops.performed.some(isSkip) ? ' (it skipped a contact that has a lead)' : ''}. ${trace(run)}`);
         assert.ok(firstWrite.op === 'upsert' || (firstWrite.op === 'update' && firstWrite.arg === KNOWN),
           `the first write must be update(${KNOWN}) or upsert(), was ${firstWrite.op}(${firstWrite.arg ?? ''}). ${trace(run)}`);
       }
     });
 
     it('propagates failures of create, update and upsert', async () => {
-      for (const run of (await runs()).filter((r) => r.scenario.writeError)) {
+      // Those that wrote: a flow may end without a write (a skip).
+      for (const run of (await runs()).filter((r) => r.scenario.writeError && r.ops.performed.some(isWrite))) {
         assert.equal(run.error, run.scenario.writeError, `a failed write must reach the engine unchanged. ${trace(run)}`);
       }
     });
@@ -122,8 +125,12 @@ export function runFlowAdapterSuite(adapter: FlowAdapter, options: FlowSuiteOpti
       for (const run of (await runs()).filter((r) => !r.scenario.findError && !r.scenario.writeError)) {
         assert.equal(run.error, undefined, `the flow failed: ${String((run.error as Error)?.message ?? run.error)}. ${trace(run)}`);
         assert.ok(run.outcome && ACTIONS.includes(run.outcome.action), `the outcome must have an action (${ACTIONS.join(', ')}), got ${JSON.stringify(run.outcome)}. ${trace(run)}`);
-        const written = run.ops.performed.filter((c) => isWrite(c) && !c.error).map((c) => c.result);
+        const written = run.ops.performed.filter((c) => (isWrite(c) || isSkip(c)) && !c.error).map((c) => c.result);
         assert.ok(written.some((o) => isDeepStrictEqual(o, run.outcome)), `the outcome must be one an operation returned (the engine's record of what it did). ${trace(run)}`);
+        if (run.outcome?.action === 'skipped') {
+          assert.ok(!run.ops.performed.some(isWrite), `a flow that wrote returns the write's outcome, not a skip. ${trace(run)}`);
+          assert.ok(typeof run.outcome.reason === 'string' && run.outcome.reason.trim() !== '', `a skip says why. ${trace(run)}`);
+        }
       }
     });
   });

@@ -1,6 +1,6 @@
 import { PermanentError, type EndpointName, type FlowOperations, type FlowOutcome } from '@crm-sync/core';
 
-export type FlowOperationName = 'has' | 'find' | 'create' | 'update' | 'upsert';
+export type FlowOperationName = 'has' | 'find' | 'create' | 'update' | 'upsert' | 'skip';
 
 export interface RecordedOperation {
   op: FlowOperationName;
@@ -27,7 +27,7 @@ export interface RecordingFlowOperationsOptions {
 /** The ids the fake hands out, so tests can tell where an outcome's lead id came from. */
 export const RECORDED_IDS = { created: 'L-created', upserted: 'L-upserted' } as const;
 
-const ENDPOINT_OF: Record<Exclude<FlowOperationName, 'has'>, EndpointName> = { find: 'fetch', create: 'create', update: 'update', upsert: 'upsert' };
+const ENDPOINT_OF: Record<Exclude<FlowOperationName, 'has' | 'skip'>, EndpointName> = { find: 'fetch', create: 'create', update: 'update', upsert: 'upsert' };
 
 /**
  * A FlowOperations that performs nothing and records every call: the boundary between a flow adapter and the engine.
@@ -68,6 +68,13 @@ export class RecordingFlowOperations implements FlowOperations {
     return this.write('upsert', undefined, { action: 'upserted', leadId: this.knownLeadId ?? RECORDED_IDS.upserted });
   }
 
+  /** Ends the sync without a write, as the engine does: the outcome is recorded with the reason. */
+  skip(reason: string): FlowOutcome {
+    const outcome: FlowOutcome = { action: 'skipped', reason };
+    this.calls.push({ op: 'skip', arg: reason, result: outcome });
+    return outcome;
+  }
+
   /** The non-has() operations, in order: what the flow actually asked the engine to do. */
   get performed(): RecordedOperation[] {
     return this.calls.filter((c) => c.op !== 'has');
@@ -80,7 +87,7 @@ export class RecordingFlowOperations implements FlowOperations {
     });
   }
 
-  private async perform<T>(op: Exclude<FlowOperationName, 'has'>, arg: string | undefined, run: () => T): Promise<T> {
+  private async perform<T>(op: Exclude<FlowOperationName, 'has' | 'skip'>, arg: string | undefined, run: () => T): Promise<T> {
     const call: RecordedOperation = { op, arg };
     this.calls.push(call);
     try {
