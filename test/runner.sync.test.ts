@@ -126,7 +126,7 @@ describe('Runner against the reference CRM: debounce and the lead store', () => 
     expect(skipped!.leadId).toBeUndefined();
     expect(skipped!.history[0]).toMatchObject({ outcome: 'skipped', reason: 'the CRM has no lead for this contact, and the update-only flow never creates one' });
     expect(await h.runner.status()).toMatchObject({ deadLetters: 0, leads: 0, pending: 0 });
-    expect(h.hookLog.of('onSync').at(-1)).toMatchObject({ outcome: 'skipped' });
+    expect(h.hookLog.of('onSync').at(-1)).toMatchObject({ outcome: 'skipped', reason: 'the CRM has no lead for this contact, and the update-only flow never creates one' });
 
     // The lead is made in the CRM by someone else; the contact's next change finds it and updates it.
     const lead = await fetch(`${h.crm.url}/crm/create`, { method: 'POST', headers: { 'content-type': 'application/json', 'auth-key': CRM_KEY }, body: JSON.stringify({ phone: '+14155550101', name: 'Made in the CRM' }) });

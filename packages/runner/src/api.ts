@@ -108,6 +108,8 @@ export interface SyncAttemptEvent {
   leadId?: string;
   error?: AttemptRecord['error'];
   warnings?: string[];
+  /** skipped: why the flow wrote nothing. */
+  reason?: string;
 }
 
 /**

@@ -13,9 +13,11 @@ describe('the daemon\'s log lines for syncs', () => {
   it('a sync that succeeded is an info line; one with the engine\'s warnings is a warning carrying them', () => {
     hooks.onSync!(sync);
     hooks.onSync!({ ...sync, warnings: ['fetch matched 2 leads; using the first ("L1")'] });
-    expect(lines.map((l) => [l.level, l.msg, l.warnings])).toEqual([
+    hooks.onSync!({ ...sync, outcome: 'skipped', leadId: undefined, reason: 'unknown to the CRM' });
+    expect(lines.map((l) => [l.level, l.msg, l.warnings ?? l.reason])).toEqual([
       ['info', 'synced', undefined],
       ['warn', 'synced, with warnings', ['fetch matched 2 leads; using the first ("L1")']],
+      ['info', 'skipped: the flow wrote nothing', 'unknown to the CRM'],
     ]);
   });
 

@@ -17,6 +17,7 @@ export function daemonHooks(metrics: Metrics, logger: Logger): RunnerHooks {
       const log = forContact(e.tenant, e.contactId);
       const line = { outcome: e.outcome, leadId: e.leadId, calls: e.calls.map((c) => `${c.step} ${c.status ?? '-'}`), ms: Math.round(e.durationMs) };
       if (e.outcome === 'unchanged') log.debug(line, 'unchanged: no call');
+      else if (e.outcome === 'skipped') log.info({ ...line, reason: e.reason }, 'skipped: the flow wrote nothing');
       else if (e.warnings) log.warn({ ...line, warnings: e.warnings }, 'synced, with warnings');
       else log.info(line, 'synced');
     },

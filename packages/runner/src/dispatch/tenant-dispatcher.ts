@@ -228,8 +228,8 @@ export class TenantDispatcher {
       this.rate.pause(clock.now() + result.tenantPauseMs).catch((error) => this.report(error, 'rate-limit', claim));
       this.call(() => hooks.onRateLimited?.({ tenant, pauseMs: result.tenantPauseMs! }));
     }
-    const { outcome, leadId, error, warnings } = result.record;
-    this.call(() => hooks.onSync?.({ tenant, contactId, outcome, calls, durationMs: result.durationMs, leadId, error, ...(warnings ? { warnings } : {}) }));
+    const { outcome, leadId, error, warnings, reason } = result.record;
+    this.call(() => hooks.onSync?.({ tenant, contactId, outcome, calls, durationMs: result.durationMs, leadId, error, ...(warnings ? { warnings } : {}), ...(reason ? { reason } : {}) }));
     if (error && result.retry) this.call(() => hooks.onRetry?.({ tenant, contactId, delayMs: result.retry!.delayMs, error }));
     if (error && result.deadLetter) this.call(() => hooks.onDeadLetter?.({ tenant, contactId, cause: result.deadLetter!, error }));
   }
