@@ -41,6 +41,24 @@ describe('Runner against the reference CRM: failures', () => {
     expect(h.crm.leads()).toHaveLength(2);
   });
 
+  it('attempts in flight that meet the same 429 are one pause: the hook hears each by how much it lengthens the pause', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 30, concurrency: 4 } });
+    h.crm.addFault({ route: 'fetch', status: 429, retryAfterSec: 1, times: 4 });
+    h.runner.start();
+    const started = Date.now();
+    await h.runner.ingest(Array.from({ length: 4 }, (_, i) => event(`c${i}`, { phone: `+1415555011${i}` })));
+    await waitFor('four retries', () => h.hookLog.of('onRetry').length === 4);
+    const wall = Date.now() - started;
+    const pauses = h.hookLog.of('onRateLimited') as Array<{ pauseMs: number }>;
+    const total = pauses.reduce((sum, p) => sum + p.pauseMs, 0);
+    expect(pauses[0]!.pauseMs).toBe(1000);
+    // Not 4 × 1000: the later 429s came while the first pause was in force.
+    expect(total).toBeGreaterThanOrEqual(1000);
+    expect(total).toBeLessThan(1000 + wall);
+    await h.runner.whenIdle();
+    expect(h.crm.leads()).toHaveLength(4);
+  });
+
   it('requests-per-second limit paces every one of the tenant\'s calls', async () => {
     h = await RunnerHarness.start({ tenant: { quietMs: 20, requestsPerSecond: 20, concurrency: 2 } });
     h.runner.start();

@@ -282,6 +282,38 @@ describe('Runner against the reference CRM: a stale lead id', () => {
     expect((await h.runner.contact('acme', 'webform-7'))).toMatchObject({ lastOutcome: 'updated', leadId: h.crm.leads()[0]!.lead_id });
   });
 
+  it('update-only: the CRM no longer has the stored lead and finds none → skipped, the lead id forgotten, and the next event looks again', async () => {
+    h = await RunnerHarness.start({ tenant: { quietMs: 30 } });
+    h.runner.start();
+    await h.runner.ingest([event('c1')]);
+    await h.runner.whenIdle();
+    expect(await h.runner.contact('acme', 'c1')).toMatchObject({ leadId: 'L000001' });
+    await h.runner.stop();
+
+    registerBuiltinAdapters();
+    const updateOnly = compileMapping(seedMappingText().replace(/^flow: .*$/m, 'flow: update-only'), { file: SEED_MAPPING });
+    const fresh = await startReferenceCrm({ auth: { style: 'auth-key', key: CRM_KEY }, leadIdPrefix: 'N' });
+    const runner = new Runner({ tenants: [h.tenant({ baseUrl: fresh.url, mapping: updateOnly })], store: h.store, engine: h.engine });
+    try {
+      runner.start();
+      await runner.ingest([event('c1', { name: 'Moved' })]);
+      await runner.whenIdle();
+      expect(fresh.requests().map((r) => [r.route, r.status])).toEqual([['update', 404], ['fetch', 404]]);
+      const skipped = await runner.contact('acme', 'c1');
+      expect(skipped).toMatchObject({ state: 'synced', lastOutcome: 'skipped' });
+      expect(skipped!.leadId).toBeUndefined();
+      expect(skipped!.history[0]).toMatchObject({ outcome: 'skipped', warnings: ['lead "L000001" no longer exists in the CRM; matched again'] });
+      expect((await runner.status()).leads).toBe(0);
+      // The same state again is not "unchanged": there is no lead it could be unchanged in. The flow looks again.
+      await runner.ingest([event('c1', { name: 'Moved' })]);
+      await runner.whenIdle();
+      expect(fresh.requests().map((r) => r.route)).toEqual(['update', 'fetch', 'fetch']);
+    } finally {
+      await runner.stop();
+      await fresh.close();
+    }
+  });
+
   it('the CRM no longer has the stored lead → matched again, and the new id is stored and used', async () => {
     h = await RunnerHarness.start({ tenant: { quietMs: 30 } });
     h.runner.start();

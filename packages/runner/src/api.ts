@@ -129,7 +129,11 @@ export interface RunnerHooks {
    * it sent nothing, and its contact is looked at again in delayMs, when the other one's lead can be found.
    */
   onDeferred?(e: { tenant: string; contactId: string; delayMs: number }): void;
-  /** The tenant's CRM asked us to slow down (429 Retry-After, or its rate-limit headers ran out): no calls for pauseMs. */
+  /**
+   * The tenant's CRM asked us to slow down (429 Retry-After, the mapping's rateLimited reader, or its rate-limit headers
+   * ran out). pauseMs: how much this extends the pause already in force on this runner (attempts in flight that met
+   * the same limit add only what they lengthen it by), so the sum is the time paused.
+   */
   onRateLimited?(e: { tenant: string; pauseMs: number }): void;
   /** Something in the runner itself failed (e.g. the store); the affected contact is retried when its lease lapses. */
   onError?(e: { error: unknown; tenant?: string; contactId?: string; during: string }): void;

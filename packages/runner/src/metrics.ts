@@ -39,7 +39,7 @@ export class Metrics {
     labelNames: ['tenant'] as const, registers: [this.registry],
   });
   private readonly tenantPausedSeconds = new Counter({
-    name: 'crm_sync_tenant_paused_seconds_total', help: 'Seconds of pause the CRM\'s rate limit asked for, by tenant (overlapping pauses counted in full).',
+    name: 'crm_sync_tenant_paused_seconds_total', help: 'Seconds this runner paused the tenant for the CRM\'s rate limit, by tenant (pauses that overlap counted once).',
     labelNames: ['tenant'] as const, registers: [this.registry],
   });
   private readonly deadLetters = new Counter({

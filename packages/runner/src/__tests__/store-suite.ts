@@ -153,6 +153,26 @@ export function describeStore(name: string, open: () => Promise<Store>): void {
       expect(next.lastPayload ?? null).toBeNull();
     });
 
+    it('a skip keeps the lead and what the CRM was last told; one after the CRM lost the lead forgets it (and the count)', async () => {
+      await store.accept([{ contact: contact(), window: WINDOW }], T0);
+      await store.complete(await claimOne(T0 + 50), { outcome: 'created', leadId: 'L1', payloadHash: 'h1', payload: { name: 'Priya' }, attempt: attempt('created', T0 + 60) }, T0 + 60);
+      await store.accept([{ contact: contact({ name: 'X' }), window: WINDOW }], T0 + 100);
+      await store.complete(await claimOne(T0 + 150), { outcome: 'skipped', payloadHash: 'h2', payload: { name: 'X' }, attempt: attempt('skipped', T0 + 160) }, T0 + 160);
+      expect(await store.contactStatus('acme', 'c1', T0 + 160)).toMatchObject({ state: 'synced', leadId: 'L1', payloadHash: 'h1', lastOutcome: 'skipped' });
+      expect((await store.counts(T0 + 160)).leads).toBe(1);
+      await store.accept([{ contact: contact({ name: 'Y' }), window: WINDOW }], T0 + 200);
+      expect(await claimOne(T0 + 250)).toMatchObject({ leadId: 'L1', payloadHash: 'h1', lastPayload: { name: 'Priya' } });
+      // The same claim, settled by a skip after the CRM no longer had L1.
+      const again = (await store.contactStatus('acme', 'c1', T0 + 250))!;
+      expect(again.state).toBe('in-flight');
+      const claim = await store.claimDue('acme', { now: T0 + 250 + LEASE + 1, limit: 1, leaseMs: LEASE, owner: OWNER });
+      await store.complete(claim[0]!, { outcome: 'skipped', payloadHash: 'h3', payload: { name: 'Y' }, attempt: attempt('skipped', T0 + LEASE + 300), forgetLeadId: true }, T0 + LEASE + 300);
+      const forgot = await store.contactStatus('acme', 'c1', T0 + LEASE + 300);
+      expect(forgot).toMatchObject({ state: 'synced', lastOutcome: 'skipped' });
+      expect(forgot!.leadId).toBeUndefined();
+      expect((await store.counts(T0 + LEASE + 300)).leads).toBe(0);
+    });
+
     it('a change during the sync makes the contact pending again after it, with that change\'s window', async () => {
       await store.accept([{ contact: contact({ name: 'A' }), window: WINDOW }], T0);
       const claim = await claimOne(T0 + 50);

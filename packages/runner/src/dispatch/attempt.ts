@@ -159,9 +159,9 @@ async function syncOnce(claim: Claim, tenant: TenantSettings, deps: AttemptDeps,
   const attempt: AttemptRecord = { at, outcome: result.action, leadId: result.leadId, calls: result.calls };
   if (result.warnings.length > 0) attempt.warnings = result.warnings;
   if (result.reason !== undefined) attempt.reason = result.reason;
-  // A skip wrote nothing: no payload is kept as what the CRM has (cleared fields start from none).
-  const payload = result.action === 'skipped' ? undefined : result.payload;
-  return { outcome: result.action, leadId: result.leadId, payloadHash: result.payloadHash, payload, attempt };
+  // A skip wrote nothing: the store keeps what the CRM was last told, or forgets the lead the CRM no longer had.
+  const forgetLeadId = result.action === 'skipped' && result.forgotLeadId !== undefined;
+  return { outcome: result.action, leadId: result.leadId, payloadHash: result.payloadHash, payload: result.payload, attempt, ...(forgetLeadId ? { forgetLeadId } : {}) };
 }
 
 /** When a contact deferred because its person is held looks again: first after this long, */

@@ -47,13 +47,15 @@ export class TenantDispatcher {
   private timer?: TimerHandle;
   /** A wake queued for the end of this event-loop turn (see wakeAfterTurn). */
   private wakeQueued = false;
+  /** Until when this runner has paused the tenant for the CRM's rate limit (as far as it has told the hook). */
+  private pausedUntil = 0;
 
   constructor(readonly tenant: TenantSettings, private readonly opts: DispatcherOptions) {
     const rps = tenant.requestsPerSecond ?? tenant.mapping.rateLimit.requestsPerSecond;
     this.rate = (opts.rateLimits ?? localRateLimits)(tenant.name, rps, opts.clock.now());
     const pacer = new TenantPacer(this.rate, opts.clock, (pauseMs, paused) => {
       paused.catch((error) => this.report(error, 'rate-limit'));
-      this.call(() => opts.hooks.onRateLimited?.({ tenant: tenant.name, pauseMs }));
+      this.notePause(pauseMs);
     });
     this.attemptDeps = { ...opts, pacer, identityWaits: new IdentityWaits() };
   }
@@ -226,7 +228,7 @@ export class TenantDispatcher {
     const calls = result.record.calls;
     if (result.tenantPauseMs !== undefined) {
       this.rate.pause(clock.now() + result.tenantPauseMs).catch((error) => this.report(error, 'rate-limit', claim));
-      this.call(() => hooks.onRateLimited?.({ tenant, pauseMs: result.tenantPauseMs! }));
+      this.notePause(result.tenantPauseMs);
     }
     const { outcome, leadId, error, warnings, reason } = result.record;
     this.call(() => hooks.onSync?.({ tenant, contactId, outcome, calls, durationMs: result.durationMs, leadId, error, ...(warnings ? { warnings } : {}), ...(reason ? { reason } : {}) }));
@@ -240,6 +242,19 @@ export class TenantDispatcher {
     } catch (error) {
       this.report(error, 'hook');
     }
+  }
+
+  /**
+   * Tells onRateLimited of a pause for the CRM's rate limit by how much it extends the one in force: the attempts in
+   * flight that all met the same 429 are one pause, not one each (the log line and the paused-seconds metric).
+   */
+  private notePause(pauseMs: number): void {
+    const now = this.opts.clock.now();
+    const until = now + pauseMs;
+    const extension = until - Math.max(now, this.pausedUntil);
+    if (extension <= 0) return;
+    this.pausedUntil = until;
+    this.call(() => this.opts.hooks.onRateLimited?.({ tenant: this.tenant.name, pauseMs: extension }));
   }
 
   private report(error: unknown, during: string, claim?: Claim): void {

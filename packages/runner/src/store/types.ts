@@ -168,6 +168,11 @@ export interface CompleteInput {
    * and the mark stays until a sync begun after the window succeeds.
    */
   recheckAt?: number;
+  /**
+   * skipped after the stored lead id was found stale (the CRM no longer had it): the lead id goes, with the payload
+   * hash and payload that were the CRM's. Any other skip keeps them (nothing was written).
+   */
+  forgetLeadId?: boolean;
 }
 
 /** What a create about to be sent is recorded with (Store.markCreateIntent). */

@@ -92,7 +92,7 @@ export class RedisStore implements Store {
   async complete(claim: Claim, input: CompleteInput, now: number): Promise<void> {
     await this.run('crmSyncComplete', claim.tenant, claim.contactId, claim.leaseToken, now, input.outcome, input.leadId ?? '',
       input.payloadHash, JSON.stringify(input.payload ?? null), JSON.stringify(input.attempt), input.attempt.outcome, input.recheckAt ?? '',
-      claim.unconfirmedWriteAt ?? '', claim.resyncAt ?? '');
+      claim.unconfirmedWriteAt ?? '', claim.resyncAt ?? '', input.forgetLeadId ? '1' : '');
   }
 
   async fail(claim: Claim, input: FailInput, now: number): Promise<void> {

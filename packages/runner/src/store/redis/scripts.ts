@@ -208,18 +208,29 @@ return out
 
 /**
  * ARGV: P, tenant, contactId, lease token, now, outcome, leadId ('' none), payload hash, payload JSON, attempt JSON,
- * attempt outcome, recheckAt ('' none), the claim's unconfirmedWriteAt ('' none), the claim's resyncAt ('' none).
+ * attempt outcome, recheckAt ('' none), the claim's unconfirmedWriteAt ('' none), the claim's resyncAt ('' none),
+ * '1' when the sync forgot the stored lead id (a skip after the CRM no longer had it).
+ * A skip wrote nothing: the lead, payload hash and payload stay what the CRM was last told, or go with a forgotten lead.
  */
 const COMPLETE = `${LIBRARY}
 local t, id, token, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local key = ckey(t, id)
 local row = load(key)
 if not row then return 0 end
+local skipped = ARGV[6] == 'skipped'
 local leadId = row.lead_id
-if ARGV[7] ~= '' then leadId = ARGV[7] end
+if skipped then
+  if ARGV[15] == '1' then leadId = nil end
+elseif ARGV[7] ~= '' then leadId = ARGV[7] end
 if leadId and not row.lead_id then redis.call('HINCRBY', P .. 'counts', 'leads', 1) end
+if row.lead_id and not leadId then redis.call('HINCRBY', P .. 'counts', 'leads', -1) end
+local hash, payload = ARGV[8], ARGV[9]
+if skipped then
+  hash, payload = false, false
+  if leadId then hash, payload = row.payload_hash or false, row.last_payload or false end
+end
 if row.lease_token == token then
-  write(key, { lead_id = leadId or false, payload_hash = ARGV[8], last_payload = ARGV[9], last_outcome = ARGV[6], create_intent_at = false,
+  write(key, { lead_id = leadId or false, payload_hash = hash, last_payload = payload, last_outcome = ARGV[6], create_intent_at = false,
     create_intent_identity = false, claimed_contact = false })
   -- A resync asked for after this attempt was claimed still needs a sync of its own.
   if row.resync_at and row.resync_at == ARGV[14] then redis.call('HDEL', key, 'resync_at') end
@@ -244,8 +255,10 @@ if row.lease_token == token then
 else
   -- The lease lapsed and someone else holds the contact now: keep only what prevents a duplicate lead, and mark a
   -- write this attempt made, which may have landed after the new holder's.
-  if leadId ~= row.lead_id then redis.call('HSET', key, 'lead_id', leadId) end
-  if ARGV[6] ~= 'unchanged' then markUnconfirmed(key, row, now) end
+  if leadId ~= row.lead_id then
+    if leadId then redis.call('HSET', key, 'lead_id', leadId) else redis.call('HDEL', key, 'lead_id') end
+  end
+  if ARGV[6] ~= 'unchanged' and not skipped then markUnconfirmed(key, row, now) end
 end
 recordAttempt(t, id, ARGV[10], ARGV[11])
 return 1

@@ -314,8 +314,14 @@ export class SqliteStore implements Store {
       const row = this.stmts.getForOutcome.get(claim.tenant, claim.contactId);
       if (!row) return;
       const own = row.lease_token === claim.leaseToken;
-      const leadId = input.leadId ?? row.lead_id;
+      // A skip wrote nothing: the lead, payload hash and payload stay what the CRM was last told, or go with a
+      // forgotten lead (the CRM no longer had it).
+      const skipped = input.outcome === 'skipped';
+      const leadId = skipped ? (input.forgetLeadId ? null : row.lead_id) : input.leadId ?? row.lead_id;
       if (leadId !== null && row.lead_id === null) deltas.add('leads', 1);
+      if (leadId === null && row.lead_id !== null) deltas.add('leads', -1);
+      const payloadHash = !skipped ? input.payloadHash : leadId === null ? null : row.payload_hash;
+      const lastPayload = !skipped ? JSON.stringify(input.payload ?? null) : leadId === null ? null : row.last_payload;
       if (own) {
         // The unconfirmed-write mark stays while a recheck is due, else it is cleared.
         const recheckAt = unconfirmedRecheckAt(row.unconfirmed_write_at, claim, input, now);
@@ -323,8 +329,8 @@ export class SqliteStore implements Store {
         const dueAt = changed ? Math.max(now, row.pending_due_at ?? now) : recheckAt ?? null;
         const status: Status = dueAt === null ? 'synced' : 'pending';
         this.stmts.completeOwn.run({
-          tenant: claim.tenant, contact_id: claim.contactId, lead_id: leadId, payload_hash: input.payloadHash,
-          last_payload: JSON.stringify(input.payload ?? null), unconfirmed_write_at: recheckAt === undefined ? null : row.unconfirmed_write_at,
+          tenant: claim.tenant, contact_id: claim.contactId, lead_id: leadId, payload_hash: payloadHash,
+          last_payload: lastPayload, unconfirmed_write_at: recheckAt === undefined ? null : row.unconfirmed_write_at,
           status, due_at: dueAt, last_outcome: input.attempt.outcome, claim_resync_at: claim.resyncAt ?? null,
         });
         deltas.move(row.status, status);
@@ -338,7 +344,7 @@ export class SqliteStore implements Store {
             last_payload: row.last_payload, last_outcome: row.last_outcome, create_intent_at: row.create_intent_at,
           });
         }
-        if (input.outcome !== 'unchanged') this.markUnconfirmedWrite(row, now);
+        if (input.outcome !== 'unchanged' && !skipped) this.markUnconfirmedWrite(row, now);
         this.recordAttempt(row, input.attempt);
       }
     });
