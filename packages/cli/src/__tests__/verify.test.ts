@@ -38,6 +38,14 @@ describe('crm-sync verify: the seed contract against the reference CRM', () => {
   useEnv({ SEED_CRM_AUTH_KEY: KEY });
   const crm = useCrm({ auth: { style: 'auth-key', key: KEY } });
 
+  test('an update-only mapping: step 1 says its flow never creates, so verify cannot make its test lead, and nothing is written', async () => {
+    const updateOnly = tmp.write('update-only.yaml', seedWith('flow: fetch-create-update', 'flow: update-only'));
+    const r = await runCli(['verify', updateOnly, '--base-url', crm().url]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('the update-only flow wrote nothing for the new test contact (skipped: the CRM has no lead for this contact, and the update-only flow never creates one): verify makes a marked test lead');
+    expect(crm().leads()).toEqual([]);
+  });
+
   test('passes all six steps with one marked lead, renamed and read back; the secret is in no output', async () => {
     const r = await runCli(['verify', SEED_MAPPING, '--base-url', crm().url]);
     expect(r.err).toBe('');

@@ -277,6 +277,10 @@ class Verifier {
 
   private async create(): Promise<string> {
     const result = await this.engine.sync(this.mapping, this.contacts.created, { baseUrl: this.baseUrl });
+    if (result.action === 'skipped') {
+      throw new CheckFailed(`the ${this.mapping.flow.name} flow wrote nothing for the new test contact (skipped: ${result.reason ?? 'no reason given'}): `
+        + 'verify makes a marked test lead with the mapping\'s own flow, so a flow that never creates cannot make one. Verify a copy of the mapping with flow: fetch-create-update; its endpoints and readers are the same');
+    }
     if (result.action === 'updated') {
       throw new CheckFailed(`the flow found lead ${JSON.stringify(result.leadId)} for a brand-new test contact and updated it instead of creating one`
         + ' (does the fetch endpoint ignore its keys, or is the notFound reader wrong?)', this.readers('fetch').notFound);

@@ -1,5 +1,5 @@
 import {
-  CannedHttpClient, compileMapping, dryRun, PermanentError, registerAdapter, SyncEngine, toContact, type AuthAdapter, type FlowAdapter, type SyncError,
+  CannedHttpClient, checkExamples, compileMapping, dryRun, PermanentError, registerAdapter, SyncEngine, toContact, type AuthAdapter, type FlowAdapter, type SyncError,
 } from '../index';
 import { container as rootContainer } from 'tsyringe'; // after ../index, which loads reflect-metadata for it
 import { registerBuiltinAdapters } from '@crm-sync/runner';
@@ -417,5 +417,22 @@ describe('a flow that skips (ops.skip)', () => {
     const flow: FlowAdapter = { kind: 'flow', name: 'writes-then-skips', requires: ['fetch', 'create', 'update'], run: async (ops) => { await ops.create(); return ops.skip('changed my mind'); } };
     const { result } = await run(seedWith((t) => t.replace(/^flow: .*$/m, 'flow: writes-then-skips'), flow));
     expect(result).toMatchObject({ action: 'created', leadId: expect.any(String), warnings: ['the writes-then-skips flow adapter skipped the contact after a write; the write\'s outcome is kept'] });
+  });
+});
+
+describe('golden examples of a flow that skips', () => {
+  const example = (reason: string) => (t: string) => t.replace(/^flow: .*$/m, 'flow: update-only').replace(/^examples:\n/m, `examples:
+  - name: a contact the CRM does not know is skipped
+    contact: { contactId: c9, phone: "+919876543219" }
+    expect:
+      - { method: GET, url: "/crm/fetch?phone=%2B919876543219" }
+    result: { action: skipped, reason: "${reason}" }
+`);
+
+  it('an example can expect a skip and (a part of) its reason', async () => {
+    const failures = (await checkExamples(seedWith(example('never creates')))).filter((f) => f.example.includes('skipped'));
+    expect(failures).toEqual([]);
+    const wrong = (await checkExamples(seedWith(example('rate limit')))).filter((f) => f.example.includes('skipped'));
+    expect(wrong).toEqual([{ example: expect.stringContaining('a contact the CRM does not know is skipped'), problems: ['expected a skip saying "rate limit", got "the CRM has no lead for this contact, and the update-only flow never creates one"'] }]);
   });
 });

@@ -688,14 +688,17 @@ class SyncRun {
     const contact = otherPerson(own);
     const leadId = vars.leadId === undefined ? undefined : `${vars.leadId}x`;
     const match = vars.match && { key: vars.match.key, value: vars.match.key === 'leadId' ? leadId! : contact[vars.match.key]! };
-    // Both rendered with the clock and $random fixed: a `$millis()` in a search body would tell any two apart.
-    const bindings = await timelessBindings();
-    let same: OutgoingRequest;
+    // A mapping whose fetch can read the clock or $random: both rendered with them fixed (a `$millis()` in a search
+    // body would tell any two apart). Else the request as built is compared.
+    const bindings = this.mapping.fetchUsesClock ? await timelessBindings() : undefined;
+    let same = request;
     let other: OutgoingRequest;
-    try {
-      same = await this.renderRequest(endpoint, 'fetch', vars, await this.timelessPayload(own, vars.leadId, bindings), context, bindings);
-    } catch {
-      return; // Rendered with the clock fixed, the request fails: it is not one this check can compare.
+    if (bindings) {
+      try {
+        same = await this.renderRequest(endpoint, 'fetch', vars, await this.timelessPayload(own, vars.leadId, bindings), context, bindings);
+      } catch {
+        return; // Rendered with the clock fixed, the request fails: it is not one this check can compare.
+      }
     }
     try {
       other = await this.renderRequest(endpoint, 'fetch', { contact, leadId, match }, await this.timelessPayload(contact, leadId, bindings), context, bindings);
@@ -712,7 +715,7 @@ class SyncRun {
   }
 
   /** A contact's payload (cleared fields applied) evaluated with `bindings`, once per contact and lead id a sync checks. */
-  private async timelessPayload(contact: Contact, leadId: string | undefined, bindings: Record<string, unknown>): Promise<unknown> {
+  private async timelessPayload(contact: Contact, leadId: string | undefined, bindings: Record<string, unknown> | undefined): Promise<unknown> {
     const key = `${contact.contactId}\u0000${leadId ?? ''}\u0000${contact.phone}\u0000${contact.email ?? ''}`;
     if (this.otherPayloads.has(key)) return this.otherPayloads.get(key);
     const payload = await this.mapping.payload.evaluate({ contact, leadId, tenant: contact.tenant }, this.ctx({ step: 'map' }), bindings);

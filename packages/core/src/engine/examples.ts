@@ -138,6 +138,7 @@ export async function checkExamples(mapping: CompiledMapping): Promise<ExampleFa
     } else {
       if (r?.action && result?.action !== r.action) problems.push(`expected action ${r.action}, got ${result?.action}`);
       if (r?.leadId && result?.leadId !== r.leadId) problems.push(`expected lead id ${r.leadId}, got ${result?.leadId}`);
+      if (r?.reason && !(result?.reason ?? '').includes(r.reason)) problems.push(`expected a skip saying ${JSON.stringify(r.reason)}, got ${result?.reason === undefined ? 'no reason' : JSON.stringify(result.reason)}`);
     }
     if (problems.length) failures.push({ example: label, problems });
   }

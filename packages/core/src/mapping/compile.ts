@@ -44,6 +44,8 @@ export interface CompiledMapping {
   readonly payload: CompiledExpression;
   /** The mapping's `vars`: values for the requests, evaluated with the payload, never sent as it. */
   readonly vars?: CompiledExpression;
+  /** The payload, vars or fetch body call `$now`, `$millis` or `$random`: two renderings of a fetch can differ by them. */
+  readonly fetchUsesClock?: boolean;
   readonly endpoints: Partial<Record<EndpointName, CompiledEndpoint>>;
   readonly rateLimit: { requestsPerSecond?: number; remaining?: CompiledExpression; resetMs?: CompiledExpression };
 }
@@ -185,7 +187,9 @@ export function compileDefinition(definition: MappingDefinition, opts: { hash: s
     resetMs: rl.resetMs ? problems.collect(() => compileExpression(rl.resetMs!, 'rateLimit.resetMs', file)) : undefined,
   };
   problems.throwIfAny(file);
-  return { name: definition.name, file, hash: opts.hash, definition, flow, auth, authOptions, payload, ...(vars ? { vars } : {}), endpoints, rateLimit };
+  const clock = /\$(?:now|millis|random)\s*\(/;
+  const fetchUsesClock = [definition.payload, definition.vars, definition.endpoints.fetch?.body].some((src) => typeof src === 'string' && clock.test(src));
+  return { name: definition.name, file, hash: opts.hash, definition, flow, auth, authOptions, payload, ...(vars ? { vars } : {}), fetchUsesClock, endpoints, rateLimit };
 }
 
 const cache = new LRUCache<string, CompiledMapping>({ max: 1000 });

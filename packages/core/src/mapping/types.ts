@@ -57,5 +57,5 @@ export interface MappingExample {
   previousPayload?: Record<string, unknown>;
   responses?: Partial<Record<EndpointName, CannedResponse | CannedResponse[]>>;
   expect: Array<{ method: string; url: string; headers?: Record<string, string>; body?: unknown }>;
-  result?: { action?: string; leadId?: string; errorCode?: string };
+  result?: { action?: string; leadId?: string; reason?: string; errorCode?: string };
 }
