@@ -2,6 +2,23 @@ import { compileMapping } from '@crm-sync/core';
 import { registerBuiltinAdapters, Runner } from '@crm-sync/runner';
 import { startReferenceCrm } from '@crm-sync/testkit';
 import { SEED_MAPPING, seedMappingText } from './seed-mapping';
+
+/** The seed mapping with the update-only flow. */
+function updateOnlyMapping() {
+  registerBuiltinAdapters();
+  return compileMapping(seedMappingText().replace(/^flow: .*$/m, 'flow: update-only'), { file: SEED_MAPPING });
+}
+
+/** A harness whose contact c1 was synced once (lead L000001), its runner stopped: for a second runner on its store. */
+async function syncedOnceThenStopped(): Promise<RunnerHarness> {
+  const harness = await RunnerHarness.start({ tenant: { quietMs: 30 } });
+  harness.runner.start();
+  await harness.runner.ingest([event('c1')]);
+  await harness.runner.whenIdle();
+  expect(await harness.runner.contact('acme', 'c1')).toMatchObject({ leadId: 'L000001' });
+  await harness.runner.stop();
+  return harness;
+}
 import { CRM_KEY, event, RunnerHarness, seedContract, sleep, waitFor } from './runner.fixtures';
 
 let h: RunnerHarness;
@@ -113,8 +130,7 @@ describe('Runner against the reference CRM: debounce and the lead store', () => 
   });
 
   it('the update-only flow: an unknown contact is settled as skipped (no lead, no dead letter, the reason kept); one the CRM knows is updated; a later change looks again', async () => {
-    registerBuiltinAdapters();
-    const updateOnly = compileMapping(seedMappingText().replace(/^flow: .*$/m, 'flow: update-only'), { file: SEED_MAPPING });
+    const updateOnly = updateOnlyMapping();
     h = await RunnerHarness.start({ tenant: { quietMs: 30, mapping: updateOnly } });
     h.runner.start();
     await h.runner.ingest([event('c1', { phone: '+14155550101' })]);
@@ -283,15 +299,9 @@ describe('Runner against the reference CRM: a stale lead id', () => {
   });
 
   it('update-only: the CRM no longer has the stored lead and finds none → skipped, the lead id forgotten, and the next event looks again', async () => {
-    h = await RunnerHarness.start({ tenant: { quietMs: 30 } });
-    h.runner.start();
-    await h.runner.ingest([event('c1')]);
-    await h.runner.whenIdle();
-    expect(await h.runner.contact('acme', 'c1')).toMatchObject({ leadId: 'L000001' });
-    await h.runner.stop();
+    h = await syncedOnceThenStopped();
 
-    registerBuiltinAdapters();
-    const updateOnly = compileMapping(seedMappingText().replace(/^flow: .*$/m, 'flow: update-only'), { file: SEED_MAPPING });
+    const updateOnly = updateOnlyMapping();
     const fresh = await startReferenceCrm({ auth: { style: 'auth-key', key: CRM_KEY }, leadIdPrefix: 'N' });
     const runner = new Runner({ tenants: [h.tenant({ baseUrl: fresh.url, mapping: updateOnly })], store: h.store, engine: h.engine });
     try {
@@ -315,12 +325,7 @@ describe('Runner against the reference CRM: a stale lead id', () => {
   });
 
   it('the CRM no longer has the stored lead → matched again, and the new id is stored and used', async () => {
-    h = await RunnerHarness.start({ tenant: { quietMs: 30 } });
-    h.runner.start();
-    await h.runner.ingest([event('c1')]);
-    await h.runner.whenIdle();
-    expect(await h.runner.contact('acme', 'c1')).toMatchObject({ leadId: 'L000001' });
-    await h.runner.stop();
+    h = await syncedOnceThenStopped();
 
     // The customer moved to a CRM that never saw L000001 (as if the lead was deleted).
     const fresh = await startReferenceCrm({ auth: { style: 'auth-key', key: CRM_KEY }, leadIdPrefix: 'N' });
