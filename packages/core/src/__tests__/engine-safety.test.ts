@@ -161,11 +161,17 @@ describe('headers', () => {
     const broken = toContact({ contactId: 'c1', phone: '+919876543210', name: 'Priya\r\nX-Admin: 1' }, { defaultTenant: 'acme' });
     const err = await new SyncEngine({ http, secrets: () => SECRET }).sync(mapping, broken).then(() => undefined, (e: unknown) => e as SyncError);
     expect(http.requests.map((r) => r.step)).toEqual(['fetch']);
-    expect(err).toMatchObject({ code: 'ERR_MAPPING_TEMPLATE', retryable: false, message: expect.stringContaining('endpoints.create.headers.X-Name: rendered a value with a line break or control character') });
+    expect(err).toMatchObject({ code: 'ERR_MAPPING_TEMPLATE', retryable: false, message: expect.stringContaining('endpoints.create.headers.X-Name: rendered a value with a character no header may hold (a line break, a control character, or one beyond Latin-1') });
+    // Cyrillic cannot go in a header either (node would refuse it on every attempt); Latin-1 can.
+    const ivan = toContact({ contactId: 'c1', phone: '+919876543210', name: 'Иван' }, { defaultTenant: 'acme' });
+    const http2 = new CannedHttpClient({ fetch: [notFound] });
+    expect(await new SyncEngine({ http: http2, secrets: () => SECRET }).sync(mapping, ivan).then(() => undefined, (e: unknown) => e)).toMatchObject({ code: 'ERR_MAPPING_TEMPLATE', retryable: false });
+    const jose = toContact({ contactId: 'c1', phone: '+919876543210', name: 'José' }, { defaultTenant: 'acme' });
+    expect(await new SyncEngine({ http: new CannedHttpClient({ fetch: [notFound] }), secrets: () => SECRET }).sync(mapping, jose)).toMatchObject({ action: 'created' });
   });
 
   it.each([
-    ['a line break', (v: string) => `${v}\r\nX-Injected: 1`, 'the bad-headers auth adapter set header Auth-Key with a line break or control character'],
+    ['a line break', (v: string) => `${v}\r\nX-Injected: 1`, 'the bad-headers auth adapter set header Auth-Key with a character no header may hold (a line break, a control character, or one beyond Latin-1)'],
     ['an object', () => ({ key: 1 }), 'the bad-headers auth adapter set header Auth-Key as an object (a header value is a string)'],
     ['null', () => null, 'the bad-headers auth adapter set header Auth-Key as null (a header value is a string)'],
   ])('an auth adapter that sets a header value with %s: a permanent ERR_AUTH_ADAPTER, nothing sent', async (_what, value, message) => {

@@ -671,7 +671,7 @@ class SyncRun {
       const text = headers[name];
       const problem = !HEADER_NAME.test(name) ? `a header name node cannot send, ${JSON.stringify(name.slice(0, 60))}`
         : typeof text !== 'string' ? `header ${name} as ${text === null ? 'null' : typeof text === 'object' ? 'an object' : `a ${typeof text}`} (a header value is a string)`
-          : !HEADER_VALUE.test(text) ? `header ${name} with a line break or control character` : undefined;
+          : !HEADER_VALUE.test(text) ? `header ${name} with a character no header may hold (a line break, a control character, or one beyond Latin-1)` : undefined;
       if (problem) throw new PermanentError('ERR_AUTH_ADAPTER', `the ${adapter} auth adapter set ${problem}`, { context });
     }
   }
@@ -750,7 +750,7 @@ class SyncRun {
     for (const [k, t] of endpoint.headers) {
       const v = t.render(data, context);
       // A line break from the data (a contact's name) would be refused by node as it sends, on every attempt.
-      if (!HEADER_VALUE.test(v)) throw new MappingError([{ field: t.field, message: `rendered a value with a line break or control character, which no header may hold: ${this.maskedExcerpt(v, 60)}` }], { file: this.mapping.file, code: 'ERR_MAPPING_TEMPLATE', context });
+      if (!HEADER_VALUE.test(v)) throw new MappingError([{ field: t.field, message: `rendered a value with a character no header may hold (a line break, a control character, or one beyond Latin-1, such as Cyrillic or an emoji: encode it, e.g. with $encodeUrlComponent in a vars value): ${this.maskedExcerpt(v, 60)}` }], { file: this.mapping.file, code: 'ERR_MAPPING_TEMPLATE', context });
       // Header names are case-insensitive: the mapping's `Accept` replaces the default `accept`, not a second one.
       for (const name of Object.keys(headers)) if (name !== k && name.toLowerCase() === k.toLowerCase()) delete headers[name];
       headers[k] = v;
