@@ -173,6 +173,27 @@ test('tenants are checked before anything listens: mapping errors, missing secre
   expect(prepareTenants(flags({ baseUrl: 'http://10.0.0.5:8080', allowHosts: ['10.0.0.5'] }))[0]!.baseUrl).toBe('http://10.0.0.5:8080');
 });
 
+test('allowSecrets: a tenant\'s mapping may name only the secret references its tenant allows (auth.secret, secrets:, adapter options)', () => {
+  process.env.ACME_ALLOWED_KEY = 'k1';
+  const mapping = (extra: string) => write('acme.yaml', readFileSync(SEED_MAPPING, 'utf8').replace(/^auth: .*$/m, `auth: { adapter: auth-key, header: Auth-Key, secret: "env:SEED_CRM_AUTH_KEY" }${extra}`));
+  const config = (allow: string[], m: string) => loadConfigFile(write('c.yaml', `tenants:\n  acme:\n    mapping: ${JSON.stringify(m)}\n    allowSecrets: ${JSON.stringify(allow)}\n`), {});
+  try {
+    // The tenant's own: allowed.
+    expect(prepareTenants(config(['env:SEED_CRM_*', 'env:ACME_*'], mapping('\nsecrets: { k: "env:ACME_ALLOWED_KEY" }')))).toHaveLength(1);
+    // Another's environment: refused by name, before it is read.
+    expect(errorOf(() => prepareTenants(config(['env:SEED_CRM_*', 'env:ACME_*'], mapping('\nsecrets: { k: "env:AWS_SECRET_ACCESS_KEY" }')))).message)
+      .toContain('secrets.k: env:AWS_SECRET_ACCESS_KEY is not among the references tenants.acme.allowSecrets allows (env:SEED_CRM_*, env:ACME_*)');
+    expect(errorOf(() => prepareTenants(config(['env:ACME_*'], mapping('')))).message).toContain('auth.secret: env:SEED_CRM_AUTH_KEY is not among the references');
+    // A file path is compared once .. is resolved.
+    expect(errorOf(() => prepareTenants(config(['env:SEED_CRM_*', 'file:/run/secrets/acme/*'], mapping('\nsecrets: { k: "file:/run/secrets/acme/../other/key" }')))).message)
+      .toContain('secrets.k: file:/run/secrets/acme/../other/key is not among the references');
+    // The pattern must itself be a reference.
+    expect(errorOf(() => config(['ACME_*'], mapping(''))).message).toContain('tenants.acme.allowSecrets[0]: must be env:NAME or file:PATH');
+  } finally {
+    delete process.env.ACME_ALLOWED_KEY;
+  }
+});
+
 test('what an auth adapter\'s options point at is checked at start-up too: an OAuth client secret, a token endpoint', () => {
   const mapping = (tokenUrl: string) => write('oauth.yaml', [
     'name: oauth', 'baseUrl: https://crm.example.com',

@@ -28,7 +28,7 @@ export interface ConfigFile {
   retry?: { base?: string; max?: string; budget?: string };
   tenants: Record<string, {
     mapping: string; baseUrl?: string; quiet?: string; maxWait?: string;
-    concurrency?: number; requestsPerSecond?: number; defaultCountry?: string;
+    concurrency?: number; requestsPerSecond?: number; defaultCountry?: string; allowSecrets?: string[];
     reconcile?: { every: string; perSecond?: number; repair?: boolean };
   }>;
 }
@@ -145,6 +145,7 @@ export function resolveConfig(input: unknown, source: Source, env: NodeJS.Proces
     concurrency: t.concurrency ?? DEFAULTS.concurrency,
     requestsPerSecond: t.requestsPerSecond,
     defaultCountry: t.defaultCountry,
+    ...(t.allowSecrets ? { allowSecrets: t.allowSecrets } : {}),
     ...(t.reconcile ? {
       reconcile: { everyMs: duration(t.reconcile.every, `tenants.${name}.reconcile.every`), perSecond: t.reconcile.perSecond, repair: t.reconcile.repair ?? false },
     } : {}),

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ConfigError, GotHttpClient, MappingError, compileMapping, resolveSecretRef, type ContactParseOptions } from '@crm-sync/core';
 import type { TenantSettings } from '../api';
 import { loadPlugins, registerBuiltinAdapters } from '../builtins';
@@ -17,12 +18,21 @@ function compileTenant(t: TenantConfig, network: GotHttpClient): TenantSettings 
   const mapping = compileMapping(text, { file: t.mappingFile });
   const where = `tenant ${t.name} (${t.mappingFile})`;
   // Fail at start-up, not at the first sync hours later: the secret must resolve and the CRM must be reachable by policy.
-  const secretRef = mapping.definition.auth.secret;
-  if (secretRef) {
-    try { resolveSecretRef(secretRef); } catch (err) { throw new ConfigError(`${where}: auth.secret: ${(err as Error).message}`, (err as ConfigError).code); }
-  }
-  for (const [name, ref] of Object.entries(mapping.definition.secrets ?? {})) {
-    try { resolveSecretRef(ref); } catch (err) { throw new ConfigError(`${where}: secrets.${name}: ${(err as Error).message}`, (err as ConfigError).code); }
+  // Every secret reference the mapping names, by field: each must be allowed for the tenant, and resolve.
+  const refs = mapping.auth?.references?.(mapping.authOptions) ?? {};
+  const named: Array<[string, string]> = [
+    ...(mapping.definition.auth.secret ? [['auth.secret', mapping.definition.auth.secret] as [string, string]] : []),
+    ...Object.entries(mapping.definition.secrets ?? {}).map(([name, ref]): [string, string] => [`secrets.${name}`, ref]),
+    ...Object.entries(refs.secrets ?? {}),
+  ];
+  for (const [field, ref] of named) {
+    // A file is matched by the path it names once `..` and `.` are resolved: file:/run/secrets/acme/../other is not
+    // under /run/secrets/acme/.
+    const compared = ref.startsWith('file:') ? `file:${resolve(ref.slice('file:'.length))}` : ref;
+    if (t.allowSecrets && !t.allowSecrets.some((pattern) => referenceMatches(pattern, compared))) {
+      throw new ConfigError(`${where}: ${field}: ${ref} is not among the references tenants.${t.name}.allowSecrets allows (${t.allowSecrets.join(', ')})`, 'ERR_SECRET_NOT_ALLOWED');
+    }
+    try { resolveSecretRef(ref); } catch (err) { throw new ConfigError(`${where}: ${field}: ${(err as Error).message}`, (err as ConfigError).code); }
   }
   const baseUrl = t.baseUrl ?? mapping.definition.baseUrl;
   const checkUrl = (field: string, url: string) => {
@@ -33,11 +43,7 @@ function compileTenant(t: TenantConfig, network: GotHttpClient): TenantSettings 
     }
   };
   checkUrl(t.baseUrl ? `tenants.${t.name}.baseUrl` : 'baseUrl', baseUrl);
-  // What the auth adapter's options point at (an OAuth client secret, a token endpoint): checked now too.
-  const refs = mapping.auth?.references?.(mapping.authOptions) ?? {};
-  for (const [field, ref] of Object.entries(refs.secrets ?? {})) {
-    try { resolveSecretRef(ref); } catch (err) { throw new ConfigError(`${where}: ${field}: ${(err as Error).message}`, (err as ConfigError).code); }
-  }
+  // What the auth adapter's options point at (a token endpoint): checked now too. Its secrets were, above.
   for (const [field, url] of Object.entries(refs.urls ?? {})) checkUrl(field, url);
   if (t.reconcile && !mapping.endpoints.fetch) {
     throw new ConfigError(`${where}: tenants.${t.name}.reconcile: the mapping has no fetch endpoint, so its leads cannot be read back`, 'ERR_CONFIG_INVALID');
@@ -52,6 +58,12 @@ function compileTenant(t: TenantConfig, network: GotHttpClient): TenantSettings 
     requestsPerSecond: t.requestsPerSecond,
     defaultCountry: t.defaultCountry as CountryCode | undefined,
   };
+}
+
+/** Whether a secret reference matches an allowSecrets pattern: `*` stands for any characters, the rest is literal. */
+export function referenceMatches(pattern: string, ref: string): boolean {
+  const source = pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&')).join('.*');
+  return new RegExp(`^${source}$`, 's').test(ref);
 }
 
 /**

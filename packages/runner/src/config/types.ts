@@ -13,6 +13,8 @@ export interface TenantConfig {
   concurrency: number;
   requestsPerSecond?: number;
   defaultCountry?: string;
+  /** The secret references the tenant's mapping may name (`*`: any characters); absent: any. */
+  allowSecrets?: string[];
   /** A reconcile pass over the tenant's synced leads every `everyMs` (from the end of one to the start of the next). */
   reconcile?: { everyMs: number; perSecond?: number; repair: boolean };
 }
