@@ -148,7 +148,9 @@ describe('Runner against the reference CRM: failures', () => {
 
 describe('Runner against the reference CRM: a write whose outcome is unknown, then a change', () => {
   /** Waits until the contact's last attempt failed (the lost answer), so the next change is synced after it. */
-  const failedOnce = (id: string) => waitFor(`${id}'s failed attempt`, async () => (await h.runner.contact('acme', id))?.lastOutcome === 'failed');
+  // From the hooks, not the contact's last outcome: a retry that succeeds within a poll's interval (full jitter can
+  // make it a few ms) would hide the failure from a poll.
+  const failedOnce = (id: string) => waitFor(`${id}'s failed attempt`, () => h.hookLog.of('onSync').some((e) => e.contactId === id && e.outcome === 'failed'));
 
   it('a lost create, then a corrected phone: the retry finds the lead under the phone the create sent, and updates it (one lead)', async () => {
     h = await RunnerHarness.start({ tenant: { quietMs: 50, mapping: seedContract(300) } });
