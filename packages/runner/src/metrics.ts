@@ -7,18 +7,12 @@ import type { AttemptRecord, StatusCounts } from './api';
  */
 export class Metrics {
   readonly registry = new Registry();
+  /** A counter labelled by tenant only, on this registry. */
+  private readonly perTenant = (name: string, help: string) => new Counter({ name, help, labelNames: ['tenant'] as const, registers: [this.registry] });
 
-  private readonly accepted = new Counter({
-    name: 'crm_sync_events_accepted_total', help: 'Contact events accepted (durable), by tenant.', labelNames: ['tenant'] as const, registers: [this.registry],
-  });
-  private readonly ignored = new Counter({
-    name: 'crm_sync_events_ignored_total', help: 'Accepted events that changed nothing (redelivered, or older than the newest), by tenant.',
-    labelNames: ['tenant'] as const, registers: [this.registry],
-  });
-  private readonly rejected = new Counter({
-    name: 'crm_sync_events_rejected_total', help: 'Contact events refused by validation, by tenant ("unknown" when the event named none we know).',
-    labelNames: ['tenant'] as const, registers: [this.registry],
-  });
+  private readonly accepted = this.perTenant('crm_sync_events_accepted_total', 'Contact events accepted (durable), by tenant.');
+  private readonly ignored = this.perTenant('crm_sync_events_ignored_total', 'Accepted events that changed nothing (redelivered, or older than the newest), by tenant.');
+  private readonly rejected = this.perTenant('crm_sync_events_rejected_total', 'Contact events refused by validation, by tenant ("unknown" when the event named none we know).');
   private readonly syncs = new Counter({
     name: 'crm_sync_syncs_total', help: 'Finished sync attempts, by tenant and outcome (created, updated, unchanged, failed...).',
     labelNames: ['tenant', 'outcome'] as const, registers: [this.registry],
@@ -27,24 +21,11 @@ export class Metrics {
     name: 'crm_sync_crm_call_duration_seconds', help: 'CRM call latency, by tenant and step (fetch, create, update, upsert).',
     labelNames: ['tenant', 'step'] as const, buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry],
   });
-  private readonly retries = new Counter({
-    name: 'crm_sync_retries_total', help: 'Sync attempts scheduled again after a retryable failure, by tenant.', labelNames: ['tenant'] as const, registers: [this.registry],
-  });
-  private readonly deferrals = new Counter({
-    name: 'crm_sync_sync_deferrals_total', help: 'Syncs put back before sending anything because another sync held the same phone or email, by tenant.',
-    labelNames: ['tenant'] as const, registers: [this.registry],
-  });
-  private readonly tenantPauses = new Counter({
-    name: 'crm_sync_tenant_pauses_total', help: 'Times a tenant was paused for the CRM\'s rate limit (a 429, or what the mapping\'s rateLimited reader says), by tenant.',
-    labelNames: ['tenant'] as const, registers: [this.registry],
-  });
-  private readonly tenantPausedSeconds = new Counter({
-    name: 'crm_sync_tenant_paused_seconds_total', help: 'Seconds this runner paused the tenant for the CRM\'s rate limit, by tenant (pauses that overlap counted once).',
-    labelNames: ['tenant'] as const, registers: [this.registry],
-  });
-  private readonly deadLetters = new Counter({
-    name: 'crm_sync_dead_letters_total', help: 'Contacts moved to the dead letters, by tenant.', labelNames: ['tenant'] as const, registers: [this.registry],
-  });
+  private readonly retries = this.perTenant('crm_sync_retries_total', 'Sync attempts scheduled again after a retryable failure, by tenant.');
+  private readonly deferrals = this.perTenant('crm_sync_sync_deferrals_total', 'Syncs put back before sending anything because another sync held the same phone or email, by tenant.');
+  private readonly tenantPauses = this.perTenant('crm_sync_tenant_pauses_total', 'Times a tenant was paused for the CRM\'s rate limit (a 429, or what the mapping\'s rateLimited reader says), by tenant.');
+  private readonly tenantPausedSeconds = this.perTenant('crm_sync_tenant_paused_seconds_total', 'Seconds this runner paused the tenant for the CRM\'s rate limit, by tenant (pauses that overlap counted once).');
+  private readonly deadLetters = this.perTenant('crm_sync_dead_letters_total', 'Contacts moved to the dead letters, by tenant.');
 
   private readonly reconciled = new Counter({
     name: 'crm_sync_reconcile_leads_total', help: 'Leads read back by scheduled reconcile passes, by tenant and what was found (match, present, differs, missing, other-lead, changed, failed).',
