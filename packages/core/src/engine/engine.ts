@@ -233,8 +233,8 @@ class SyncRun {
   private namedSecrets: Record<string, string> = {};
   /** The mapping's `vars` for this contact (an empty object without them). */
   private contactVars: Record<string, unknown> = {};
-  /** The payloads of the other person checkSearchesFor renders fetches for, by the contact they stand beside. */
-  private readonly otherPayloads = new Map<string, unknown>();
+  /** The payloads checkSearchesFor renders fetches over (the contact's, another person's), by contact and lead id. */
+  private readonly checkPayloads = new Map<string, unknown>();
   private searchedNothingFound = false;
   private readonly base: string;
 
@@ -324,8 +324,9 @@ class SyncRun {
    */
   private async runFlow(knownLeadId: string | undefined): Promise<FlowOutcome> {
     const flow = this.mapping.flow;
-    const produced = new Set<FlowOutcome>();
-    const skips = new Set<FlowOutcome>();
+    // The outcomes the operations gave, in order: the writes', and the skips'.
+    const writes: FlowOutcome[] = [];
+    const skips: FlowOutcome[] = [];
     // What the operations themselves throw (the engine's errors, a store that failed to record a create intent) is
     // passed on as it is: only the flow's own failures are the flow's.
     const fromOps = new WeakSet<object>();
@@ -339,7 +340,7 @@ class SyncRun {
     };
     const op = (write: () => Promise<FlowOutcome>) => pass(async () => {
       const outcome = await write();
-      produced.add(outcome);
+      writes.push(outcome);
       return outcome;
     });
     const ops: FlowOperations = {
@@ -356,11 +357,10 @@ class SyncRun {
       upsert: () => op(() => this.upsert(knownLeadId)),
       skip: (reason) => {
         const skipped: FlowOutcome = { action: 'skipped', reason: excerpt(this.mask(String(reason ?? '')), 300) ?? '' };
-        skips.add(skipped);
+        skips.push(skipped);
         return skipped;
       },
     };
-    const writes = () => [...produced];
     let outcome: unknown;
     try {
       outcome = await flow.run(ops);
@@ -369,27 +369,27 @@ class SyncRun {
       const message = this.mask(String((err as Error)?.message ?? err));
       // After a write that succeeded, the CRM has the lead: its outcome is kept (a retry would write again, a second
       // lead from a second create), and the flow's failure said as a warning.
-      const last = writes().at(-1);
+      const last = writes.at(-1);
       if (last) {
         this.warnings.push(`the ${flow.name} flow adapter failed after its write (${message}); the write's outcome is kept`);
         return last;
       }
       throw new PermanentError('ERR_FLOW_ADAPTER', `the ${flow.name} flow adapter failed: ${message}`, { context: this.ctx(), cause: err });
     }
-    if (produced.has(outcome as FlowOutcome)) return outcome as FlowOutcome;
+    if (writes.includes(outcome as FlowOutcome)) return outcome as FlowOutcome;
     // A skip (or a copy of one: `{...ops.skip(why)}`).
-    const skip = skips.has(outcome as FlowOutcome) ? outcome as FlowOutcome : isOutcomeLike(outcome) && outcome.action === 'skipped' ? [...skips].at(-1) : undefined;
+    const skip = skips.includes(outcome as FlowOutcome) ? outcome as FlowOutcome : isOutcomeLike(outcome) && outcome.action === 'skipped' ? skips.at(-1) : undefined;
     if (skip) {
-      const wrote = writes().at(-1);
+      const wrote = writes.at(-1);
       if (!wrote) return skip;
       this.warnings.push(`the ${flow.name} flow adapter skipped the contact after a write; the write's outcome is kept`);
       return wrote;
     }
     // A copy of a write's outcome (`{...await ops.update(id)}`) is that outcome.
-    const same = writes().find((o) => isOutcomeLike(outcome) && outcome.action === o.action && outcome.leadId === o.leadId);
+    const same = writes.find((o) => isOutcomeLike(outcome) && outcome.action === o.action && outcome.leadId === o.leadId);
     if (same) return same;
     const what = this.maskedExcerpt(outcome) ?? 'nothing';
-    const last = writes().at(-1);
+    const last = writes.at(-1);
     if (last) {
       this.warnings.push(`the ${flow.name} flow adapter returned ${what}, not the outcome of its write; the write's outcome is kept`);
       return last;
@@ -578,22 +578,22 @@ class SyncRun {
    */
   private adapterFailure(err: unknown, what: string, errorContext: ErrorContext): SyncError {
     const auth = this.mapping.auth!;
-    if (err instanceof SyncError) {
-      // Its context is the adapter's words too (a url it tried, a reason): each string masked.
-      const context: ErrorContext = { ...err.context, ...errorContext };
-      for (const [k, v] of Object.entries(context)) if (typeof v === 'string') (context as Record<string, unknown>)[k] = this.mask(v);
-      const message = this.mask(err.message);
-      return err.retryable
-        ? new RetryableError(err.code, message, { context, cause: err, retryAfterMs: (err as RetryableError).retryAfterMs })
-        : new PermanentError(err.code, message, { context, cause: err });
-    }
+    // Its context is the adapter's words too (a url it tried, a reason): masked with the message.
+    if (err instanceof SyncError) return this.maskedCopy(err, errorContext);
     return new PermanentError('ERR_AUTH_ADAPTER', `the ${auth.name} auth adapter ${what}: ${this.mask(String((err as Error)?.message ?? err))}`, { context: errorContext });
   }
 
-  /** A classified error with every text it carries masked with this sync's secrets (a copy: the original is left). */
+  /** A classified error with every text it carries masked, when this sync has secrets to mask. */
   private maskedError(err: unknown): unknown {
-    if (!(err instanceof SyncError) || this.secretValues.length === 0) return err;
-    const context: ErrorContext = { ...err.context };
+    return err instanceof SyncError && this.secretValues.length > 0 ? this.maskedCopy(err) : err;
+  }
+
+  /**
+   * A copy of a classified error (the original is left: an adapter may hand one error to several syncs) with `extra`
+   * added to its context and every text it carries masked with this sync's secrets: message, context, field errors.
+   */
+  private maskedCopy(err: SyncError, extra: ErrorContext = {}): SyncError {
+    const context: ErrorContext = { ...err.context, ...extra };
     for (const [k, v] of Object.entries(context)) if (typeof v === 'string') (context as Record<string, unknown>)[k] = this.mask(v);
     if (err instanceof MappingError) {
       return new MappingError(err.errors.map((e) => ({ field: e.field, message: this.mask(e.message) })), { file: err.file, code: err.code, context, cause: err });
@@ -717,10 +717,10 @@ class SyncRun {
   /** A contact's payload (cleared fields applied) evaluated with `bindings`, once per contact and lead id a sync checks. */
   private async timelessPayload(contact: Contact, leadId: string | undefined, bindings: Record<string, unknown> | undefined): Promise<unknown> {
     const key = `${contact.contactId}\u0000${leadId ?? ''}\u0000${contact.phone}\u0000${contact.email ?? ''}`;
-    if (this.otherPayloads.has(key)) return this.otherPayloads.get(key);
+    if (this.checkPayloads.has(key)) return this.checkPayloads.get(key);
     const payload = await this.mapping.payload.evaluate({ contact, leadId, tenant: contact.tenant }, this.ctx({ step: 'map' }), bindings);
     const cleared = applyClearedFields(payload, this.options.previousPayload, this.mapping.definition.clearedFields ?? 'null');
-    this.otherPayloads.set(key, cleared);
+    this.checkPayloads.set(key, cleared);
     return cleared;
   }
 
