@@ -15,12 +15,17 @@ export const DAEMON_CLIENT_HELP = `  --url <url>             The daemon's API. D
 export function daemonClientFromArgs(values: Values, env: NodeJS.ProcessEnv = process.env): DaemonClient {
   const configFile = stringOption(values, 'config');
   const config = configFile === undefined ? undefined : loadConfigFile(configFile, env);
-  // A daemon listening on every address is reached on this machine's loopback.
-  const host = config && (['0.0.0.0', '::', '[::]', ''].includes(config.listen.host) ? '127.0.0.1' : config.listen.host.includes(':') && !config.listen.host.startsWith('[') ? `[${config.listen.host}]` : config.listen.host);
-  const url = stringOption(values, 'url') ?? (config ? `http://${host}:${config.listen.port}` : undefined) ?? env.CRM_SYNC_URL ?? DEFAULT_DAEMON_URL;
+  const url = stringOption(values, 'url') ?? (config && listenUrl(config.listen)) ?? env.CRM_SYNC_URL ?? DEFAULT_DAEMON_URL;
   if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`--url must be an http(s) URL, got ${JSON.stringify(url)}`);
   const tokenEnv = stringOption(values, 'token-env');
   const token = tokenEnv !== undefined ? env[tokenEnv] : config?.ingestToken ?? env.CRM_SYNC_INGEST_TOKEN;
   if (tokenEnv !== undefined && !token) throw new UsageError(`--token-env ${tokenEnv}: the environment variable is not set`);
   return new DaemonClient(url, token || undefined);
+}
+
+/** The URL a daemon listening there is reached at from this machine: every address (0.0.0.0, ::) by loopback. */
+function listenUrl(listen: { host: string; port: number }): string {
+  const { host, port } = listen;
+  if (['0.0.0.0', '::', ''].includes(host)) return `http://127.0.0.1:${port}`;
+  return host.includes(':') ? `http://[${host}]:${port}` : `http://${host}:${port}`;
 }

@@ -76,14 +76,10 @@ export function misspeltEnv(env: NodeJS.ProcessEnv): Array<{ name: string; meant
  * start-up (not a refusal: examples can lag behind a mapping that is right). Each mapping file is run once.
  */
 async function warnOfFailingExamples(tenants: readonly TenantSettings[], logger: Logger): Promise<void> {
-  const byMapping = new Map<string, { mapping: TenantSettings['mapping']; tenants: string[] }>();
-  for (const t of tenants) {
-    const key = `${t.mapping.hash}\u0000${t.mapping.file ?? ''}`;
-    const entry = byMapping.get(key) ?? { mapping: t.mapping, tenants: [] };
-    entry.tenants.push(t.name);
-    byMapping.set(key, entry);
-  }
-  for (const { mapping, tenants: names } of byMapping.values()) {
+  // Tenants sharing a mapping file share its compiled mapping (compileMapping caches it).
+  const byMapping = new Map<TenantSettings['mapping'], string[]>();
+  for (const t of tenants) byMapping.set(t.mapping, [...(byMapping.get(t.mapping) ?? []), t.name]);
+  for (const [mapping, names] of byMapping) {
     const failures = await checkExamples(mapping).catch((err: unknown) => [{ example: '(all)', problems: [String((err as Error)?.message ?? err)] }]);
     if (failures.length === 0) continue;
     const count = mapping.definition.examples?.length ?? 0;
